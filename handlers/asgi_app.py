@@ -1,0 +1,28 @@
+"""The ASGI app (Starlette) the container targets serve and ``--lambda-http asgi`` routes to.
+
+Routing and the protocol live in ``ScoringService.handle_http``; this module only moves bytes.
+"""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response as HttpResponse
+from starlette.routing import Route
+
+from .protocol import MAX_BODY_BYTES, ScoringService, error_response, payload_too_large
+
+METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+
+def create_app(service: ScoringService) -> Starlette:
+    async def endpoint(request: Request) -> HttpResponse:
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+            response = error_response(payload_too_large(int(declared)))  # refused before reading it
+        else:
+            body = await request.body()
+            response = service.handle_http(request.method, request.url.path, request.headers.get("content-type"), body)
+        return HttpResponse(response.json(), status_code=response.status, headers=response.headers)
+
+    return Starlette(routes=[Route("/{path:path}", endpoint, methods=METHODS)])

@@ -1,0 +1,100 @@
+"""Load the bundle once per process: manifest, model integrity check, ONNX Runtime session.
+
+The graph was optimized at build time, so the session is created with optimizations off; threads
+follow the platform's CPU share (on Lambda, 1,769 MB of memory is one vCPU) and never spin.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import ModelLoadError
+
+MANIFEST_NAME = "mpack.json"
+LAMBDA_MB_PER_VCPU = 1769
+LAMBDA_MAX_VCPUS = 6
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    manifest: dict
+    session: object  # onnxruntime.InferenceSession
+    root: Path
+
+
+def bundle_root() -> Path:
+    """The folder holding mpack.json: MPACK_BUNDLE_ROOT, else Lambda's task root, else beside us."""
+    explicit = os.environ.get("MPACK_BUNDLE_ROOT") or os.environ.get("LAMBDA_TASK_ROOT")
+    if explicit:
+        return Path(explicit)
+    return Path(__file__).resolve().parent.parent.parent
+
+
+def read_manifest(root: Path) -> dict:
+    path = root / MANIFEST_NAME
+    try:
+        return json.loads(path.read_bytes())
+    except FileNotFoundError:
+        raise ModelLoadError(f"bundle manifest {path} is missing; was this bundle built by mpack?") from None
+    except ValueError as exc:
+        raise ModelLoadError(f"bundle manifest {path} is not valid JSON: {exc}") from None
+
+
+def verify_model_file(path: Path, expected_sha256: str) -> None:
+    try:
+        with open(path, "rb") as handle:
+            actual = hashlib.file_digest(handle, "sha256").hexdigest()
+    except FileNotFoundError:
+        raise ModelLoadError(f"model file {path} named in the manifest is missing from the bundle") from None
+    if actual != expected_sha256:
+        raise ModelLoadError(
+            f"model file {path.name} is corrupt or was altered: sha256 {actual} does not match the "
+            f"manifest's {expected_sha256}; rebuild the bundle"
+        )
+
+
+def platform_threads() -> int:
+    """Threads for ONNX Runtime: MPACK_THREADS, else Lambda's vCPU share, else the CPUs we may use."""
+    explicit = os.environ.get("MPACK_THREADS")
+    if explicit:
+        return max(1, int(explicit))
+    memory = os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
+    if memory:
+        return max(1, min(LAMBDA_MAX_VCPUS, round(int(memory) / LAMBDA_MB_PER_VCPU)))
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def create_session(model: Path | bytes, threads: int):
+    """An ONNX Runtime session on an already-optimized graph (a file path or the graph's bytes)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    options.log_severity_level = 3
+    try:
+        source = model if isinstance(model, bytes) else str(model)
+        return ort.InferenceSession(source, sess_options=options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
+        name = "the model" if isinstance(model, bytes) else model.name
+        raise ModelLoadError(f"ONNX Runtime cannot load {name}: {exc}") from None
+
+
+def load(root: Path | None = None) -> LoadedModel:
+    root = root or bundle_root()
+    manifest = read_manifest(root)
+    model = manifest["model"]
+    model_path = root / model["file"]
+    verify_model_file(model_path, model["sha256"])
+    return LoadedModel(manifest=manifest, session=create_session(model_path, platform_threads()), root=root)

@@ -1,0 +1,246 @@
+"""Parsing of MLflow scoring-protocol requests into rows (tabular models) or named tensors.
+
+Accepted bodies (exactly one key, plus optional ``params``): ``dataframe_split``,
+``dataframe_records``, ``instances``, ``inputs``; or ``text/csv`` with a header row.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from .errors import RequestError
+from .signature import ColumnSpec, InputSignature
+
+FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
+ALLOWED_KEYS = frozenset(FORMATS) | {"params"}
+
+
+def parse_json(body: bytes | str):
+    try:
+        return json.loads(body)
+    except UnicodeDecodeError:
+        raise RequestError("request body is not valid UTF-8", error_code="MALFORMED_REQUEST") from None
+    except ValueError as exc:
+        raise RequestError(f"request body is not valid JSON: {exc}", error_code="MALFORMED_REQUEST") from None
+    except RecursionError:
+        raise RequestError("request body is nested too deeply", error_code="MALFORMED_REQUEST") from None
+
+
+def split_document(document) -> tuple[str, object, dict]:
+    """(format, payload, params) of a scoring request, or a 400 saying what is wrong with its shape."""
+    if not isinstance(document, dict):
+        raise RequestError(
+            f"request must be a JSON object with one of {', '.join(FORMATS)}; got {type(document).__name__}",
+        )
+    unknown = [k for k in document if k not in ALLOWED_KEYS]
+    if unknown:
+        raise RequestError(f"unknown key(s) {', '.join(map(repr, unknown))} in request; expected one of {', '.join(FORMATS)} and optional 'params'")
+    present = [k for k in FORMATS if k in document]
+    if len(present) != 1:
+        detail = "none" if not present else ", ".join(present)
+        raise RequestError(f"request must contain exactly one of {', '.join(FORMATS)} (found {detail})")
+    params = document.get("params") or {}
+    if not isinstance(params, dict):
+        raise RequestError("'params' must be a JSON object", error_code="INVALID_PARAMETER_VALUE")
+    return present[0], document[present[0]], params
+
+
+# -- tabular ---------------------------------------------------------------------------------------
+
+
+def tabular_rows(fmt: str, payload, signature: InputSignature) -> list[list]:
+    """Rows in the signature's column order, each of the signature's width."""
+    if fmt == "dataframe_split":
+        rows = _split_rows(payload, signature)
+    elif fmt == "dataframe_records":
+        rows = _record_rows(payload, signature, fmt)
+    elif fmt == "inputs" and isinstance(payload, dict):
+        rows = _columnar_rows(payload, signature)
+    else:  # instances / inputs as a list: records or positional rows
+        if not isinstance(payload, list):
+            raise RequestError(f"'{fmt}' must be a list of rows or records")
+        if payload and all(isinstance(item, dict) for item in payload):
+            rows = _record_rows(payload, signature, fmt)
+        else:
+            rows = _positional_rows(payload, signature, fmt)
+    if not rows:
+        raise RequestError("request has no rows", error_code="INVALID_PARAMETER_VALUE")
+    return rows
+
+
+def _split_rows(payload, signature: InputSignature) -> list[list]:
+    if not isinstance(payload, dict):
+        raise RequestError("'dataframe_split' must be an object with 'columns' and 'data'")
+    extra = [k for k in payload if k not in ("columns", "data", "index")]
+    if extra:
+        raise RequestError(f"unknown key(s) {', '.join(map(repr, extra))} in 'dataframe_split'")
+    data = payload.get("data")
+    if not isinstance(data, list):
+        raise RequestError("'dataframe_split.data' must be a list of rows")
+    columns = payload.get("columns")
+    if columns is None:
+        return _positional_rows(data, signature, "dataframe_split.data")
+    if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
+        raise RequestError("'dataframe_split.columns' must be a list of column names")
+    order = _column_order(columns, signature)
+    width = len(columns)
+    for index, row in enumerate(data):
+        if not isinstance(row, list) or len(row) != width:
+            raise RequestError(
+                f"row {index} of 'dataframe_split.data' must be a list of {width} values (one per column)",
+            )
+    if order is None:
+        return data
+    return [[row[i] for i in order] for row in data]
+
+
+def _record_rows(payload, signature: InputSignature, fmt: str) -> list[list]:
+    if not isinstance(payload, list):
+        raise RequestError(f"'{fmt}' must be a list of records (objects)")
+    names = signature.column_names
+    expected = set(names)
+    rows = []
+    for index, record in enumerate(payload):
+        if not isinstance(record, dict):
+            raise RequestError(f"record {index} of '{fmt}' must be an object of column: value")
+        if record.keys() != expected:
+            _column_order(list(record), signature, where=f" in record {index}")
+        rows.append([record[name] for name in names])
+    return rows
+
+
+def _columnar_rows(payload: dict, signature: InputSignature) -> list[list]:
+    names = list(payload)
+    _column_order(names, signature)
+    columns = []
+    for name in signature.column_names:
+        values = payload[name]
+        columns.append(values if isinstance(values, list) else [values])
+    lengths = {len(c) for c in columns}
+    if len(lengths) != 1:
+        raise RequestError("all columns in 'inputs' must have the same number of values")
+    return [list(row) for row in zip(*columns)]
+
+
+def _positional_rows(payload, signature: InputSignature, fmt: str) -> list[list]:
+    if not isinstance(payload, list):
+        raise RequestError(f"'{fmt}' must be a list of rows")
+    width = len(signature.columns)
+    for index, row in enumerate(payload):
+        if not isinstance(row, list) or len(row) != width:
+            got = f"{len(row)} values" if isinstance(row, list) else type(row).__name__
+            raise RequestError(
+                f"row {index} of '{fmt}' must have {width} values in the order "
+                f"{', '.join(signature.column_names)}; got {got}",
+            )
+    return payload
+
+
+def _column_order(columns: list[str], signature: InputSignature, where: str = "") -> list[int] | None:
+    """Index of each signature column in ``columns`` (None when already in order), or a 400 naming
+    the missing, unexpected (with a likely spelling) and duplicated columns."""
+    names = signature.column_names
+    if tuple(columns) == names:
+        return None
+    given = set(columns)
+    missing = [n for n in names if n not in given]
+    extra = [c for c in columns if c not in set(names)]
+    duplicated = sorted({c for c in columns if columns.count(c) > 1})
+    if missing or extra or duplicated:
+        raise RequestError(_column_problem(missing, extra, duplicated, names) + where, error_code="INVALID_PARAMETER_VALUE")
+    return [columns.index(n) for n in names]
+
+
+def _column_problem(missing: list[str], extra: list[str], duplicated: list[str], names: tuple[str, ...]) -> str:
+    import difflib
+
+    parts = []
+    if missing:
+        parts.append(f"missing column(s) {', '.join(map(repr, missing))}")
+    if extra:
+        described = []
+        for name in extra:
+            close = difflib.get_close_matches(name, missing or names, n=1)
+            described.append(f"{name!r} (did you mean {close[0]!r}?)" if close else repr(name))
+        parts.append(f"unexpected column(s) {', '.join(described)}")
+    if duplicated:
+        parts.append(f"duplicated column(s) {', '.join(map(repr, duplicated))}")
+    return "; ".join(parts)
+
+
+# -- CSV -------------------------------------------------------------------------------------------
+
+
+def csv_rows(body: bytes | str, signature: InputSignature) -> list[list]:
+    """text/csv with a header row, converted by column type ('' is a missing value)."""
+    try:
+        text = body.decode("utf-8") if isinstance(body, bytes) else body
+        records = list(csv.reader(io.StringIO(text)))
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise RequestError(f"request body is not valid CSV: {exc}", error_code="MALFORMED_REQUEST") from None
+    records = [r for r in records if r]
+    if not records:
+        raise RequestError("CSV body is empty; expected a header row and data rows", error_code="INVALID_PARAMETER_VALUE")
+    header, data = [h.strip() for h in records[0]], records[1:]
+    order = _column_order(header, signature)
+    rows = []
+    for index, record in enumerate(data):
+        if len(record) != len(header):
+            raise RequestError(f"CSV row {index + 1} has {len(record)} values, the header has {len(header)}")
+        values = record if order is None else [record[i] for i in order]
+        rows.append([_csv_value(col, text, index) for col, text in zip(signature.columns, values)])
+    if not rows:
+        raise RequestError("request has no rows", error_code="INVALID_PARAMETER_VALUE")
+    return rows
+
+
+def _csv_value(column: ColumnSpec, text: str, row: int):
+    if column.type == "string":
+        return text
+    text = text.strip()
+    if text == "":
+        return None
+    try:
+        if column.type in ("double", "float"):
+            return float(text)
+        if column.type in ("long", "integer"):
+            return int(text)
+        if column.type == "boolean" and text.lower() in ("true", "false", "1", "0"):
+            return text.lower() in ("true", "1")
+    except ValueError:
+        pass
+    raise RequestError(
+        f"column '{column.name}' expects a {column.type} value, got {text[:40]!r} in CSV row {row + 1}",
+        error_code="INVALID_PARAMETER_VALUE",
+    )
+
+
+# -- tensors ---------------------------------------------------------------------------------------
+
+
+def tensor_payloads(fmt: str, payload, signature: InputSignature) -> dict[str, object]:
+    """Named raw tensor data from ``inputs`` / ``instances`` for models without a column signature."""
+    names = [t.name for t in signature.tensors]
+    if fmt not in ("inputs", "instances"):
+        raise RequestError(f"this model takes tensors ({', '.join(names)}); send them as 'inputs' or 'instances', not '{fmt}'")
+    if isinstance(payload, dict) and fmt == "inputs":
+        extra = [k for k in payload if k not in names]
+        missing = [n for n in names if n not in payload]
+        if extra or missing:
+            raise RequestError(_column_problem(missing, extra, [], tuple(names)).replace("column", "input"), error_code="INVALID_PARAMETER_VALUE")
+        return payload
+    if not isinstance(payload, list):
+        raise RequestError(f"'{fmt}' must be a list (or, for 'inputs', an object of input name: data)")
+    if payload and all(isinstance(item, dict) for item in payload):
+        stacked: dict[str, list] = {name: [] for name in names}
+        for index, item in enumerate(payload):
+            if item.keys() != set(names):
+                raise RequestError(f"instance {index} must have exactly the inputs {', '.join(names)}", error_code="INVALID_PARAMETER_VALUE")
+            for name in names:
+                stacked[name].append(item[name])
+        return stacked
+    if len(names) != 1:
+        raise RequestError(f"this model has {len(names)} inputs ({', '.join(names)}); name them: {{\"inputs\": {{name: data}}}}")
+    return {names[0]: payload}

@@ -1,0 +1,171 @@
+"""The scoring protocol core: parse, validate, predict, format. Framework-free and never raises.
+
+Every platform adapter (Lambda events, ASGI, Azure) calls ``ScoringService``; nothing about the
+MLflow protocol is written anywhere else. Classifiers answer labels by default and probabilities
+with ``"params": {"predict_method": "predict_proba"}``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from . import mlflow_request as requests
+from .errors import INTERNAL_ERROR, RequestError
+from .signature import InputSignature, column_feeds, matrix_feed, tensor_array
+
+MAX_BODY_BYTES = 6 * 1024 * 1024  # Lambda's synchronous payload limit
+JSON_CONTENT_TYPES = frozenset(("application/json", "application/x-json", "text/json", ""))
+CSV_CONTENT_TYPES = frozenset(("text/csv", "application/csv"))
+FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"  # curl -d's default; accepted when the body is JSON
+SCORING_PATHS = ("", "/invocations")
+HEALTH_PATHS = ("/ping", "/health")
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    body: object
+    rows: int = 0
+    headers: dict = field(default_factory=lambda: {"Content-Type": "application/json"})
+
+    def json(self) -> str:
+        return json.dumps(self.body, separators=(",", ":"))
+
+    @property
+    def ok(self) -> bool:
+        return self.status < 400
+
+
+def error_response(error: RequestError) -> Response:
+    return Response(error.status, error.body())
+
+
+def payload_too_large(size: int) -> RequestError:
+    return RequestError(f"request body is {size} bytes; the limit is {MAX_BODY_BYTES} (6 MB)", 413, "PAYLOAD_TOO_LARGE")
+
+
+class ScoringService:
+    """One loaded model behind the MLflow scoring protocol."""
+
+    def __init__(self, manifest: dict, session) -> None:
+        self.manifest = manifest
+        self.session = session
+        self.signature = InputSignature.from_manifest(manifest["signature"])
+        prediction = manifest["prediction"]
+        self.default_method = prediction["default"]
+        self.methods = prediction["methods"]
+        if self.signature.layout == "matrix":
+            self._feeds = self._matrix_feeds
+        elif self.signature.layout == "columns":
+            self._feeds = self._column_feeds
+        else:
+            self._feeds = self._tensor_feeds
+
+    # -- entry points -------------------------------------------------------------------------------
+
+    def score_body(self, body: bytes | str | None, content_type: str | None) -> Response:
+        """An HTTP-style request body with its content type."""
+        try:
+            size = len(body or b"")
+            if size > MAX_BODY_BYTES:
+                raise payload_too_large(size)
+            media = (content_type or "").split(";", 1)[0].strip().lower()
+            if media in CSV_CONTENT_TYPES:
+                return self._score(requests.csv_rows(body or b"", self.signature), {}, tabular=True)
+            if media == FORM_CONTENT_TYPE and (body or b"").lstrip()[:1] in (b"{", "{"):
+                media = ""
+            if media not in JSON_CONTENT_TYPES:
+                raise RequestError(
+                    f"content type {content_type!r} is not supported; use application/json or text/csv",
+                    415,
+                    "UNSUPPORTED_MEDIA_TYPE",
+                )
+            if not body:
+                raise RequestError("request body is empty; expected a JSON scoring request")
+            return self.score_document(requests.parse_json(body))
+        except RequestError as error:
+            return error_response(error)
+
+    def score_document(self, document) -> Response:
+        """An already-parsed MLflow request (a direct Lambda invocation's payload)."""
+        try:
+            fmt, payload, params = requests.split_document(document)
+            if self.signature.layout == "tensors":
+                data = requests.tensor_payloads(fmt, payload, self.signature)
+                return self._score(data, params, tabular=False)
+            return self._score(requests.tabular_rows(fmt, payload, self.signature), params, tabular=True)
+        except RequestError as error:
+            return error_response(error)
+
+    def handle_http(self, method: str, path: str, content_type: str | None, body: bytes | str | None) -> Response:
+        """Route an HTTP request: /invocations, /ping, /health, /version."""
+        route = path.rstrip("/")
+        if route in HEALTH_PATHS or route.endswith(HEALTH_PATHS):
+            return self._only(method, "GET", lambda: Response(200, {"status": "ok"}))
+        if route.endswith("/version"):
+            return self._only(method, "GET", lambda: Response(200, self.version()))
+        if route in SCORING_PATHS or route.endswith("/invocations"):
+            return self._only(method, "POST", lambda: self.score_body(body, content_type))
+        return error_response(RequestError(f"no endpoint at {path}; POST /invocations to score", 404, "ENDPOINT_NOT_FOUND"))
+
+    def version(self) -> dict:
+        model = self.manifest["model"]
+        return {
+            "mpack": self.manifest.get("mpack_version"),
+            "model": {k: model.get(k) for k in ("name", "version", "source", "flavor", "sha256")},
+            "signature": self.signature.describe(),
+            "predict_methods": sorted(self.methods),
+        }
+
+    # -- internals ----------------------------------------------------------------------------------
+
+    @staticmethod
+    def _only(method: str, allowed: str, respond) -> Response:
+        if method.upper() != allowed and not (allowed == "GET" and method.upper() == "HEAD"):
+            return error_response(RequestError(f"method {method} is not allowed here; use {allowed}", 405, "METHOD_NOT_ALLOWED"))
+        return respond()
+
+    def _method(self, params: dict) -> dict:
+        unknown = [k for k in params if k != "predict_method"]
+        if unknown:
+            raise RequestError(f"unknown param(s) {', '.join(map(repr, unknown))}; supported: 'predict_method'", error_code="INVALID_PARAMETER_VALUE")
+        name = params.get("predict_method", self.default_method)
+        if name not in self.methods:
+            raise RequestError(
+                f"param 'predict_method' must be one of {', '.join(sorted(self.methods))}; got {name!r}",
+                error_code="INVALID_PARAMETER_VALUE",
+            )
+        return self.methods[name]
+
+    def _score(self, data, params: dict, tabular: bool) -> Response:
+        method = self._method(params)
+        feeds = self._feeds(data)
+        first = next(iter(feeds.values()))
+        rows = len(first) if first.ndim else 1
+        try:
+            outputs = self.session.run(method["outputs"], feeds)
+        except Exception as exc:  # a real model failure: the only 500
+            return Response(500, {"error_code": INTERNAL_ERROR, "message": f"model failed to predict: {exc}"[:2000]}, rows)
+        return Response(200, {"predictions": self._format(method, outputs)}, rows)
+
+    @staticmethod
+    def _format(method: dict, outputs: list) -> object:
+        squeeze = method.get("squeeze", False)
+        values = [(o.reshape(-1) if squeeze and o.ndim == 2 and o.shape[1] == 1 else o).tolist() for o in outputs]
+        if len(values) == 1:
+            return values[0]
+        return dict(zip(method["outputs"], values))
+
+    def _matrix_feeds(self, rows: list[list]) -> dict:
+        return {self.signature.tensors[0].name: matrix_feed(self.signature, rows)}
+
+    def _column_feeds(self, rows: list[list]) -> dict:
+        return column_feeds(self.signature, rows)
+
+    def _tensor_feeds(self, data: dict) -> dict:
+        feeds = {spec.name: tensor_array(spec, data[spec.name]) for spec in self.signature.tensors}
+        batch = {len(a) for a in feeds.values()}
+        if len(batch) > 1:
+            raise RequestError("all inputs must have the same number of rows", error_code="INVALID_PARAMETER_VALUE")
+        return feeds

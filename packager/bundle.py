@@ -1,0 +1,87 @@
+"""A build plan's file list and the deterministic zip written from it.
+
+Same inputs, same bytes: entries sorted, fixed timestamps (1980-01-01) and modes (0644), no
+directory entries, no host paths. The pipeline writes it to a partial file beside its destination,
+verifies it, and only then renames it into place: a failed build leaves no partial file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import zipfile
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+FIXED_TIME = (1980, 1, 1, 0, 0, 0)
+FILE_MODE = 0o100644 << 16
+COMPRESSION_LEVEL = 9
+
+
+@dataclass(frozen=True)
+class BundleEntry:
+    name: str  # path inside the bundle, POSIX
+    path: Path | None = None  # file on disk...
+    data: bytes | None = None  # ...or bytes
+
+    @property
+    def size(self) -> int:
+        return len(self.data) if self.data is not None else self.path.stat().st_size
+
+    def read(self) -> bytes:
+        return self.data if self.data is not None else self.path.read_bytes()
+
+
+@dataclass(frozen=True)
+class ZipResult:
+    path: Path
+    sha256: str
+    zipped_bytes: int
+    unzipped_bytes: int
+    contributors: tuple[dict, ...]  # largest top-level parts: name, unzipped, zipped
+
+
+def tree_entries(folder: Path, prefix: str = "") -> list[BundleEntry]:
+    return [BundleEntry(prefix + p.relative_to(folder).as_posix(), path=p) for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".mpack")]
+
+
+def write_zip(entries: list[BundleEntry], destination: Path, top: int = 8) -> ZipResult:
+    names = [e.name for e in entries]
+    duplicates = {n for n in names if names.count(n) > 1} if len(set(names)) != len(names) else set()
+    if duplicates:
+        raise ValueError(f"bundle entries collide: {sorted(duplicates)[:5]}")
+    unzipped = defaultdict(int)
+    zipped = defaultdict(int)
+    with zipfile.ZipFile(destination, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=COMPRESSION_LEVEL) as archive:
+        for entry in sorted(entries, key=lambda e: e.name):
+            info = zipfile.ZipInfo(entry.name, date_time=FIXED_TIME)
+            info.external_attr = FILE_MODE
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.create_system = 3  # Unix, so the mode bits are honoured
+            archive.writestr(info, entry.read(), compresslevel=COMPRESSION_LEVEL)
+            part = contributor(entry.name)
+            unzipped[part] += info.file_size
+            zipped[part] += info.compress_size
+    digest = hashlib.sha256(destination.read_bytes()).hexdigest()
+    contributors = sorted(({"name": k, "unzipped": unzipped[k], "zipped": zipped[k]} for k in unzipped), key=lambda c: -c["unzipped"])
+    return ZipResult(destination, digest, destination.stat().st_size, sum(unzipped.values()), tuple(contributors[:top]))
+
+
+def partial_path(destination: Path) -> Path:
+    """Where an artifact is written until it is verified (same folder, so the rename is atomic)."""
+    return destination.with_name(f".{destination.name}.{os.getpid()}.partial")
+
+
+def publish(partial: Path, destination: Path) -> None:
+    os.replace(partial, destination)
+
+
+def contributor(name: str) -> str:
+    """The part of the bundle a file belongs to: its top-level package (dist-info counted with it)."""
+    head = name.split("/", 1)[0]
+    if head.endswith(".dist-info"):
+        return head.split("-", 1)[0].lower()
+    if head.endswith(".libs"):
+        return head[: -len(".libs")].lower()
+    return head.removesuffix(".py").lower()

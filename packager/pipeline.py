@@ -1,0 +1,218 @@
+"""The build, one direction: source -> resolved model -> converted, optimized graph (parity-checked)
+-> runtime libraries -> bundle -> verification. I/O stays in the stage modules; this one orders
+them, times them and reports."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from .bundle import partial_path, publish, write_zip
+from .conversion import ConversionOptions, convert, read_model
+from .dependencies import default_cache_dir, install_runtime
+from .errors import MpackError
+from .examples import load_sample_data, parity_records, scoring_request, tensor_request
+from .manifest import build_manifest, manifest_bytes
+from .optimize import optimize_graph
+from .parity import check_parity, describe_failure, parity_requests
+from .runtime_plan import plan_runtime
+from .sources import parse_source, resolve
+from .targets import get_target
+from .verify import skipped, verify_bundle
+
+STAGES = ("resolve", "convert", "parity", "dependencies", "zip", "verify")
+
+
+class Progress(Protocol):
+    """Where the pipeline reports: a rich display for people, nothing for --json and tests."""
+
+    def stage(self, name: str): ...
+
+    def note(self, text: str) -> None: ...
+
+    def warn(self, text: str) -> None: ...
+
+
+class SilentProgress:
+    @contextmanager
+    def stage(self, name: str):
+        yield
+
+    def note(self, text: str) -> None:
+        pass
+
+    def warn(self, text: str) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    model: str
+    target: str = "lambda"
+    output: Path | None = None
+    tracking_uri: str | None = None
+    registry_uri: str | None = None
+    python: str | None = None
+    arch: str | None = None
+    tolerance: float = 1e-5
+    sample_data: Path | None = None
+    lambda_http: str = "native"
+    trusted_types: tuple[str, ...] = ()
+    cache_dir: Path | None = None
+    verify: bool = True
+
+    def recorded(self) -> dict:
+        """The options that shape the bundle, stored in its manifest (no host paths)."""
+        return {"target": self.target, "lambda_http": self.lambda_http, "tolerance": self.tolerance}
+
+
+@dataclass
+class BuildReport:
+    artifact: Path
+    sha256: str
+    target: str
+    handler: str
+    manifest: dict
+    zipped_bytes: int
+    unzipped_bytes: int
+    contributors: tuple
+    parity: dict
+    verification: dict
+    dependencies: dict
+    timings: dict = field(default_factory=dict)
+    warnings: list = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {
+            "ok": True,
+            "artifact": {"path": str(self.artifact), "sha256": self.sha256, "zipped_bytes": self.zipped_bytes, "unzipped_bytes": self.unzipped_bytes},
+            "size_report": {"top_contributors": list(self.contributors)},
+            "target": self.target,
+            "handler": self.handler,
+            "model": {k: self.manifest["model"][k] for k in ("name", "version", "source", "flavor", "task", "sha256")},
+            "runtime": self.manifest["runtime"],
+            "parity": self.parity,
+            "verification": self.verification,
+            "dependencies": self.dependencies,
+            "timings_s": self.timings,
+            "warnings": self.warnings,
+        }
+
+
+def build(options: BuildOptions, progress: Progress | None = None) -> BuildReport:
+    progress = progress or SilentProgress()
+    timings: dict[str, float] = {}
+    warnings: list[str] = []
+
+    @contextmanager
+    def stage(name: str):
+        started = time.perf_counter()
+        with progress.stage(name):
+            yield
+        timings[name] = round(time.perf_counter() - started, 3)
+
+    target = get_target(options.target)
+    runtime = plan_runtime(options.python, options.arch, options.lambda_http)
+    if not 0 <= options.tolerance < 1:
+        raise MpackError(f"--tolerance {options.tolerance} is out of range", "use a small non-negative number such as 1e-5")
+    with tempfile.TemporaryDirectory(prefix="mpack-build-") as folder:
+        work = Path(folder)
+        with stage("resolve"):
+            resolved = resolve(parse_source(options.model), work, options.tracking_uri, options.registry_uri)
+            model = read_model(resolved)
+            progress.note(f"{resolved.source.uri} -> {resolved.name} version {resolved.version}")
+        with stage("convert"):
+            columns = model.columns if model and model.columns else ()
+            sample = load_sample_data(options.sample_data, columns) if options.sample_data else None
+            example = sample or (model.input_example if model else None)
+            converted = convert(resolved, model, example, ConversionOptions(options.trusted_types, runtime.opset))
+            optimized = optimize_graph(converted.onnx_bytes)
+            progress.note(f"{converted.flavor} -> ONNX ({converted.signature['layout']} layout, {len(optimized) / 1024:.0f} KiB)")
+        with stage("parity"):
+            records, request, source = _check_rows(converted, sample, example)
+            report = check_parity(converted, optimized, parity_requests(converted, records, request), source, options.tolerance, records)
+            if not report.passed:
+                raise MpackError(
+                    f"parity check failed: {describe_failure(report)}",
+                    "the converted model answers differently from the original; raise --tolerance if the difference is acceptable",
+                )
+            worst = max((o.max_scaled_diff or 0.0 for o in report.outputs), default=0.0)
+            progress.note(f"{report.rows} rows ({source}): max difference {worst:.2g}, labels agree")
+            example_request = request or scoring_request(records, converted.columns)
+        with stage("dependencies"):
+            installed = install_runtime(runtime, options.cache_dir or default_cache_dir(), progress.note)
+            progress.note(f"onnxruntime {runtime.onnxruntime}, numpy {runtime.numpy} for Python {runtime.python} {runtime.arch}" + (" (cached)" if installed.cache_hit else ""))
+        manifest = build_manifest(
+            target=target.name,
+            handler=target.handler,
+            resolved=resolved,
+            converted=converted,
+            model_file="model.onnx",
+            model_bytes=optimized,
+            runtime=runtime,
+            example=example_request,
+            options=options.recorded(),
+        )
+        destination = options.output or target.default_output(resolved.file_stem)
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        partial = partial_path(destination)
+        try:
+            with stage("zip"):
+                entries = target.entries(installed.site, optimized, manifest_bytes(manifest), work, installed.precompiled)
+                target.check_limits(entries)
+                written = write_zip(entries, partial)
+                for warning in target.warnings(written.zipped_bytes):
+                    warnings.append(warning)
+                    progress.warn(warning)
+            with stage("verify"):
+                verification = _verify(partial, runtime, options, manifest, optimized, example_request, progress)
+            publish(partial, destination)
+        finally:
+            if partial.exists():
+                os.unlink(partial)
+    return BuildReport(
+        artifact=destination,
+        sha256=written.sha256,
+        target=target.name,
+        handler=target.handler,
+        manifest=manifest,
+        zipped_bytes=written.zipped_bytes,
+        unzipped_bytes=written.unzipped_bytes,
+        contributors=written.contributors,
+        parity=report.to_dict(),
+        verification=verification.to_dict(),
+        dependencies={"cache_hit": installed.cache_hit, "cache_key": installed.key, "precompiled": installed.precompiled},
+        timings=timings,
+        warnings=warnings,
+    )
+
+
+def _check_rows(converted, sample, example):
+    """(records, tensor request, description) the parity gate runs on."""
+    if converted.signature["layout"] == "tensors":
+        return None, tensor_request(converted.signature["inputs"]), "synthesized tensors"
+    if sample:
+        return sample, None, "sample data"
+    records, source = parity_records(example, converted.columns)
+    return records, None, source
+
+
+def _verify(partial: Path, runtime, options: BuildOptions, manifest: dict, optimized: bytes, request: dict, progress):
+    from mpack.handlers.loader import create_session
+    from mpack.handlers.protocol import ScoringService
+
+    if not options.verify:
+        return skipped("disabled with --no-verify")
+    if not runtime.matches_host:
+        reason = f"target Python {runtime.python}/{runtime.arch} differs from this interpreter; the bundle was not run here"
+        progress.warn(reason)
+        return skipped(reason)
+    expected = ScoringService(manifest, create_session(optimized, threads=1)).score_document(request)
+    verification = verify_bundle(partial, request, expected.body["predictions"], max(options.tolerance, 1e-6))
+    progress.note(f"answered the input example in a fresh interpreter (init {verification.init_seconds * 1000:.0f} ms)")
+    return verification

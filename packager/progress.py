@@ -1,0 +1,41 @@
+"""The build's progress display: one line per stage with its time, details beneath, on stderr
+(stdout stays free for --json)."""
+
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+
+from rich.console import Console
+
+STAGE_TITLES = {
+    "resolve": "Resolving model",
+    "convert": "Converting to ONNX",
+    "parity": "Checking parity",
+    "dependencies": "Resolving runtime dependencies",
+    "zip": "Writing bundle",
+    "verify": "Verifying bundle in a fresh interpreter",
+}
+
+
+class RichProgress:
+    def __init__(self, console: Console | None = None) -> None:
+        self.console = console or Console(stderr=True, highlight=False)
+
+    @contextmanager
+    def stage(self, name: str):
+        title = STAGE_TITLES.get(name, name)
+        started = time.perf_counter()
+        try:
+            with self.console.status(f"{title}..."):
+                yield
+        except BaseException:
+            self.console.print(f"[red]✗[/red] {title}")
+            raise
+        self.console.print(f"[green]✓[/green] {title} [dim]({time.perf_counter() - started:.1f} s)[/dim]")
+
+    def note(self, text: str) -> None:
+        self.console.print(f"  [dim]{text}[/dim]")
+
+    def warn(self, text: str) -> None:
+        self.console.print(f"  [yellow]warning:[/yellow] {text}")

@@ -1,0 +1,169 @@
+"""scikit-learn estimators and Pipelines (ColumnTransformer included) to ONNX with skl2onnx.
+
+Numeric columns are fed as float32 (ONNX Runtime's tree and imputer kernels compute in float32);
+string columns as string tensors. A model fed one [rows, columns] matrix is fastest, so that layout
+is used whenever no column is a string and nothing selects columns by name.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+from .conversion import ConversionOptions, ConvertedModel
+from .errors import MpackError
+from .mlmodel import Column, MLmodel
+from .onnx_passthrough import tensor_info
+from .sklearn_model import load_sklearn_model
+
+PANDAS_DTYPES = {"double": "float64", "float": "float32", "long": "int64", "integer": "int32", "boolean": "bool", "string": "object"}
+FLOAT_TYPES = ("double", "float")
+
+
+def convert_sklearn(model: MLmodel, records, options: ConversionOptions) -> ConvertedModel:
+    import sklearn
+    import skl2onnx
+    from sklearn.base import is_classifier, is_regressor
+
+    estimator = load_sklearn_model(model.path, model.flavor("sklearn"), options.trusted_types)
+    columns = model.columns or _columns_from_estimator(estimator)
+    if is_classifier(estimator):
+        task = "classifier"
+    elif is_regressor(estimator):
+        task = "regressor"
+    else:
+        raise MpackError(
+            f"{type(estimator).__name__} is neither a classifier nor a regressor",
+            "mpack serves scikit-learn classifiers and regressors (estimators or Pipelines ending in one)",
+        )
+    layout = "columns" if _selects_by_name(estimator) or any(c.type == "string" for c in columns) else "matrix"
+    onnx_model = _to_onnx(estimator, columns, layout, options.opset)
+    outputs = [o.name for o in onnx_model.graph.output]
+    reference = _Reference(estimator, columns)
+    allow_missing = _columns_accepting_missing(reference, columns, records)
+    signature = {
+        "layout": layout,
+        "columns": [
+            {"name": c.name, "type": c.type, "dtype": "string" if c.type == "string" else "float32", "allow_missing": c.name in allow_missing}
+            for c in columns
+        ],
+        "inputs": _inputs(columns, layout),
+        "outputs": [tensor_info(o) for o in onnx_model.graph.output],
+    }
+    if task == "classifier":
+        methods = {"predict": {"outputs": [outputs[0]]}}
+        if hasattr(estimator, "predict_proba") and len(outputs) > 1:
+            methods["predict_proba"] = {"outputs": [outputs[1]]}
+    else:
+        methods = {"predict": {"outputs": [outputs[0]], "squeeze": True}}
+    return ConvertedModel(
+        onnx_bytes=onnx_model.SerializeToString(),
+        signature=signature,
+        prediction={"default": "predict", "methods": methods},
+        flavor="sklearn",
+        task=task,
+        converter={"skl2onnx": skl2onnx.__version__, "scikit-learn": sklearn.__version__, "estimator": _describe(estimator)},
+        reference=reference,
+        columns=tuple(columns),
+    )
+
+
+def _columns_from_estimator(estimator) -> tuple[Column, ...]:
+    names = getattr(estimator, "feature_names_in_", None)
+    if names is not None:
+        return tuple(Column(str(n), "double") for n in names)
+    count = getattr(estimator, "n_features_in_", None)
+    if count:
+        return tuple(Column(f"f{i}", "double") for i in range(int(count)))
+    raise MpackError("the model has no signature and does not record its input features", "log the model with a signature or an input_example")
+
+
+def _selects_by_name(estimator) -> bool:
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import Pipeline
+
+    if isinstance(estimator, ColumnTransformer):
+        return True
+    if isinstance(estimator, Pipeline):
+        return any(_selects_by_name(step) for _, step in estimator.steps)
+    return False
+
+
+def _inputs(columns, layout: str) -> list[dict]:
+    if layout == "matrix":
+        return [{"name": "input", "dtype": "float32", "shape": [-1, len(columns)]}]
+    return [{"name": c.name, "dtype": "string" if c.type == "string" else "float32", "shape": [-1, 1]} for c in columns]
+
+
+def _to_onnx(estimator, columns, layout: str, opset: dict | None):
+    from skl2onnx import to_onnx
+    from skl2onnx.common.data_types import FloatTensorType, StringTensorType
+
+    if layout == "matrix":
+        initial_types = [("input", FloatTensorType([None, len(columns)]))]
+    else:
+        initial_types = [(c.name, StringTensorType([None, 1]) if c.type == "string" else FloatTensorType([None, 1])) for c in columns]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return to_onnx(estimator, initial_types=initial_types, options={"zipmap": False}, target_opset=opset)
+    except Exception as exc:  # skl2onnx raises RuntimeError/MissingShapeCalculator/NotImplementedError...
+        raise MpackError(
+            f"skl2onnx cannot convert {_describe(estimator)}: {str(exc).splitlines()[0][:200]}",
+            f"supported by skl2onnx: {_supported_summary()}; an image target with --runtime native will serve other models",
+        ) from None
+
+
+def _describe(estimator) -> str:
+    from sklearn.pipeline import Pipeline
+
+    if isinstance(estimator, Pipeline):
+        return "Pipeline(" + ", ".join(type(step).__name__ for _, step in estimator.steps) + ")"
+    return type(estimator).__name__
+
+
+def _supported_summary() -> str:
+    from skl2onnx import supported_converters
+
+    names = sorted(name.replace("Sklearn", "") for name in supported_converters())
+    return f"{len(names)} estimators, e.g. " + ", ".join(names[:12]) + ", ..."
+
+
+class _Reference:
+    """The original estimator's answers, per predict method, on records."""
+
+    def __init__(self, estimator, columns) -> None:
+        self.estimator = estimator
+        self.columns = columns
+        self.by_name = getattr(estimator, "feature_names_in_", None) is not None
+
+    def frame(self, records):
+        import pandas as pd
+
+        frame = pd.DataFrame(list(records), columns=[c.name for c in self.columns])
+        for column in self.columns:
+            frame[column.name] = frame[column.name].astype(PANDAS_DTYPES[column.type])
+        return frame if self.by_name else frame.to_numpy()
+
+    def __call__(self, records) -> dict:
+        features = self.frame(records)
+        answers = {"predict": self.estimator.predict(features)}
+        if hasattr(self.estimator, "predict_proba"):
+            answers["predict_proba"] = self.estimator.predict_proba(features)
+        return answers
+
+
+def _columns_accepting_missing(reference: _Reference, columns, records) -> set[str]:
+    """Float columns where the original model accepts NaN (e.g. behind an imputer), found by asking it."""
+    if not records:
+        return set()
+    accepted = set()
+    for column in columns:
+        if column.type not in FLOAT_TYPES:
+            continue
+        probe = dict(records[0], **{column.name: None})
+        try:
+            reference.estimator.predict(reference.frame([probe]))
+        except ValueError:
+            continue
+        accepted.add(column.name)
+    return accepted

@@ -1,0 +1,63 @@
+"""What a bundle does not need at run time, removed from installed packages.
+
+Tests, headers, type stubs and static libraries everywhere; onnxruntime's Python tooling
+(quantization, transformers, tools) and its C-API shared library, which the Python extension
+does not link. numpy's OpenBLAS is never stripped of symbols: that breaks import.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+REMOVED_DIR_NAMES = frozenset(("tests", "__pycache__"))
+REMOVED_SUFFIXES = (".pyi", ".pxd", ".pyx", ".h", ".hpp", ".c", ".cpp", ".a", ".lib")
+REMOVED_PATHS = (
+    "bin",
+    "onnxruntime/tools",
+    "onnxruntime/transformers",
+    "onnxruntime/quantization",
+    "onnxruntime/datasets",
+    "onnxruntime/backend",
+    "numpy/f2py",
+    "numpy/_pyinstaller",
+    "numpy/distutils",
+    "numpy/doc",
+    "numpy/_core/include",
+    "numpy/_core/lib",
+    "numpy/core/include",
+    "numpy/core/lib",
+)
+REMOVED_GLOBS = ("onnxruntime/capi/libonnxruntime.so*",)
+NEVER_BUNDLED = ("boto3", "botocore", "s3transfer")  # provided by the Lambda runtime
+
+
+def strip_site(site: Path) -> int:
+    """Remove what is not needed at run time; returns the bytes removed."""
+    before = _size(site)
+    for relative in REMOVED_PATHS:
+        _remove(site / relative)
+    for pattern in REMOVED_GLOBS:
+        for path in site.glob(pattern):
+            _remove(path)
+    for name in NEVER_BUNDLED:
+        _remove(site / name)
+        for info in site.glob(f"{name}-*.dist-info"):
+            _remove(info)
+    for path in sorted(site.rglob("*"), reverse=True):
+        if path.is_dir() and path.name in REMOVED_DIR_NAMES:
+            _remove(path)
+        elif path.is_file() and path.suffix in REMOVED_SUFFIXES:
+            path.unlink()
+    return before - _size(site)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path)
+    elif path.exists():
+        path.unlink()
+
+
+def _size(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())

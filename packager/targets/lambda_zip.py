@@ -1,0 +1,66 @@
+"""``--target lambda``: an AWS Lambda zip (handler ``mpack_handler.handler``).
+
+Layout at the zip root: the runtime packages, ``mpack/handlers`` (the adapter and protocol core),
+``mpack_handler.py``, ``model.onnx`` and ``mpack.json``.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from ..bundle import BundleEntry, tree_entries
+from ..dependencies import compile_tree
+from ..errors import MpackError
+from ..manifest import MANIFEST_NAME
+
+MODEL_FILE = "model.onnx"
+ZIPPED_DIRECT_UPLOAD_LIMIT = 50 * 1024 * 1024
+UNZIPPED_LIMIT = 250 * 1024 * 1024
+
+
+def _package_dir(module_name: str) -> Path:
+    import importlib
+
+    return Path(importlib.import_module(module_name).__file__).resolve().parent
+
+
+class LambdaZipTarget:
+    name = "lambda"
+    handler = "mpack_handler.handler"
+
+    def default_output(self, stem: str) -> Path:
+        return Path("dist") / f"{stem}-lambda.zip"
+
+    def entries(self, runtime_site: Path, model_bytes: bytes, manifest: bytes, workdir: Path, precompile: bool) -> list[BundleEntry]:
+        code = workdir / "code"
+        shutil.rmtree(code, ignore_errors=True)
+        handlers = code / "mpack" / "handlers"
+        handlers.mkdir(parents=True)
+        for source in sorted(_package_dir("mpack.handlers").glob("*.py")):
+            shutil.copyfile(source, handlers / source.name)
+        (code / "mpack" / "__init__.py").write_bytes(b"")
+        shutil.copyfile(_package_dir("mpack.templates") / "lambda" / "mpack_handler.py", code / "mpack_handler.py")
+        if precompile:
+            compile_tree(code)
+        return [
+            *tree_entries(runtime_site),
+            *tree_entries(code),
+            BundleEntry(MODEL_FILE, data=model_bytes),
+            BundleEntry(MANIFEST_NAME, data=manifest),
+        ]
+
+    def check_limits(self, entries: list[BundleEntry]) -> None:
+        unzipped = sum(e.size for e in entries)
+        if unzipped > UNZIPPED_LIMIT:
+            largest = sorted(entries, key=lambda e: -e.size)[:3]
+            raise MpackError(
+                f"bundle is {unzipped / 2**20:.0f} MB unzipped, over Lambda's 250 MB limit for zips "
+                f"(largest: {', '.join(f'{e.name} {e.size / 2**20:.0f} MB' for e in largest)})",
+                "use an image target (--target lambda-image, up to 10 GB)",
+            )
+
+    def warnings(self, zipped_bytes: int) -> list[str]:
+        if zipped_bytes > ZIPPED_DIRECT_UPLOAD_LIMIT:
+            return [f"bundle is {zipped_bytes / 2**20:.1f} MB zipped, over the 50 MB direct-upload limit: deploy will upload it through S3"]
+        return []

@@ -1,0 +1,115 @@
+"""Run the finished bundle the way Lambda will, before anyone deploys it.
+
+The zip is unpacked into a temporary folder and imported by a fresh ``python -I -S`` (no
+site-packages, no user paths: only the bundle and the standard library), which answers the input
+example through the real handler. A module missing from the bundle fails the build here.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import MpackError
+
+VERIFY_TIMEOUT_S = 120
+_RUNNER = r"""
+import json, sys, time
+started = time.perf_counter()
+bundle, request_file, answer_file = sys.argv[1:4]
+sys.path.insert(0, bundle)
+
+class Context:
+    function_name = "mpack-verify"
+    function_version = "$LATEST"
+    memory_limit_in_mb = 1769
+    invoked_function_arn = "arn:aws:lambda:us-east-1:000000000000:function:mpack-verify"
+    aws_request_id = "00000000-0000-0000-0000-000000000000"
+    log_group_name = "/aws/lambda/mpack-verify"
+    log_stream_name = "verify"
+    def get_remaining_time_in_millis(self):
+        return 60000
+
+import mpack_handler
+loaded = time.perf_counter()
+request = json.load(open(request_file))
+answer = mpack_handler.handler(request, Context())
+json.dump({"answer": answer, "init_s": loaded - started, "invoke_s": time.perf_counter() - loaded, "modules": sorted(sys.modules)}, open(answer_file, "w"))
+"""
+
+
+@dataclass(frozen=True)
+class Verification:
+    ran: bool
+    reason: str  # why it was skipped, or "ok"
+    init_seconds: float | None = None
+    max_abs_diff: float | None = None
+    forbidden_modules: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict:
+        return {"ran": self.ran, "reason": self.reason, "init_seconds": self.init_seconds, "max_abs_diff": self.max_abs_diff}
+
+
+FORBIDDEN_AT_RUNTIME = ("pandas", "sklearn", "mlflow", "asyncio")
+
+
+def verify_bundle(zip_path: Path, request: dict, expected, tolerance: float, forbidden: tuple[str, ...] = FORBIDDEN_AT_RUNTIME) -> Verification:
+    with tempfile.TemporaryDirectory(prefix="mpack-verify-") as folder:
+        bundle = Path(folder) / "bundle"
+        with zipfile.ZipFile(zip_path) as archive:
+            archive.extractall(bundle)
+        request_file, answer_file = Path(folder) / "request.json", Path(folder) / "answer.json"
+        request_file.write_text(json.dumps(request))
+        env = {"PATH": "/usr/bin:/bin", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1769", "POWERTOOLS_METRICS_NAMESPACE": "mpack-verify", "LANG": "C.UTF-8"}
+        command = [sys.executable, "-I", "-S", "-c", _RUNNER, str(bundle), str(request_file), str(answer_file)]
+        started = time.perf_counter()
+        try:
+            result = subprocess.run(command, capture_output=True, text=True, timeout=VERIFY_TIMEOUT_S, env=env, cwd=folder)
+        except subprocess.TimeoutExpired:
+            raise MpackError(f"the bundle did not answer within {VERIFY_TIMEOUT_S} s in the verification run", "run it with mpack invoke to see where it hangs") from None
+        if result.returncode != 0:
+            last = [line for line in result.stderr.strip().splitlines() if line.strip()][-1:] or ["no output"]
+            raise MpackError(
+                f"the built bundle fails when run on its own: {last[0][:300]}",
+                "a module it needs is missing or broken; rerun with --debug, or report this with the output of --json",
+            )
+        outcome = json.loads(answer_file.read_text())
+    answer = outcome["answer"]
+    if not isinstance(answer, dict) or "predictions" not in answer:
+        raise MpackError(f"the built bundle answered the input example with an error: {json.dumps(answer)[:300]}", "check the model's input example against its signature")
+    loaded = [m for m in forbidden if m in outcome["modules"]]
+    if loaded:
+        raise MpackError(f"the bundle imported {', '.join(loaded)} at run time", "this is an mpack bug: the runtime must stay light")
+    diff = _max_difference(answer["predictions"], expected)
+    if diff is None or diff > tolerance:
+        raise MpackError(
+            f"the bundle's answer differs from the converted model's (max difference {diff})",
+            "the runtime's onnxruntime version computes differently; try another --python",
+        )
+    return Verification(True, "ok", round(outcome["init_s"], 4), diff)
+
+
+def _max_difference(got, expected) -> float | None:
+    if isinstance(expected, dict):
+        if not isinstance(got, dict) or got.keys() != expected.keys():
+            return None
+        diffs = [_max_difference(got[k], expected[k]) for k in expected]
+        return None if None in diffs else max(diffs, default=0.0)
+    a, b = np.asarray(got), np.asarray(expected)
+    if a.shape != b.shape:
+        return None
+    if a.dtype.kind in "fiu" and b.dtype.kind in "fiu":
+        return float(np.max(np.abs(a.astype(float) - b.astype(float)), initial=0.0))
+    return 0.0 if np.array_equal(a, b) else None
+
+
+def skipped(reason: str) -> Verification:
+    return Verification(False, reason)
