@@ -18,8 +18,9 @@ ALLOWED_KEYS = frozenset(FORMATS) | {"params"}
 
 
 def parse_json(body: bytes | str):
+    """JSON in UTF-8 (json.loads would guess UTF-16/32 from a byte order mark; the protocol is UTF-8)."""
     try:
-        return json.loads(body)
+        return json.loads(body.decode("utf-8") if isinstance(body, (bytes, bytearray)) else body)
     except UnicodeDecodeError:
         raise RequestError("request body is not valid UTF-8", error_code="MALFORMED_REQUEST") from None
     except ValueError as exc:

@@ -1,0 +1,49 @@
+"""Shared fixtures: a real sqlite MLflow store with models trained here, a runtime-wheel cache kept
+on the machine between runs, and builds made once per session."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import models
+
+os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
+warnings.filterwarnings("ignore", category=UserWarning)
+warnings.filterwarnings("ignore", category=FutureWarning)
+warnings.filterwarnings("ignore", category=DeprecationWarning)
+
+
+@pytest.fixture(scope="session")
+def runtime_cache() -> Path:
+    """Runtime wheels are expensive to fetch: keep them on the machine across test runs."""
+    path = Path(os.environ.get("MPACK_TEST_CACHE", Path.home() / ".cache" / "mpack-tests"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@pytest.fixture(scope="session")
+def store(tmp_path_factory) -> models.Store:
+    """A real MLflow tracking + registry store (sqlite) holding the test models."""
+    return models.populate(tmp_path_factory.mktemp("mlflow"))
+
+
+@pytest.fixture(scope="session")
+def built(store, runtime_cache, tmp_path_factory):
+    """Build each named registry model once per session: built(name, **options) -> BuildReport."""
+    from mpack.packager.pipeline import BuildOptions, build
+
+    done = {}
+    out = tmp_path_factory.mktemp("dist")
+
+    def get(uri: str, **options):
+        key = (uri, tuple(sorted(options.items())))
+        if key not in done:
+            output = out / f"bundle-{len(done)}.zip"
+            done[key] = build(BuildOptions(model=uri, tracking_uri=store.uri, cache_dir=runtime_cache, output=output, **options))
+        return done[key]
+
+    return get
