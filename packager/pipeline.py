@@ -23,7 +23,7 @@ from .parity import check_parity, describe_failure, parity_requests
 from .runtime_plan import plan_runtime
 from .sources import parse_source, resolve
 from .targets import get_target
-from .verify import skipped, verify_bundle
+from .verify import ASGI_STACK, FORBIDDEN_AT_RUNTIME, skipped, verify_bundle
 
 STAGES = ("resolve", "convert", "parity", "dependencies", "zip", "verify")
 
@@ -213,6 +213,7 @@ def _verify(partial: Path, runtime, options: BuildOptions, manifest: dict, optim
         progress.warn(reason)
         return skipped(reason)
     expected = ScoringService(manifest, create_session(optimized, threads=1)).score_document(request)
-    verification = verify_bundle(partial, request, expected.body["predictions"], max(options.tolerance, 1e-6))
+    forbidden = FORBIDDEN_AT_RUNTIME + (ASGI_STACK if options.lambda_http == "native" else ())
+    verification = verify_bundle(partial, request, expected.body["predictions"], max(options.tolerance, 1e-6), forbidden)
     progress.note(f"answered the input example in a fresh interpreter (init {verification.init_seconds * 1000:.0f} ms)")
     return verification

@@ -36,7 +36,7 @@ def convert_sklearn(model: MLmodel, records, options: ConversionOptions) -> Conv
             "mpack serves scikit-learn classifiers and regressors (estimators or Pipelines ending in one)",
         )
     layout = "columns" if _selects_by_name(estimator) or any(c.type == "string" for c in columns) else "matrix"
-    onnx_model = _to_onnx(estimator, columns, layout, options.opset)
+    onnx_model = _to_onnx(estimator, columns, layout, options.opset, classifier=task == "classifier")
     outputs = [o.name for o in onnx_model.graph.output]
     reference = _Reference(estimator, columns)
     allow_missing = _columns_accepting_missing(reference, columns, records)
@@ -94,7 +94,7 @@ def _inputs(columns, layout: str) -> list[dict]:
     return [{"name": c.name, "dtype": "string" if c.type == "string" else "float32", "shape": [-1, 1]} for c in columns]
 
 
-def _to_onnx(estimator, columns, layout: str, opset: dict | None):
+def _to_onnx(estimator, columns, layout: str, opset: dict | None, classifier: bool):
     from skl2onnx import to_onnx
     from skl2onnx.common.data_types import FloatTensorType, StringTensorType
 
@@ -105,11 +105,13 @@ def _to_onnx(estimator, columns, layout: str, opset: dict | None):
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return to_onnx(estimator, initial_types=initial_types, options={"zipmap": False}, target_opset=opset)
+            # zipmap off: probabilities as one tensor, not a list of dicts (much faster to serve)
+            options = {"zipmap": False} if classifier else None
+            return to_onnx(estimator, initial_types=initial_types, options=options, target_opset=opset)
     except Exception as exc:  # skl2onnx raises RuntimeError/MissingShapeCalculator/NotImplementedError...
         raise MpackError(
             f"skl2onnx cannot convert {_describe(estimator)}: {str(exc).splitlines()[0][:200]}",
-            f"supported by skl2onnx: {_supported_summary()}; an image target with --runtime native will serve other models",
+            f"supported by skl2onnx: {_supported_summary()}; or export the model to ONNX yourself and log it with mlflow.onnx",
         ) from None
 
 

@@ -58,7 +58,8 @@ class Verification:
         return {"ran": self.ran, "reason": self.reason, "init_seconds": self.init_seconds, "max_abs_diff": self.max_abs_diff}
 
 
-FORBIDDEN_AT_RUNTIME = ("pandas", "sklearn", "mlflow", "asyncio")
+FORBIDDEN_AT_RUNTIME = ("pandas", "sklearn", "mlflow", "scipy")
+ASGI_STACK = ("asyncio", "starlette", "mangum")  # also forbidden on the default (native) HTTP path
 
 
 def verify_bundle(zip_path: Path, request: dict, expected, tolerance: float, forbidden: tuple[str, ...] = FORBIDDEN_AT_RUNTIME) -> Verification:
