@@ -10,6 +10,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from .errors import MpackError
 
@@ -89,9 +90,9 @@ class _error_boundary:
             return False
         if self.as_json:
             print(json.dumps({"ok": False, "error": error.message, "hint": error.hint}))
-        _stderr.print(f"[red]error:[/red] {error.message}")
+        _stderr.print(f"[red]error:[/red] {escape(error.message)}", soft_wrap=True)
         if error.hint:
-            _stderr.print(f"[cyan]hint:[/cyan] {error.hint}")
+            _stderr.print(f"[cyan]hint:[/cyan] {escape(error.hint)}", soft_wrap=True)
         raise typer.Exit(1)
 
 

@@ -43,7 +43,7 @@ def read_mlmodel(model_dir: Path) -> MLmodel:
     try:
         document = yaml.safe_load(path.read_text()) or {}
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise MpackError(f"{path} is not valid YAML: {exc}", "the model directory is corrupt; re-log the model") from None
+        raise MpackError(f"{path} is not valid YAML: {' '.join(str(exc).split())}", "the model directory is corrupt; re-log the model") from None
     flavors = document.get("flavors") or {}
     if not isinstance(flavors, dict) or not flavors:
         raise MpackError(f"{path} lists no flavors", "the model directory is corrupt; re-log the model")

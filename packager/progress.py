@@ -7,6 +7,7 @@ import time
 from contextlib import contextmanager
 
 from rich.console import Console
+from rich.markup import escape
 
 STAGE_TITLES = {
     "resolve": "Resolving model",
@@ -35,7 +36,7 @@ class RichProgress:
         self.console.print(f"[green]✓[/green] {title} [dim]({time.perf_counter() - started:.1f} s)[/dim]")
 
     def note(self, text: str) -> None:
-        self.console.print(f"  [dim]{text}[/dim]")
+        self.console.print(f"  [dim]{escape(text)}[/dim]", soft_wrap=True)
 
     def warn(self, text: str) -> None:
-        self.console.print(f"  [yellow]warning:[/yellow] {text}")
+        self.console.print(f"  [yellow]warning:[/yellow] {escape(text)}", soft_wrap=True)

@@ -84,7 +84,7 @@ def resolve(source: ModelSource, workdir: Path, tracking_uri: str | None = None,
     registry = _Registry(tracking_uri, registry_uri)
     if source.kind == "registry":
         version = registry.model_version(source.name, source.reference)
-        path = registry.download(f"models:/{source.name}/{version}", workdir)
+        path = registry.download(registry.version_location(source.name, version), workdir)
         return ResolvedModel(source, source.name, str(version), path, _hash_files(path))
     registry.run(source.reference)
     path = registry.download(source.uri, workdir)
@@ -119,17 +119,16 @@ class _Registry:
     def model_version(self, name: str, reference: str) -> str:
         from mlflow.exceptions import MlflowException
 
-        self._registered_model(name)
+        registered = self._registered_model(name)
         if reference.startswith("@"):
             alias = reference[1:]
-            try:
-                return self._call(lambda: self.client.get_model_version_by_alias(name, alias), "read", missing=True).version
-            except _Missing:
-                aliases = sorted(self._registered_model(name).aliases or {})
+            aliases = dict(registered.aliases or {})
+            if alias not in aliases:
                 raise MpackError(
                     f"registered model '{name}' has no alias '{alias}'",
-                    f"aliases of '{name}': {', '.join(aliases) or 'none'}; set one with MlflowClient().set_registered_model_alias",
-                ) from None
+                    f"aliases of '{name}': {', '.join(sorted(aliases)) or 'none'}; set one with MlflowClient().set_registered_model_alias",
+                )
+            return str(aliases[alias])
         if reference.isdigit():
             try:
                 return self._call(lambda: self.client.get_model_version(name, reference), "read", missing=True).version
@@ -149,6 +148,11 @@ class _Registry:
             raise MpackError(f"registered model '{name}' has no version in stage {stage}", f"versions of '{name}': {self._versions(name)}")
         return found[0].version
 
+    def version_location(self, name: str, version: str) -> str:
+        """Where the version's files are stored (no global registry URI is set, so nothing leaks
+        into this process's environment)."""
+        return self._call(lambda: self.client.get_model_version_download_uri(name, version), "read")
+
     def run(self, run_id: str) -> None:
         try:
             self._call(lambda: self.client.get_run(run_id), "read", missing=True)
@@ -161,7 +165,7 @@ class _Registry:
         target = workdir / "model"
         target.mkdir(parents=True, exist_ok=True)
         try:
-            self._with_uris(lambda: mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(target), tracking_uri=self.tracking_uri))
+            self._call(lambda: mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(target), tracking_uri=self.tracking_uri), "download from", missing=True)
         except _Missing:
             raise MpackError(f"no model artifacts at {uri}", "check the artifact path inside the run (e.g. runs:/RUN_ID/model)") from None
         return _model_root(target, uri)
@@ -182,16 +186,6 @@ class _Registry:
         versions = self.client.search_model_versions(f"name='{name}'")
         described = [f"{v.version} ({v.current_stage})" if v.current_stage not in (None, "None") else str(v.version) for v in versions]
         return ", ".join(sorted(described, key=lambda s: int(s.split()[0]))) or "none"
-
-    def _with_uris(self, action):
-        import mlflow
-
-        previous = mlflow.get_registry_uri()
-        mlflow.set_registry_uri(self.registry_uri)
-        try:
-            return self._call(action, "download from", missing=True)
-        finally:
-            mlflow.set_registry_uri(previous)
 
     def _call(self, action, verb: str, missing: bool = False):
         from mlflow.exceptions import MlflowException

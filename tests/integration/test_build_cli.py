@@ -1,0 +1,187 @@
+"""`mpack build` through its real command line: sources, errors users can cause (one line of
+`error:` and `hint:`, exit 1, no traceback), usage errors (exit 2), --json, size limits."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mpack.packager.dependencies import cache_key
+from mpack.packager.runtime_plan import plan_runtime
+from mpack.packager.sources import parse_source, resolve
+from mpack.packager.errors import MpackError
+
+
+def mpack(*args: str, store=None, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
+    environment = {**os.environ, **(env or {})}
+    if store is not None:
+        environment["MLFLOW_TRACKING_URI"] = store.uri
+    return subprocess.run([sys.executable, "-m", "mpack.packager.cli", *args], capture_output=True, text=True, cwd=cwd, env=environment, timeout=600)
+
+
+def assert_clean_error(result: subprocess.CompletedProcess, *needles: str) -> None:
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "error:" in result.stderr and "hint:" in result.stderr
+    for needle in needles:
+        assert needle in result.stderr, result.stderr
+
+
+# -- sources ---------------------------------------------------------------------------------------
+
+
+def test_registry_references_resolve_to_the_right_version(store, tmp_path):
+    by_alias = resolve(parse_source("models:/fraud@challenger"), tmp_path / "a", store.uri)
+    by_version = resolve(parse_source("models:/fraud/2"), tmp_path / "b", store.uri)
+    by_stage = resolve(parse_source("models:/fraud/production"), tmp_path / "c", store.uri)
+    by_run = resolve(parse_source(f"runs:/{store.fraud_run_id}/model"), tmp_path / "d", store.uri)
+    champion = resolve(parse_source("models:/fraud@champion"), tmp_path / "e", store.uri)
+    assert by_alias.version == by_version.version == by_stage.version == "2"
+    assert dict(by_alias.files)["model.skops"] == dict(by_stage.files)["model.skops"]
+    assert dict(by_run.files)["model.skops"] == dict(champion.files)["model.skops"] != dict(by_alias.files)["model.skops"]
+    assert by_run.version == store.fraud_run_id[:8] and by_run.name == "model"
+
+
+def test_parse_source_rejects_malformed_uris():
+    for uri, needle in [("models:/", "cannot read model URI"), ("models:/a/b/c", "cannot read model URI"), ("runs:/abc", "cannot read run URI"), ("s3://bucket/model", "unsupported model source")]:
+        with pytest.raises(MpackError, match=needle):
+            parse_source(uri)
+
+
+def test_build_from_run_uri_and_local_folder_and_onnx_file_with_json_report(store, tmp_path, runtime_cache):
+    for source, name in [(f"runs:/{store.fraud_run_id}/model", "run"), (str(store.local_dir), "local"), (str(store.onnx_file), "file")]:
+        output = tmp_path / f"{name}.zip"
+        result = mpack("build", "--model", source, "--output", str(output), "--cache-dir", str(runtime_cache), "--json", store=store)
+        assert result.returncode == 0, result.stderr
+        report = json.loads(result.stdout)
+        assert report["ok"] and report["artifact"]["path"] == str(output) and output.is_file()
+        assert report["verification"]["ran"] and report["parity"]["passed"]
+        assert report["handler"] == "mpack_handler.handler"
+        assert set(report["timings_s"]) == {"resolve", "convert", "parity", "dependencies", "zip", "verify"}
+        assert "✓ Writing bundle" in result.stderr  # progress goes to stderr, JSON alone on stdout
+
+
+def test_default_output_path_is_dist_model_version_lambda_zip(store, tmp_path, runtime_cache):
+    result = mpack("build", "--model", "models:/fraud/2", "--cache-dir", str(runtime_cache), store=store, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "dist" / "fraud-2-lambda.zip").is_file()
+    assert not [p for p in (tmp_path / "dist").iterdir() if p.name.startswith(".")]
+
+
+# -- errors users can cause ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("model", "needles"),
+    [
+        ("models:/nope@champion", ["registered model 'nope' not found", "fraud"]),
+        ("models:/fraud@gold", ["has no alias 'gold'", "challenger, champion"]),
+        ("models:/fraud/9", ["has no version 9", "versions of 'fraud': 1, 2 (Production)"]),
+        ("models:/fraud/Staging", ["no version in stage Staging"]),
+        ("runs:/0123456789abcdef0123456789abcdef/model", ["run '0123456789abcdef0123456789abcdef' not found"]),
+        ("models:/custom/1", ["flavor not supported", "python_function only", "supported flavors: sklearn, onnx"]),
+    ],
+)
+def test_registry_and_flavor_errors(store, tmp_path, model, needles):
+    assert_clean_error(mpack("build", "--model", model, "--output", str(tmp_path / "x.zip"), store=store), *needles)
+    assert not (tmp_path / "x.zip").exists()
+
+
+def test_local_source_errors(store, tmp_path):
+    assert_clean_error(mpack("build", "--model", str(store.empty_dir)), "has no MLmodel file")
+    assert_clean_error(mpack("build", "--model", str(store.corrupt_dir)), "cannot read model file model.skops", "corrupt")
+    assert_clean_error(mpack("build", "--model", str(tmp_path / "missing")), "does not exist")
+    garbage = tmp_path / "garbage.onnx"
+    garbage.write_bytes(b"\x08\x07not really onnx")
+    assert_clean_error(mpack("build", "--model", str(garbage)), "not a valid ONNX model")
+
+
+def test_unreachable_stores(tmp_path):
+    missing = mpack("build", "--model", "models:/fraud/1", "--tracking-uri", f"sqlite:///{tmp_path}/none.db")
+    assert_clean_error(missing, "does not exist")
+    closed = mpack("build", "--model", "models:/fraud/1", "--tracking-uri", "http://127.0.0.1:9")
+    assert_clean_error(closed, "cannot reach the MLflow store http://127.0.0.1:9")
+
+
+def test_untrusted_skops_types_are_refused_unless_named(store, tmp_path, runtime_cache):
+    import mlflow
+
+    folder = tmp_path / "untrusted"
+    mlflow.sklearn.save_model(store.estimators["fraud"], str(folder), skops_trusted_types=["sklearn.tree._tree.Tree"])
+    import yaml
+
+    mlmodel = folder / "MLmodel"
+    document = yaml.safe_load(mlmodel.read_text())
+    document["flavors"]["sklearn"]["skops_trusted_types"] = []  # as if the author had declared nothing
+    mlmodel.write_text(yaml.safe_dump(document))
+    assert_clean_error(mpack("build", "--model", str(folder)), "sklearn.tree._tree.Tree", "--trust-type")
+    ok = mpack("build", "--model", str(folder), "--trust-type", "sklearn.tree._tree.Tree", "--no-verify", "--output", str(tmp_path / "t.zip"), "--cache-dir", str(runtime_cache))
+    assert ok.returncode == 0, ok.stderr
+
+
+def test_parity_failure_names_the_output_and_the_figure(store, tmp_path):
+    result = mpack("build", "--model", "models:/house/1", "--tolerance", "0", "--output", str(tmp_path / "h.zip"), store=store)
+    assert_clean_error(result, "parity check failed", "predict output 'variable'", "tolerance 0")
+    assert not (tmp_path / "h.zip").exists()
+
+
+def test_parity_can_use_sample_data_files(store, tmp_path, runtime_cache):
+    sample = tmp_path / "sample.csv"
+    store.frames["fraud"].iloc[100:160].to_csv(sample, index=False)
+    result = mpack("build", "--model", "models:/fraud/1", "--sample-data", str(sample), "--no-verify", "--json", "--output", str(tmp_path / "s.zip"), "--cache-dir", str(runtime_cache), store=store)
+    assert result.returncode == 0, result.stderr
+    parity = json.loads(result.stdout)["parity"]
+    assert parity["rows"] == 60 and parity["source"] == "sample data"
+    wrong = tmp_path / "wrong.json"
+    wrong.write_text(json.dumps([{"a": 1}]))
+    assert_clean_error(mpack("build", "--model", "models:/fraud/1", "--sample-data", str(wrong), store=store), "lacks column(s) f0")
+
+
+def test_usage_errors_exit_2_and_bad_options_exit_1(store):
+    assert mpack("build").returncode == 2
+    assert mpack("build", "--model", "x", "--tolerance", "abc").returncode == 2
+    assert_clean_error(mpack("build", "--model", "models:/fraud/1", "--target", "gcp", store=store), "unknown target 'gcp'", "lambda")
+    assert_clean_error(mpack("build", "--model", "models:/fraud/1", "--python", "3.9", store=store), "--python 3.9")
+    assert_clean_error(mpack("build", "--model", "models:/fraud/1", "--lambda-http", "grpc", store=store), "--lambda-http grpc")
+
+
+def test_json_errors_are_machine_readable(store):
+    result = mpack("build", "--model", "models:/nope/1", "--json", store=store)
+    assert result.returncode == 1
+    assert json.loads(result.stdout) == {"ok": False, "error": json.loads(result.stdout)["error"], "hint": json.loads(result.stdout)["hint"]}
+    assert "not found" in json.loads(result.stdout)["error"]
+
+
+def test_debug_shows_the_traceback(store):
+    result = mpack("build", "--model", "models:/nope/1", "--debug", store=store)
+    assert result.returncode != 0 and "Traceback" in result.stderr
+
+
+def test_over_250_mb_unzipped_is_refused_with_the_image_hint_and_leaves_nothing(store, tmp_path, runtime_cache):
+    """A runtime with a synthetic 260 MB library (a sparse file in a cache entry for this plan)."""
+    import shutil
+
+    plan = plan_runtime(None, None, "native")
+    real = runtime_cache / "runtime" / cache_key(plan, plan.matches_host)
+    assert real.is_dir(), "the runtime cache is filled by earlier builds in this session"
+    cache = tmp_path / "cache"
+    shutil.copytree(real, cache / "runtime" / real.name)
+    with open(cache / "runtime" / real.name / "site" / "huge_native_lib.so", "wb") as handle:
+        handle.truncate(260 * 2**20)
+    output = tmp_path / "big.zip"
+    result = mpack("build", "--model", "models:/fraud/1", "--cache-dir", str(cache), "--output", str(output), store=store)
+    assert_clean_error(result, "over Lambda's 250 MB limit", "huge_native_lib.so", "--target lambda-image")
+    assert list(tmp_path.glob("*.zip")) == [] and not [p for p in tmp_path.iterdir() if p.name.endswith(".partial")]
+
+
+def test_a_failed_build_keeps_the_previous_artifact(store, tmp_path):
+    output = tmp_path / "keep.zip"
+    output.write_bytes(b"previous bundle")
+    result = mpack("build", "--model", "models:/house/1", "--tolerance", "0", "--output", str(output), store=store)
+    assert result.returncode == 1
+    assert output.read_bytes() == b"previous bundle"
