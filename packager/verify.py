@@ -11,7 +11,6 @@ import json
 import subprocess
 import sys
 import tempfile
-import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,8 +61,10 @@ FORBIDDEN_AT_RUNTIME = ("pandas", "sklearn", "mlflow", "scipy")
 ASGI_STACK = ("asyncio", "starlette", "mangum")  # also forbidden on the default (native) HTTP path
 
 
-def verify_bundle(zip_path: Path, request: dict, expected, tolerance: float, forbidden: tuple[str, ...] = FORBIDDEN_AT_RUNTIME) -> Verification:
-    with tempfile.TemporaryDirectory(prefix="mpack-verify-") as folder:
+def run_isolated(zip_path: Path, request, timeout: float = VERIFY_TIMEOUT_S) -> dict:
+    """Answer ``request`` with the bundle's handler in a fresh ``python -I -S``: the answer, the
+    init and invoke times and the modules it imported."""
+    with tempfile.TemporaryDirectory(prefix="mpack-run-") as folder:
         bundle = Path(folder) / "bundle"
         with zipfile.ZipFile(zip_path) as archive:
             archive.extractall(bundle)
@@ -71,18 +72,21 @@ def verify_bundle(zip_path: Path, request: dict, expected, tolerance: float, for
         request_file.write_text(json.dumps(request))
         env = {"PATH": "/usr/bin:/bin", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1769", "POWERTOOLS_METRICS_NAMESPACE": "mpack-verify", "LANG": "C.UTF-8"}
         command = [sys.executable, "-I", "-S", "-c", _RUNNER, str(bundle), str(request_file), str(answer_file)]
-        started = time.perf_counter()
         try:
-            result = subprocess.run(command, capture_output=True, text=True, timeout=VERIFY_TIMEOUT_S, env=env, cwd=folder)
+            result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env, cwd=folder)
         except subprocess.TimeoutExpired:
-            raise MpackError(f"the bundle did not answer within {VERIFY_TIMEOUT_S} s in the verification run", "run it with mpack invoke to see where it hangs") from None
+            raise MpackError(f"the bundle did not answer within {timeout:.0f} s", "run it with --debug to see where it hangs") from None
         if result.returncode != 0:
             last = [line for line in result.stderr.strip().splitlines() if line.strip()][-1:] or ["no output"]
             raise MpackError(
                 f"the built bundle fails when run on its own: {last[0][:300]}",
                 "a module it needs is missing or broken; rerun with --debug, or report this with the output of --json",
             )
-        outcome = json.loads(answer_file.read_text())
+        return json.loads(answer_file.read_text())
+
+
+def verify_bundle(zip_path: Path, request: dict, expected, tolerance: float, forbidden: tuple[str, ...] = FORBIDDEN_AT_RUNTIME) -> Verification:
+    outcome = run_isolated(zip_path, request)
     answer = outcome["answer"]
     if not isinstance(answer, dict) or "predictions" not in answer:
         raise MpackError(f"the built bundle answered the input example with an error: {json.dumps(answer)[:300]}", "check the model's input example against its signature")

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Install mpack and run the whole test suite (real MLflow store, real builds, real bundles).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+echo "==> running the test suite"
+exec .venv/bin/python -m pytest -v --durations=10 "$@"
