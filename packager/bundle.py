@@ -79,7 +79,9 @@ def publish(partial: Path, destination: Path) -> None:
 
 def contributor(name: str) -> str:
     """The part of the bundle a file belongs to: its top-level package (dist-info counted with it)."""
-    head = name.split("/", 1)[0]
+    head, _, rest = name.partition("/")
+    if head == "__pycache__":  # compiled top-level module: count it with its source
+        return rest.split(".", 1)[0].lower()
     if head.endswith(".dist-info"):
         return head.split("-", 1)[0].lower()
     if head.endswith(".libs"):

@@ -123,11 +123,19 @@ def _describe(estimator) -> str:
     return type(estimator).__name__
 
 
+POPULAR = (
+    "LogisticRegression", "LinearRegression", "Ridge", "SGDClassifier", "DecisionTreeClassifier",
+    "RandomForestClassifier", "RandomForestRegressor", "GradientBoostingClassifier", "GradientBoostingRegressor",
+    "HistGradientBoostingClassifier", "HistGradientBoostingRegressor", "SVC", "KNeighborsClassifier", "MLPClassifier",
+    "ColumnTransformer", "OneHotEncoder", "StandardScaler", "SimpleImputer",
+)  # fmt: skip
+
+
 def _supported_summary() -> str:
     from skl2onnx import supported_converters
 
-    names = sorted(name.replace("Sklearn", "") for name in supported_converters())
-    return f"{len(names)} estimators, e.g. " + ", ".join(names[:12]) + ", ..."
+    names = {name.replace("Sklearn", "") for name in supported_converters()}
+    return f"{len(names)} converters, including " + ", ".join(n for n in POPULAR if n in names) + " (Pipelines of them too)"
 
 
 class _Reference:

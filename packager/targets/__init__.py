@@ -5,7 +5,10 @@ Adding a target means adding a module and one line to ``TARGETS``; no other targ
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Protocol
+
+from ..bundle import BundleEntry
 
 from ..errors import MpackError
 from .lambda_zip import LambdaZipTarget
@@ -13,13 +16,18 @@ from .lambda_zip import LambdaZipTarget
 
 class Target(Protocol):
     name: str
-    handler: str
+    handler: str  # the entry point a platform calls, recorded in the manifest
 
-    def default_output(self, stem: str): ...
+    def default_output(self, stem: str) -> Path: ...
 
-    def entries(self, runtime_site, model_bytes: bytes, manifest: bytes, workdir) -> list: ...
+    def entries(self, runtime_site: Path, model_bytes: bytes, manifest: bytes, workdir: Path, precompile: bool) -> list[BundleEntry]:
+        """Every file of the bundle, named by its path inside it."""
 
-    def check_limits(self, entries: list) -> list[str]: ...
+    def check_limits(self, entries: list[BundleEntry]) -> None:
+        """Raise MpackError when the platform would refuse the bundle."""
+
+    def warnings(self, artifact_bytes: int) -> list[str]:
+        """Limits that do not stop a build but change how it deploys."""
 
 
 TARGETS: dict[str, Target] = {LambdaZipTarget.name: LambdaZipTarget()}

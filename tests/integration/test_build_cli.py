@@ -6,12 +6,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import zipfile
 import sys
 from pathlib import Path
 
 import pytest
 
-from mpack.packager.dependencies import cache_key
+from mpack.packager.dependencies import install_runtime
 from mpack.packager.runtime_plan import plan_runtime
 from mpack.packager.sources import parse_source, resolve
 from mpack.packager.errors import MpackError
@@ -167,8 +168,7 @@ def test_over_250_mb_unzipped_is_refused_with_the_image_hint_and_leaves_nothing(
     import shutil
 
     plan = plan_runtime(None, None, "native")
-    real = runtime_cache / "runtime" / cache_key(plan, plan.matches_host)
-    assert real.is_dir(), "the runtime cache is filled by earlier builds in this session"
+    real = install_runtime(plan, runtime_cache).site.parent  # a cache hit after any earlier build
     cache = tmp_path / "cache"
     shutil.copytree(real, cache / "runtime" / real.name)
     with open(cache / "runtime" / real.name / "site" / "huge_native_lib.so", "wb") as handle:
@@ -185,3 +185,26 @@ def test_a_failed_build_keeps_the_previous_artifact(store, tmp_path):
     result = mpack("build", "--model", "models:/house/1", "--tolerance", "0", "--output", str(output), store=store)
     assert result.returncode == 1
     assert output.read_bytes() == b"previous bundle"
+
+
+def test_an_estimator_skl2onnx_cannot_convert_is_named_with_what_is_supported(store, tmp_path):
+    import mlflow
+    from sklearn.neighbors import NearestCentroid
+
+    frame = store.frames["fraud"]
+    folder = tmp_path / "centroid"
+    mlflow.sklearn.save_model(NearestCentroid().fit(frame, store.estimators["fraud"].predict(frame)), str(folder), input_example=frame.head(2))
+    assert_clean_error(mpack("build", "--model", str(folder)), "skl2onnx cannot convert NearestCentroid", "supported by skl2onnx", "GradientBoosting")
+
+
+def test_cross_architecture_build_ships_arm64_wheels_and_skips_verification_with_a_notice(store, tmp_path, runtime_cache):
+    output = tmp_path / "arm.zip"
+    result = mpack("build", "--model", "models:/fraud/1", "--arch", "arm64", "--json", "--output", str(output), "--cache-dir", str(runtime_cache), store=store)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["runtime"]["arch"] == "arm64" and report["verification"]["ran"] is False
+    assert "differs from this interpreter" in result.stderr
+    with zipfile.ZipFile(output) as archive:
+        native = [n for n in archive.namelist() if n.endswith(".so") and "_pybind11_state" in n]
+        assert native and all("aarch64" in n for n in native)
+        assert not [n for n in archive.namelist() if n.endswith(".pyc")]  # compiled only for a matching interpreter
