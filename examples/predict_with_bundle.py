@@ -20,11 +20,12 @@ def main() -> None:
     with zipfile.ZipFile(bundle) as archive:
         manifest = json.loads(archive.read("mpack.json"))
     request = json.loads(sys.argv[2]) if len(sys.argv) > 2 else manifest["input_example"]
-    outcome = run_isolated(bundle, request)
+    outcome = run_isolated(bundle, [request])
+    answer = outcome["answers"][0]
     print("request: ", json.dumps(request)[:160] + ("..." if len(json.dumps(request)) > 160 else ""))
-    print("response:", json.dumps(outcome["answer"]))
+    print("response:", json.dumps(answer))
     print(f"cold start (import + load) {outcome['init_s'] * 1000:.0f} ms, first invocation {outcome['invoke_s'] * 1000:.1f} ms")
-    sys.exit(0 if isinstance(outcome["answer"], dict) and "predictions" in outcome["answer"] else 1)
+    sys.exit(0 if isinstance(answer, dict) and "predictions" in answer else 1)
 
 
 if __name__ == "__main__":

@@ -46,7 +46,7 @@ def _sklearn(model, records, options):
 def _onnx(model, records, options):
     from .onnx_passthrough import from_mlflow_onnx
 
-    return from_mlflow_onnx(model)
+    return from_mlflow_onnx(model, options.opset)
 
 
 CONVERTERS: dict[str, Converter] = {"sklearn": _sklearn, "onnx": _onnx}
@@ -61,7 +61,7 @@ def convert(resolved: ResolvedModel, model: MLmodel | None, records, options: Co
     if model is None:
         from .onnx_passthrough import from_onnx_file
 
-        return from_onnx_file(resolved.path, None)
+        return from_onnx_file(resolved.path, None, options.opset)
     for flavor, converter in CONVERTERS.items():
         if model.flavor(flavor) is not None:
             return converter(model, records, options)

@@ -15,12 +15,12 @@ from .mlmodel import MLmodel
 ONNX_ELEMENT_DTYPES = {1: "float32", 2: "uint8", 3: "int8", 5: "int16", 6: "int32", 7: "int64", 8: "string", 9: "bool", 10: "float16", 11: "float64"}
 
 
-def from_mlflow_onnx(model: MLmodel) -> ConvertedModel:
+def from_mlflow_onnx(model: MLmodel, opset_cap: dict | None) -> ConvertedModel:
     flavor = model.flavor("onnx")
-    return from_onnx_file(model.path / flavor.get("data", "model.onnx"), model)
+    return from_onnx_file(model.path / flavor.get("data", "model.onnx"), model, opset_cap)
 
 
-def from_onnx_file(path: Path, model: MLmodel | None) -> ConvertedModel:
+def from_onnx_file(path: Path, model: MLmodel | None, opset_cap: dict | None = None) -> ConvertedModel:
     import onnx
 
     try:
@@ -30,6 +30,7 @@ def from_onnx_file(path: Path, model: MLmodel | None) -> ConvertedModel:
         raise MpackError(f"ONNX file {path.name} is missing", "the model directory is incomplete; re-log the model") from None
     except Exception as exc:  # onnx raises DecodeError, ValidationError, ...
         raise MpackError(f"{path.name} is not a valid ONNX model: {str(exc).splitlines()[0][:200]}", "the file is corrupt or truncated; export it again") from None
+    _check_opsets(graph_model, opset_cap)
     initializers = {i.name for i in graph_model.graph.initializer}
     inputs = [tensor_info(i) for i in graph_model.graph.input if i.name not in initializers]
     outputs = [tensor_info(o) for o in graph_model.graph.output]
@@ -59,3 +60,14 @@ def tensor_info(value_info) -> dict:
     dtype = ONNX_ELEMENT_DTYPES.get(tensor_type.elem_type, f"unsupported:{tensor_type.elem_type}")
     shape = [d.dim_value if d.HasField("dim_value") else -1 for d in tensor_type.shape.dim]
     return {"name": value_info.name, "dtype": dtype, "shape": shape}
+
+
+def _check_opsets(graph_model, cap: dict | None) -> None:
+    """A graph newer than the bundle's onnxruntime reads fails at the first cold start: say so now."""
+    for opset in graph_model.opset_import if cap else ():
+        limit = cap.get(opset.domain or "")
+        if limit is not None and opset.version > limit:
+            raise MpackError(
+                f"the model uses opset {opset.version} of {opset.domain or 'ai.onnx'}, newer than the {limit} this target's onnxruntime reads",
+                "build for --python 3.12 or 3.13 (newer onnxruntime), or export the model with a lower opset",
+            )

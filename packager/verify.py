@@ -23,7 +23,7 @@ VERIFY_TIMEOUT_S = 120
 _RUNNER = r"""
 import json, sys, time
 started = time.perf_counter()
-bundle, request_file, answer_file = sys.argv[1:4]
+bundle, request_file, answer_file = sys.argv[1:4]  # events in, answers out
 sys.path.insert(0, bundle)
 
 class Context:
@@ -39,9 +39,12 @@ class Context:
 
 import mpack_handler
 loaded = time.perf_counter()
-request = json.load(open(request_file))
-answer = mpack_handler.handler(request, Context())
-json.dump({"answer": answer, "init_s": loaded - started, "invoke_s": time.perf_counter() - loaded, "modules": sorted(sys.modules)}, open(answer_file, "w"))
+answers = []
+for event in json.load(open(request_file)):
+    answers.append(mpack_handler.handler(event, Context()))
+    if len(answers) == 1:
+        first = time.perf_counter() - loaded
+json.dump({"answers": answers, "init_s": loaded - started, "invoke_s": first, "modules": sorted(sys.modules)}, open(answer_file, "w"))
 """
 
 
@@ -61,19 +64,24 @@ FORBIDDEN_AT_RUNTIME = ("pandas", "sklearn", "mlflow", "scipy")
 ASGI_STACK = ("asyncio", "starlette", "mangum")  # also forbidden on the default (native) HTTP path
 
 
-def run_isolated(zip_path: Path, request, timeout: float = VERIFY_TIMEOUT_S) -> dict:
-    """Answer ``request`` with the bundle's handler in a fresh ``python -I -S``: the answer, the
-    init and invoke times and the modules it imported."""
+def run_isolated(bundle: Path, events: list, env: dict | None = None, timeout: float = VERIFY_TIMEOUT_S) -> dict:
+    """Answer ``events`` in turn with the bundle's handler in one fresh ``python -I -S``.
+
+    ``bundle`` is a zip or an unpacked folder. Returns the answers, the init and first-invoke
+    times, the modules imported and what the function printed (its log lines and EMF metrics)."""
     with tempfile.TemporaryDirectory(prefix="mpack-run-") as folder:
-        bundle = Path(folder) / "bundle"
-        with zipfile.ZipFile(zip_path) as archive:
-            archive.extractall(bundle)
-        request_file, answer_file = Path(folder) / "request.json", Path(folder) / "answer.json"
-        request_file.write_text(json.dumps(request))
-        env = {"PATH": "/usr/bin:/bin", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1769", "POWERTOOLS_METRICS_NAMESPACE": "mpack-verify", "LANG": "C.UTF-8"}
-        command = [sys.executable, "-I", "-S", "-c", _RUNNER, str(bundle), str(request_file), str(answer_file)]
+        if bundle.is_dir():
+            root = bundle
+        else:
+            root = Path(folder) / "bundle"
+            with zipfile.ZipFile(bundle) as archive:
+                archive.extractall(root)
+        request_file, answer_file = Path(folder) / "events.json", Path(folder) / "answers.json"
+        request_file.write_text(json.dumps(events))
+        environment = {"PATH": "/usr/bin:/bin", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1769", "POWERTOOLS_METRICS_NAMESPACE": "mpack-verify", "LANG": "C.UTF-8", **(env or {})}
+        command = [sys.executable, "-I", "-S", "-c", _RUNNER, str(root), str(request_file), str(answer_file)]
         try:
-            result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env, cwd=folder)
+            result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=environment, cwd=folder)
         except subprocess.TimeoutExpired:
             raise MpackError(f"the bundle did not answer within {timeout:.0f} s", "run it with --debug to see where it hangs") from None
         if result.returncode != 0:
@@ -82,12 +90,12 @@ def run_isolated(zip_path: Path, request, timeout: float = VERIFY_TIMEOUT_S) -> 
                 f"the built bundle fails when run on its own: {last[0][:300]}",
                 "a module it needs is missing or broken; rerun with --debug, or report this with the output of --json",
             )
-        return json.loads(answer_file.read_text())
+        return dict(json.loads(answer_file.read_text()), stdout=result.stdout)
 
 
 def verify_bundle(zip_path: Path, request: dict, expected, tolerance: float, forbidden: tuple[str, ...] = FORBIDDEN_AT_RUNTIME) -> Verification:
-    outcome = run_isolated(zip_path, request)
-    answer = outcome["answer"]
+    outcome = run_isolated(zip_path, [request])
+    answer = outcome["answers"][0]
     if not isinstance(answer, dict) or "predictions" not in answer:
         raise MpackError(f"the built bundle answered the input example with an error: {json.dumps(answer)[:300]}", "check the model's input example against its signature")
     loaded = [m for m in forbidden if m in outcome["modules"]]

@@ -208,3 +208,15 @@ def test_cross_architecture_build_ships_arm64_wheels_and_skips_verification_with
         native = [n for n in archive.namelist() if n.endswith(".so") and "_pybind11_state" in n]
         assert native and all("aarch64" in n for n in native)
         assert not [n for n in archive.namelist() if n.endswith(".pyc")]  # compiled only for a matching interpreter
+
+
+def test_an_onnx_file_newer_than_the_target_runtime_is_refused_before_bundling(store, tmp_path):
+    import onnx
+
+    model = onnx.load(str(store.onnx_file))
+    for opset in model.opset_import:
+        if opset.domain in ("", "ai.onnx"):
+            opset.version = 21
+    newer = tmp_path / "newer.onnx"
+    onnx.save(model, str(newer))
+    assert_clean_error(mpack("build", "--model", str(newer), "--python", "3.11"), "opset 21 of ai.onnx", "--python 3.12")
