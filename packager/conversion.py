@@ -5,7 +5,7 @@ Converters are chosen from a registry by MLflow flavor; adding one never touches
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Protocol
 
 from .errors import MpackError
@@ -30,7 +30,7 @@ class ConvertedModel:
     # The original model's answers per predict method, for the parity gate (None: compare with
     # the unoptimized graph instead).
     reference: Callable[[list[dict]], dict] | None = None
-    columns: tuple = field(default=())  # mlmodel.Column, for examples and synthesized rows
+    columns: tuple = ()  # mlmodel.Column, for examples and synthesized rows
 
 
 class Converter(Protocol):

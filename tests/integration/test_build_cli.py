@@ -220,3 +220,18 @@ def test_an_onnx_file_newer_than_the_target_runtime_is_refused_before_bundling(s
     newer = tmp_path / "newer.onnx"
     onnx.save(model, str(newer))
     assert_clean_error(mpack("build", "--model", str(newer), "--python", "3.11"), "opset 21 of ai.onnx", "--python 3.12")
+
+
+def test_without_an_input_example_parity_runs_on_rows_synthesized_from_the_signature(store, tmp_path, runtime_cache):
+    import mlflow
+    from mlflow.models import infer_signature
+
+    frame = store.frames["fraud"]
+    folder = tmp_path / "no-example"
+    estimator = store.estimators["fraud"]
+    mlflow.sklearn.save_model(estimator, str(folder), signature=infer_signature(frame, estimator.predict(frame)), skops_trusted_types=["sklearn.tree._tree.Tree"])
+    result = mpack("build", "--model", str(folder), "--json", "--output", str(tmp_path / "n.zip"), "--cache-dir", str(runtime_cache))
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["parity"]["source"] == "synthesized from the signature" and report["parity"]["rows"] == 32
+    assert report["verification"]["ran"] is True
