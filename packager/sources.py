@@ -117,8 +117,6 @@ class _Registry:
         self.client = self._call(lambda: MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.registry_uri), "connect to")
 
     def model_version(self, name: str, reference: str) -> str:
-        from mlflow.exceptions import MlflowException
-
         registered = self._registered_model(name)
         if reference.startswith("@"):
             alias = reference[1:]
@@ -140,10 +138,7 @@ class _Registry:
                 f"'{reference}' in models:/{name}/{reference} is neither a version number nor a stage",
                 "use models:/NAME/3, models:/NAME/Production or models:/NAME@ALIAS",
             )
-        try:
-            found = self.client.get_latest_versions(name, stages=[stage])
-        except MlflowException as exc:
-            raise self._translate(exc, "read") from None
+        found = self._call(lambda: self.client.get_latest_versions(name, stages=[stage]), "read")
         if not found:
             raise MpackError(f"registered model '{name}' has no version in stage {stage}", f"versions of '{name}': {self._versions(name)}")
         return found[0].version
