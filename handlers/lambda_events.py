@@ -13,7 +13,6 @@ from .errors import RequestError
 from .protocol import Response, ScoringService, error_response
 
 DIRECT, SQS, APIGW_REST, APIGW_HTTP, FUNCTION_URL, ALB = "direct", "sqs", "apigw-rest", "apigw-http", "function-url", "alb"
-HTTP_KINDS = frozenset((APIGW_REST, APIGW_HTTP, FUNCTION_URL, ALB))
 
 
 def event_kind(event) -> str:

@@ -23,7 +23,6 @@ LAMBDA_MAX_VCPUS = 6
 class LoadedModel:
     manifest: dict
     session: object  # onnxruntime.InferenceSession
-    root: Path
 
 
 def bundle_root() -> Path:
@@ -97,4 +96,4 @@ def load(root: Path | None = None) -> LoadedModel:
     model = manifest["model"]
     model_path = root / model["file"]
     verify_model_file(model_path, model["sha256"])
-    return LoadedModel(manifest=manifest, session=create_session(model_path, platform_threads()), root=root)
+    return LoadedModel(manifest=manifest, session=create_session(model_path, platform_threads()))

@@ -145,9 +145,9 @@ def _column_order(columns: list[str], signature: InputSignature, where: str = ""
     names = signature.column_names
     if tuple(columns) == names:
         return None
-    given = set(columns)
+    given, known = set(columns), set(names)
     missing = [n for n in names if n not in given]
-    extra = [c for c in columns if c not in set(names)]
+    extra = [c for c in columns if c not in known]
     duplicated = sorted({c for c in columns if columns.count(c) > 1})
     if missing or extra or duplicated:
         raise RequestError(_column_problem(missing, extra, duplicated, names) + where, error_code="INVALID_PARAMETER_VALUE")

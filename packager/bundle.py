@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import zipfile
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,8 +47,7 @@ def tree_entries(folder: Path, prefix: str = "") -> list[BundleEntry]:
 
 
 def write_zip(entries: list[BundleEntry], destination: Path, top: int = 8) -> ZipResult:
-    names = [e.name for e in entries]
-    duplicates = {n for n in names if names.count(n) > 1} if len(set(names)) != len(names) else set()
+    duplicates = [name for name, count in Counter(e.name for e in entries).items() if count > 1]
     if duplicates:
         raise ValueError(f"bundle entries collide: {sorted(duplicates)[:5]}")
     unzipped = defaultdict(int)

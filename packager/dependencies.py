@@ -36,8 +36,9 @@ class InstalledRuntime:
 
 
 def default_cache_dir() -> Path:
-    base = os.environ.get("MPACK_CACHE_DIR") or os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / ("" if os.environ.get("MPACK_CACHE_DIR") else "mpack")
+    if os.environ.get("MPACK_CACHE_DIR"):
+        return Path(os.environ["MPACK_CACHE_DIR"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mpack"
 
 
 def cache_key(plan: RuntimePlan, precompile: bool) -> str:

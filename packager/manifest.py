@@ -6,7 +6,9 @@ import hashlib
 import json
 from importlib.metadata import version
 
-MANIFEST_NAME = "mpack.json"
+from mpack.handlers.loader import MANIFEST_NAME  # the runtime reads it: one name for both sides
+
+__all__ = ["MANIFEST_NAME", "build_manifest", "manifest_bytes"]
 SCHEMA_VERSION = 1
 
 

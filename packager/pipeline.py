@@ -25,9 +25,6 @@ from .sources import parse_source, resolve
 from .targets import get_target
 from .verify import ASGI_STACK, FORBIDDEN_AT_RUNTIME, skipped, verify_bundle
 
-STAGES = ("resolve", "convert", "parity", "dependencies", "zip", "verify")
-
-
 class Progress(Protocol):
     """Where the pipeline reports: a rich display for people, nothing for --json and tests."""
 

@@ -39,7 +39,7 @@ class Context:
 
 import mpack_handler
 loaded = time.perf_counter()
-answers = []
+answers, first = [], None
 for event in json.load(open(request_file)):
     answers.append(mpack_handler.handler(event, Context()))
     if len(answers) == 1:
@@ -54,7 +54,6 @@ class Verification:
     reason: str  # why it was skipped, or "ok"
     init_seconds: float | None = None
     max_abs_diff: float | None = None
-    forbidden_modules: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
         return {"ran": self.ran, "reason": self.reason, "init_seconds": self.init_seconds, "max_abs_diff": self.max_abs_diff}
