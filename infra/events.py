@@ -18,7 +18,8 @@ EVENT_KINDS = ("direct", "apigw-rest", "apigw-http", "function-url", "alb", "sqs
 
 
 @cache
-def _template(kind: str) -> dict:
+def template(kind: str) -> dict:
+    """The stored sample event (do not modify: deep-copy it)."""
     return json.loads(files("mpack.templates").joinpath("events", f"{kind}.json").read_text())
 
 
@@ -29,7 +30,7 @@ def wrap_event(kind: str, body, *, method: str = "POST", path: str = "/invocatio
         return body if not isinstance(body, (str, bytes)) else json.loads(body)
     if kind not in EVENT_KINDS:
         raise MpackError(f"unknown event type {kind!r}", f"choose one of {', '.join(EVENT_KINDS)}")
-    event = copy.deepcopy(_template(kind))
+    event = copy.deepcopy(template(kind))
     if kind == "sqs":
         record = event["Records"][0]
         bodies = body if isinstance(body, list) else [body]
