@@ -57,8 +57,12 @@ class NativeHttp:
         except (UnicodeDecodeError, binascii.Error, ValueError):
             response = error_response(RequestError("request body is not valid base64-encoded UTF-8", error_code="MALFORMED_REQUEST"))
         else:
-            headers = wrapped.headers
-            response = self.service.handle_http(wrapped.http_method, wrapped.path, headers.get("content-type"), body)
+            try:
+                method, path, content_type = wrapped.http_method, wrapped.path, (wrapped.headers or {}).get("content-type")
+            except (KeyError, TypeError, AttributeError) as missing:  # a hand-made event, not AWS's
+                response = error_response(RequestError(f"the {kind} event is incomplete: {missing!s} is missing or malformed", error_code="MALFORMED_REQUEST"))
+            else:
+                response = self.service.handle_http(method, path, content_type, body)
         return http_result(wrapped, kind, response), response
 
 

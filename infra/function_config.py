@@ -4,6 +4,7 @@ and the exact environment variables a Lambda Python runtime sees."""
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import sys
 import time
@@ -17,6 +18,7 @@ TIMEOUT_RANGE_S = (1, 900)
 INIT_LIMIT_S = 10.0
 RESERVED_VARIABLES = ("_HANDLER", "AWS_LAMBDA_RUNTIME_API", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR")
 ENVIRONMENT_LIMIT_BYTES = 4096
+FUNCTION_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,8 @@ class FunctionConfig:
     account: str = field(default="000000000000")
 
     def __post_init__(self) -> None:
+        if not FUNCTION_NAME.fullmatch(self.name):
+            raise MpackError(f"function name {self.name!r} is not valid on Lambda", "use 1-64 letters, digits, hyphens or underscores (--name)")
         low, high = MEMORY_RANGE_MB
         if not low <= self.memory_mb <= high:
             raise MpackError(f"--memory {self.memory_mb} is outside Lambda's range of {low}-{high} MB", "pick a memory size between 128 and 10240")
@@ -47,6 +51,12 @@ class FunctionConfig:
     @property
     def arn(self) -> str:
         return f"arn:aws:lambda:{self.region}:{self.account}:function:{self.name}"
+
+
+def function_name_for(model_name: str | None) -> str:
+    """A valid Lambda function name from a model name (other characters become hyphens)."""
+    name = re.sub(r"[^A-Za-z0-9_-]+", "-", model_name or "").strip("-")[:64]
+    return name or "function"
 
 
 def parse_environment(pairs: list[str]) -> tuple[tuple[str, str], ...]:

@@ -86,6 +86,8 @@ class FunctionInstance:
                     return self._finish(invocation, phase_start, None, prelude, _Killed(TIMED_OUT, ""))
             else:
                 init_ms = init.duration_ms
+            prelude[:0] = self.init_log.splitlines()  # what init printed comes before START, as on Lambda
+            self.init_log = ""
             if init.error is not None:
                 prelude.append(lambda_logs.init_report_line(init.duration_ms, "invoke" if suppressed else "init", "error", init.error.error_type))
                 return self._finish(invocation, phase_start, init_ms, prelude, _Killed(init.error.error_type or EXITED, "", init.error.payload))

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from mpack.packager.errors import MpackError
 
-from .function_config import FunctionConfig
+from .function_config import FunctionConfig, function_name_for
 from .instance import FunctionInstance, InvocationResult
 from .instance_pool import InstancePool
 from .launcher import Launcher, ProcessLauncher
@@ -48,7 +48,7 @@ def function_config(bundle: LocalBundle, *, name: str | None, handler: str | Non
     if not chosen_handler:
         raise MpackError(f"{bundle.task_root} has no mpack.json naming its handler", "pass --handler MODULE.FUNCTION (e.g. app.handler)")
     extra = {} if init_limit_s is None else {"init_limit_s": init_limit_s}
-    return FunctionConfig(name=name or bundle.model_name or "function", handler=chosen_handler, memory_mb=memory_mb, timeout_s=timeout_s, environment=environment, **extra)
+    return FunctionConfig(name=name or function_name_for(bundle.model_name), handler=chosen_handler, memory_mb=memory_mb, timeout_s=timeout_s, environment=environment, **extra)
 
 
 __all__ = ["LocalLambda", "function_config", "open_bundle"]

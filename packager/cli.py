@@ -76,6 +76,115 @@ def _print_summary(report) -> None:
         _stderr.print(f"  {part['name']:<28} {part['unzipped'] / mib:7.1f} MB  ({part['zipped'] / mib:.1f} MB zipped)")
 
 
+_MEMORY = typer.Option(1024, "--memory", help="Memory size in MB (128-10240): enforced, and it sets the CPU share the model uses.")
+_TIMEOUT = typer.Option(3.0, "--timeout", help="Function timeout in seconds (1-900), as on Lambda.")
+_ENV = typer.Option([], "--env", help="KEY=VALUE for the function's environment (repeatable).")
+_HANDLER = typer.Option(None, "--handler", help="MODULE.FUNCTION [default: from the bundle's mpack.json].")
+_NAME = typer.Option(None, "--name", help="Function name [default: the model's name].")
+_CACHE = typer.Option(None, "--cache-dir", envvar="MPACK_CACHE_DIR", help="Cache for unpacked bundles and the runtime client [default: ~/.cache/mpack].")
+
+
+@app.command()
+def invoke(
+    bundle: Path = typer.Argument(..., help="A bundle zip from mpack build, or its unpacked folder."),
+    data: Optional[str] = typer.Option(None, "--data", "-d", help="The request, e.g. an MLflow scoring JSON document."),
+    data_file: Optional[Path] = typer.Option(None, "--data-file", help="Read the request from a file [default: standard input, else the bundle's input example]."),
+    event: str = typer.Option("direct", "--event", "-e", help="Wrap the data as: direct, apigw-rest, apigw-http, function-url, alb or sqs (a JSON list: one record each)."),
+    event_file: Optional[Path] = typer.Option(None, "--event-file", help="A complete hand-made event (JSON) instead of --data."),
+    content_type: str = typer.Option("application/json", "--content-type", help="Content type of HTTP events' body."),
+    path: str = typer.Option("/invocations", "--path", help="Request path of HTTP events."),
+    memory: int = _MEMORY,
+    timeout: float = _TIMEOUT,
+    env: list[str] = _ENV,
+    handler: Optional[str] = _HANDLER,
+    name: Optional[str] = _NAME,
+    cache_dir: Optional[Path] = _CACHE,
+    as_json: bool = typer.Option(False, "--json", help="Print the raw response payload only (logs and REPORT still go to stderr)."),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
+) -> None:
+    """Invoke a bundle once on the local Lambda platform, print the answer and the REPORT line.
+
+    Exit code 0 only when the function answered and the answer is not an error: a function error,
+    timeout, memory kill, init error or refused request exits 1 (so it works as a CI smoke test)."""
+    from .local_run import InvokeInput, RunOptions, answer_failure, event_payload, open_function, read_stdin
+
+    options = RunOptions(bundle, memory, timeout, tuple(env), handler, name, cache_dir)
+    given = InvokeInput(data, data_file, event, event_file, content_type, path)
+    with _error_boundary(as_json, debug):
+        from mpack.infra.events import EVENT_KINDS
+
+        if event not in EVENT_KINDS:
+            raise MpackError(f"unknown --event {event!r}", f"choose one of {', '.join(EVENT_KINDS)}")
+        stdin_text = read_stdin() if data is None and data_file is None and event_file is None else None
+        with open_function(options, max_concurrency=1) as function:
+            payload = event_payload(given, function.bundle.input_example, stdin_text, lambda text: _stderr.print(f"[dim]{escape(text)}[/dim]"))
+            result = function.invoke(payload)
+        sys.stderr.write(result.log)
+        if as_json:
+            sys.stdout.write(result.payload.decode("utf-8", "replace") + "\n")
+        else:
+            _print_payload(result.payload)
+        if result.error_type:
+            raise MpackError(f"the function failed: {result.error_type}: {_error_message(result.payload)}", "see the function's log above")
+        failure = answer_failure(result.payload, event)
+        if failure:
+            raise MpackError(f"the function answered with an error: {failure}", "the request does not fit the model's signature; see the message")
+
+
+@app.command()
+def serve(
+    bundle: Path = typer.Argument(..., help="A bundle zip from mpack build, or its unpacked folder."),
+    port: int = typer.Option(3000, "--port", "-p", help="Port to listen on (0: any free port)."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+    max_concurrency: int = typer.Option(4, "--max-concurrency", help="Most instances running at once; more requests wait their turn."),
+    memory: int = _MEMORY,
+    timeout: float = _TIMEOUT,
+    env: list[str] = _ENV,
+    handler: Optional[str] = _HANDLER,
+    name: Optional[str] = _NAME,
+    cache_dir: Optional[Path] = _CACHE,
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only REPORT lines, not the function's own logs."),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
+) -> None:
+    """Serve a bundle locally: the Lambda Invoke API (boto3 works against it) and an HTTP gateway."""
+    from .local_run import RunOptions, open_function, serve_until_stopped
+
+    options = RunOptions(bundle, memory, timeout, tuple(env), handler, name, cache_dir)
+    lock = __import__("threading").Lock()
+
+    def show(result) -> None:
+        with lock:
+            sys.stderr.write((result.report + "\n") if quiet else result.log)
+            sys.stderr.flush()
+
+    with _error_boundary(False, debug):
+        function = open_function(options, max_concurrency, on_result=show)
+        config = function.config
+
+        def announce(url: str) -> None:
+            _stderr.print(f"mpack serve: [bold]{config.name}[/bold] ({config.handler}), {config.memory_mb} MB, {config.timeout_s:g} s timeout, up to {max_concurrency} instances")
+            _stderr.print(f"  Invoke API    {url}/2015-03-31/functions/{config.name}/invocations", soft_wrap=True)
+            _stderr.print(f"  HTTP gateway  {url}/invocations", soft_wrap=True)
+            _stderr.print("  Ctrl-C to stop")
+
+        serve_until_stopped(function, host, port, announce)
+
+
+def _print_payload(payload: bytes) -> None:
+    try:
+        print(json.dumps(json.loads(payload), indent=2))
+    except ValueError:
+        print(payload.decode("utf-8", "replace"))
+
+
+def _error_message(payload: bytes) -> str:
+    try:
+        body = json.loads(payload)
+        return str(body.get("errorMessage", body))[:500]
+    except (ValueError, AttributeError):
+        return payload.decode("utf-8", "replace")[:500]
+
+
 class _error_boundary:
     """Turns MpackError (and only that) into a clean message and exit code 1."""
 

@@ -4,10 +4,7 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import zipfile
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,21 +13,7 @@ from mpack.packager.dependencies import install_runtime
 from mpack.packager.runtime_plan import plan_runtime
 from mpack.packager.sources import parse_source, resolve
 from mpack.packager.errors import MpackError
-
-
-def mpack(*args: str, store=None, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
-    environment = {**os.environ, **(env or {})}
-    if store is not None:
-        environment["MLFLOW_TRACKING_URI"] = store.uri
-    return subprocess.run([sys.executable, "-m", "mpack.packager.cli", *args], capture_output=True, text=True, cwd=cwd, env=environment, timeout=600)
-
-
-def assert_clean_error(result: subprocess.CompletedProcess, *needles: str) -> None:
-    assert result.returncode == 1, result.stderr
-    assert "Traceback" not in result.stderr
-    assert "error:" in result.stderr and "hint:" in result.stderr
-    for needle in needles:
-        assert needle in result.stderr, result.stderr
+from tests.helpers.cli import assert_clean_error, mpack
 
 
 # -- sources ---------------------------------------------------------------------------------------
