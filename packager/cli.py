@@ -110,7 +110,7 @@ def invoke(
 
     options = RunOptions(bundle, memory, timeout, tuple(env), handler, name, cache_dir)
     given = InvokeInput(data, data_file, event, event_file, content_type, path)
-    with _error_boundary(as_json, debug):
+    with _error_boundary(False, debug):  # with --json, stdout holds the payload alone; errors go to stderr
         from mpack.infra.events import EVENT_KINDS
 
         if event not in EVENT_KINDS:

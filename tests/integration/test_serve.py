@@ -1,0 +1,165 @@
+"""`mpack serve` as users run it: the real boto3 Lambda client against its Invoke API
+(RequestResponse, Event, DryRun, LogType=Tail, errors), plain HTTP through its gateway, Lambda's
+concurrency (instances up to --max-concurrency, then queueing) and a 200-request load test."""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import json
+import os
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore.config import Config
+
+from tests.helpers.serve_process import ServeProcess
+
+FUNCTIONS = Path(__file__).resolve().parent.parent / "fixtures" / "functions"
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("mpack-cache")
+
+
+@pytest.fixture(scope="module")
+def fraud_server(built, cache):
+    with ServeProcess(built("models:/fraud@champion").artifact, "--max-concurrency", "4", cache=cache) as server:
+        yield server
+
+
+def lambda_client(url: str):
+    return boto3.client(
+        "lambda", endpoint_url=url, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing",
+        config=Config(retries={"max_attempts": 0}, read_timeout=60),
+    )
+
+
+def _split(frame):
+    return {"dataframe_split": {"columns": list(frame.columns), "data": frame.to_numpy().tolist()}}
+
+
+def _http(url: str, method: str = "GET", body: bytes | None = None, content_type: str = "application/json"):
+    request = urllib.request.Request(url, data=body, method=method, headers={"Content-Type": content_type})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, response.read(), dict(response.headers)
+    except urllib.error.HTTPError as error:
+        return error.code, error.read(), dict(error.headers)
+
+
+@pytest.mark.slow
+def test_boto3_invoke_request_response_tail_event_and_dry_run(store, fraud_server):
+    client = lambda_client(fraud_server.url)
+    frame = store.frames["fraud"].iloc[:10]
+    expected = store.estimators["fraud"].predict(frame).tolist()
+    answer = client.invoke(FunctionName=fraud_server.function, Payload=json.dumps(_split(frame)))
+    assert answer["StatusCode"] == 200 and answer["ExecutedVersion"] == "$LATEST" and "FunctionError" not in answer
+    assert json.loads(answer["Payload"].read())["predictions"] == expected
+
+    tailed = client.invoke(FunctionName=fraud_server.function, Payload=json.dumps(_split(frame)), LogType="Tail")
+    log = base64.b64decode(tailed["LogResult"]).decode()
+    request_id = tailed["ResponseMetadata"]["RequestId"]
+    assert f"START RequestId: {request_id}" in log and f"REPORT RequestId: {request_id}\tDuration:" in log
+
+    before = len(fraud_server.reports())
+    started = time.monotonic()
+    queued = client.invoke(FunctionName=fraud_server.function, Payload=json.dumps(_split(frame)), InvocationType="Event")
+    assert queued["StatusCode"] == 202 and time.monotonic() - started < 5
+    assert len(fraud_server.wait_for_reports(before + 1)) == before + 1  # processed in the background
+    dry = client.invoke(FunctionName=fraud_server.function, Payload=b"{}", InvocationType="DryRun")
+    assert dry["StatusCode"] == 204
+
+    arn = f"arn:aws:lambda:us-east-1:000000000000:function:{fraud_server.function}"
+    assert client.invoke(FunctionName=arn, Payload=json.dumps(_split(frame)))["StatusCode"] == 200
+
+
+@pytest.mark.slow
+def test_boto3_sees_lambdas_errors(fraud_server):
+    client = lambda_client(fraud_server.url)
+    with pytest.raises(client.exceptions.ResourceNotFoundException, match="Function not found"):
+        client.invoke(FunctionName="no-such-function", Payload=b"{}")
+    with pytest.raises(client.exceptions.InvalidRequestContentException, match="Could not parse request body into json"):
+        client.invoke(FunctionName=fraud_server.function, Payload=b"{not json")
+    with pytest.raises(client.exceptions.RequestTooLargeException):
+        client.invoke(FunctionName=fraud_server.function, Payload=b'"' + b"x" * 300_000 + b'"', InvocationType="Event")
+    refused = client.invoke(FunctionName=fraud_server.function, Payload=json.dumps({"dataframe_split": {"columns": ["f0"], "data": [[1]]}}))
+    assert json.loads(refused["Payload"].read())["error_code"] == "INVALID_PARAMETER_VALUE"  # answered, not crashed
+
+
+@pytest.mark.slow
+def test_http_gateway_speaks_plain_http(store, fraud_server):
+    frame = store.frames["fraud"].iloc[:4]
+    expected = store.estimators["fraud"].predict(frame).tolist()
+    status, body, _ = _http(f"{fraud_server.url}/invocations", "POST", json.dumps(_split(frame)).encode())
+    assert status == 200 and json.loads(body)["predictions"] == expected
+    csv = frame.to_csv(index=False).encode()
+    status, body, _ = _http(f"{fraud_server.url}/invocations", "POST", csv, "text/csv")
+    assert status == 200 and json.loads(body)["predictions"] == expected
+    status, _, _ = _http(f"{fraud_server.url}/ping")
+    assert status == 200
+    status, body, _ = _http(f"{fraud_server.url}/invocations", "POST", b'{"dataframe_split": {"columns": ["f0"], "data": [[1]]}}')
+    assert status == 400 and "missing column" in json.loads(body)["message"]
+    status, body, _ = _http(f"{fraud_server.url}/invocations", "POST", b"{broken")
+    assert status == 400 and json.loads(body)["error_code"] == "MALFORMED_REQUEST"
+    status, _, _ = _http(f"{fraud_server.url}/nowhere")
+    assert status == 404
+
+
+@pytest.mark.slow
+def test_load_200_requests_from_8_clients_on_at_most_4_instances(store, built, cache):
+    frame = store.frames["fraud"].iloc[:200]
+    expected = store.estimators["fraud"].predict(frame).tolist()
+    requests = [json.dumps(_split(frame.iloc[[i]])).encode() for i in range(200)]
+    with ServeProcess(built("models:/fraud@champion").artifact, "--max-concurrency", "4", "--quiet", cache=cache) as server:
+        host, port = server.url.removeprefix("http://").split(":")
+        answers: dict[int, object] = {}
+
+        def client(worker: int) -> None:
+            connection = http.client.HTTPConnection(host, int(port), timeout=60)  # keep-alive, like a real client
+            for index in range(worker, 200, 8):
+                path = f"/2015-03-31/functions/{server.function}/invocations" if index % 2 else "/invocations"
+                connection.request("POST", path, requests[index], {"Content-Type": "application/json"})
+                response = connection.getresponse()
+                answers[index] = (response.status, json.loads(response.read()))
+            connection.close()
+
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(client, range(8)))
+        reports = server.wait_for_reports(200)
+    assert sorted(answers) == list(range(200))  # nothing lost
+    assert all(status == 200 and body["predictions"] == [expected[i]] for i, (status, body) in answers.items())
+    cold = [line for line in reports if "Init Duration" in line]
+    assert len(reports) == 200 and 1 <= len(cold) <= 4  # every cold start reported, never more than 4 instances
+
+
+def test_concurrent_requests_start_instances_up_to_the_limit_then_queue(cache):
+    with ServeProcess(FUNCTIONS, "--handler", "behaviours.handler", "--max-concurrency", "2", cache=cache) as server:
+        client = lambda_client(server.url)
+        started = time.monotonic()
+        with ThreadPoolExecutor(4) as pool:
+            answers = list(pool.map(lambda _: client.invoke(FunctionName=server.function, Payload=b'{"action": "sleep", "seconds": 0.6}'), range(4)))
+        elapsed = time.monotonic() - started
+        reports = server.wait_for_reports(4)
+        raised = client.invoke(FunctionName=server.function, Payload=b'{"action": "raise"}')
+        children = _children(server.process.pid)
+        assert children  # the runtimes are running...
+    assert not [pid for pid in children if Path(f"/proc/{pid}").exists()]  # ...and are gone after SIGTERM
+    assert server.process.returncode == 0
+    assert all(a["StatusCode"] == 200 and json.loads(a["Payload"].read()) == {"slept": 0.6} for a in answers)
+    assert elapsed >= 1.2  # two rounds of two: the other two requests waited for a free instance
+    assert len([r for r in reports if "Init Duration" in r]) == 2
+    assert raised["FunctionError"] == "Unhandled" and json.loads(raised["Payload"].read())["errorType"] == "ValueError"
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in os.listdir(f"/proc/{pid}/task"):
+        found += [int(child) for child in Path(f"/proc/{pid}/task/{task}/children").read_text().split()]
+    return found
