@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job on the bundled example: train and register a demo model in a local sqlite MLflow
-# store, build its Lambda zip, then answer a prediction through the bundle.
+# store, build its Lambda zip, then answer a prediction through the bundle on the local Lambda
+# platform (AWS's runtime interface client, the bundle unpacked read-only, limits enforced).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -10,5 +11,5 @@ TRACKING_URI=$(python examples/train_demo.py --store .mpack-example 2>/dev/null 
 echo "    tracking store: $TRACKING_URI"
 echo "==> mpack build --model models:/demo-fraud@champion --target lambda"
 mpack build --model models:/demo-fraud@champion --target lambda --tracking-uri "$TRACKING_URI" --output dist/demo-fraud-lambda.zip
-echo "==> a prediction through the bundle (fresh interpreter, only the bundle on its path)"
-python examples/predict_with_bundle.py dist/demo-fraud-lambda.zip
+echo "==> mpack invoke dist/demo-fraud-lambda.zip   (the bundle's input example, on the local Lambda platform)"
+mpack invoke dist/demo-fraud-lambda.zip
