@@ -49,7 +49,8 @@ class InvocationResult:
 @dataclass(frozen=True)
 class _Init:
     duration_ms: float
-    error: RuntimeOutcome | None = None
+    error: RuntimeOutcome | None = None  # the runtime reported an init error
+    killed: "_Killed | None" = None  # the runtime died (or was killed) during init
     timed_out: bool = False
 
 
@@ -70,31 +71,30 @@ class FunctionInstance:
         self._process: RuntimeProcess | None = None
         self._output: RuntimeOutput | None = None
         self._scratch: Path | None = None
-        self.init_log = ""  # what init printed, and INIT_REPORT lines
+        self._init_lines: list[str] = []  # what init printed and INIT_REPORT lines, logged before START
 
     def invoke(self, invocation: Invocation) -> InvocationResult:
-        init_ms, prelude = None, []
-        phase_start = time.perf_counter()
-        suppressed = False
+        init_ms = None
+        suppressed_from = None  # set when the init had to run again inside this invocation
         if not self.initialized:
             init = self._initialize(self.config.init_limit_s)
             if init.timed_out:  # Lambda inits again inside the invocation, under its timeout
-                prelude.append(lambda_logs.init_report_line(init.duration_ms, "init", "timeout"))
-                phase_start, suppressed = time.perf_counter(), True
+                self._init_lines.append(lambda_logs.init_report_line(init.duration_ms, "init", "timeout"))
+                suppressed_from = time.perf_counter()
                 init = self._initialize(self.config.timeout_s)
-                if init.timed_out:
-                    return self._finish(invocation, phase_start, None, prelude, _Killed(TIMED_OUT, ""))
             else:
                 init_ms = init.duration_ms
-            prelude[:0] = self.init_log.splitlines()  # what init printed comes before START, as on Lambda
-            self.init_log = ""
-            if init.error is not None:
-                prelude.append(lambda_logs.init_report_line(init.duration_ms, "invoke" if suppressed else "init", "error", init.error.error_type))
-                return self._finish(invocation, phase_start, init_ms, prelude, _Killed(init.error.error_type or EXITED, "", init.error.payload))
+            if init.timed_out:
+                return self._finish(invocation, suppressed_from, None, _Killed(TIMED_OUT, ""))
+            failed = init.killed or (init.error and _Killed(init.error.error_type or EXITED, "", init.error.payload))
+            if failed:
+                phase = "init" if suppressed_from is None else "invoke"
+                self._init_lines.append(lambda_logs.init_report_line(init.duration_ms, phase, "error", failed.error_type))
+                return self._finish(invocation, suppressed_from or time.perf_counter(), init_ms, failed)
             self.initialized = True
         assert self._api is not None
-        measured_from = phase_start if suppressed else time.perf_counter()
-        deadline = measured_from + self.config.timeout_s
+        started = suppressed_from or time.perf_counter()
+        deadline = started + self.config.timeout_s
 
         def watch() -> None:
             self._check_health()
@@ -105,8 +105,8 @@ class FunctionInstance:
             outcome = self._api.exchange(invocation, watch, WATCH_INTERVAL_S)
             peak = self._check_memory()
         except _Killed as killed:
-            return self._finish(invocation, measured_from, init_ms, prelude, killed)
-        return self._finish(invocation, phase_start if suppressed else self._api.delivered_at, init_ms, prelude, outcome, peak)
+            return self._finish(invocation, started, init_ms, killed)
+        return self._finish(invocation, suppressed_from or self._api.delivered_at, init_ms, outcome, peak)
 
     def stop(self) -> None:
         self.alive = False
@@ -135,10 +135,9 @@ class FunctionInstance:
         while not self._api.wait_ready(WATCH_INTERVAL_S * 4):
             try:
                 self._check_health()
-            except _Killed as killed:
+            except _Killed as killed:  # exited or over the memory size during init
                 self._collect_init_output()
-                message = f"Runtime exited with error: {killed.reason}" if killed.error_type == EXITED else "Runtime exited with error: signal: killed"
-                return _Init(_ms(launched), RuntimeOutcome(_error_body(message, killed.error_type), killed.error_type))
+                return _Init(_ms(launched), killed=killed)
             if time.perf_counter() >= deadline:
                 self._collect_init_output()
                 self._process.kill()
@@ -167,11 +166,11 @@ class FunctionInstance:
 
     def _collect_init_output(self) -> None:
         if self._output is not None:
-            self.init_log += self._output.take()
+            self._init_lines.extend(self._output.take().splitlines())
 
     # -- the result ---------------------------------------------------------------------------
 
-    def _finish(self, invocation: Invocation, measured_from: float, init_ms: float | None, prelude: list[str], ended: RuntimeOutcome | _Killed, peak: float | None = None) -> InvocationResult:
+    def _finish(self, invocation: Invocation, measured_from: float, init_ms: float | None, ended: RuntimeOutcome | _Killed, peak: float | None = None) -> InvocationResult:
         """The result and Lambda's log lines; a platform failure (killed, init error) ends the instance."""
         request_id = invocation.request_id
         answered_at = self._api.answered_at if isinstance(ended, RuntimeOutcome) and self._api is not None else 0.0
@@ -193,6 +192,7 @@ class FunctionInstance:
             payload, error_type = ended.payload, ended.error_type
         peak = min(peak, self.config.memory_mb)
         report = lambda_logs.report_line(request_id, duration, self.config.memory_mb, peak, init_ms, status, error_type if status == "error" else None)
+        prelude, self._init_lines = self._init_lines, []
         lines = [*prelude, lambda_logs.start_line(request_id), *output.splitlines(), lambda_logs.end_line(request_id), report]
         return InvocationResult(request_id, payload, error_type, duration, init_ms, self.config.memory_mb, peak, "\n".join(lines) + "\n", report, self.number)
 

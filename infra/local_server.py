@@ -59,7 +59,7 @@ class LocalServer:
         kind = request.headers.get("x-amz-invocation-type", "RequestResponse")
         if kind not in ("RequestResponse", "Event", "DryRun"):
             return _aws_error(400, "InvalidParameterValueException", f"Unsupported invocation type {kind!r}")
-        payload = request.body if request.body is not None else None
+        payload = request.body  # None: over the server's body limit
         limit = ASYNC_LIMIT if kind == "Event" else SYNC_LIMIT
         if payload is None or len(payload) > limit:
             return _aws_error(413, "RequestTooLargeException", f"Request must be smaller than {limit} bytes for the InvokeFunction operation")

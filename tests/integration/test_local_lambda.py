@@ -245,3 +245,13 @@ def test_output_is_split_per_invocation_even_when_a_function_is_chatty(cache):
         quiet = function.invoke(b'{"action": "echo"}')
     assert chatty.error_type is None and chatty.log.count('"padding"') == 8000
     assert '"padding"' not in quiet.log
+
+
+def test_a_runtime_that_exits_during_init_is_reported_not_waited_for(cache):
+    started = time.monotonic()
+    with local("exit_on_import.handler", cache) as function:
+        result = function.invoke(b"{}")
+    assert time.monotonic() - started < 10
+    assert result.error_type == "Runtime.ExitError"
+    assert json.loads(result.payload)["errorMessage"] == f"RequestId: {result.request_id} Error: Runtime exited with error: exit status 2"
+    assert "Phase: init\tStatus: error\tError Type: Runtime.ExitError" in result.log
