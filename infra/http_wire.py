@@ -212,7 +212,10 @@ class WireServer:
                     return
                 if request is None:
                     return
-                reply = self.handler(request, connection)
+                try:
+                    reply = self.handler(request, connection)
+                except Exception as exc:  # a bug or a shutdown must not leave the client without an answer
+                    reply = Reply(500, json.dumps({"message": f"internal error: {exc}"}).encode())
                 if reply is None:
                     connection.wait_given_back()
                     continue

@@ -43,14 +43,17 @@ class LocalServer:
     def _route(self, request: Request, connection: Connection) -> Reply:
         match = INVOKE_PATH.match(request.path)
         if match and request.method == "POST":
-            return self._invoke_api(request, unquote(match["name"]))
+            try:
+                return self._invoke_api(request, unquote(match["name"]))
+            except Exception as exc:  # the platform's own failure, in the shape boto3 expects
+                return _aws_error(500, "ServiceException", f"mpack's local platform failed: {exc}")
         return self._gateway(request)
 
     # -- Invoke API ---------------------------------------------------------------------------------
 
     def _invoke_api(self, request: Request, name: str) -> Reply:
         config = self.function.config
-        qualifier = parse_qs(request.query).get("Qualifier", [None])[0]
+        qualifier = parse_qs(request.query).get("Qualifier", [None])[0] if request.query else None
         function, _, named_qualifier = _function_name(name).partition(":")
         qualifier = qualifier or named_qualifier or "$LATEST"
         if function != config.name or qualifier != "$LATEST":
@@ -120,5 +123,5 @@ def _client_context(header: str | None) -> str | None:
 
 
 def _aws_error(status: int, error_type: str, message: str) -> Reply:
-    body = json.dumps({"Type": "User", "message": message}).encode()
+    body = json.dumps({"Type": "Service" if status >= 500 else "User", "message": message}).encode()
     return Reply(status, body, [("x-amzn-ErrorType", error_type), ("x-amzn-RequestId", str(uuid.uuid4()))])
