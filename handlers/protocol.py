@@ -98,6 +98,14 @@ class ScoringService:
         except RequestError as error:
             return error_response(error)
 
+    def predict_arrays(self, document) -> tuple[list[str], list]:
+        """(output names, raw output arrays) for an MLflow request, for protocols that carry typed
+        tensors (Open Inference). Raises RequestError for bad requests; model failures propagate."""
+        fmt, payload, params = requests.split_document(document)
+        data = requests.tensor_payloads(fmt, payload, self.signature) if self.signature.layout == "tensors" else requests.tabular_rows(fmt, payload, self.signature)
+        method = self._method(params)
+        return method["outputs"], self.session.run(method["outputs"], self._feeds(data))
+
     def handle_http(self, method: str, path: str, content_type: str | None, body: bytes | str | None) -> Response:
         """Route an HTTP request: /invocations, /ping, /health, /version."""
         route = path.rstrip("/")

@@ -26,7 +26,7 @@ def _root() -> None:
 @app.command()
 def build(
     model: str = typer.Option(..., "--model", "-m", help="models:/NAME@ALIAS, models:/NAME/VERSION|STAGE, runs:/RUN_ID/PATH, a model folder or a .onnx file."),
-    target: str = typer.Option("lambda", "--target", "-t", help="What to build (lambda)."),
+    target: str = typer.Option("lambda", "--target", "-t", help="What to build: lambda (zip) or container (HTTP image)."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Where to write the bundle [default: dist/<model>-<version>-<target>.zip]."),
     tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", envvar="MLFLOW_TRACKING_URI", help="MLflow tracking store."),
     registry_uri: Optional[str] = typer.Option(None, "--registry-uri", envvar="MLFLOW_REGISTRY_URI", help="MLflow model registry [default: the tracking store]."),
@@ -37,7 +37,9 @@ def build(
     lambda_http: str = typer.Option("native", "--lambda-http", help="HTTP events: native (fastest) or asgi (through Mangum, same app as containers)."),
     trust_type: list[str] = typer.Option([], "--trust-type", help="A type to allow when loading a skops model file (repeatable)."),
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", envvar="MPACK_CACHE_DIR", help="Cache for runtime wheels [default: ~/.cache/mpack]."),
-    verify: bool = typer.Option(True, "--verify/--no-verify", help="Run the finished bundle on the input example in a fresh interpreter."),
+    verify: bool = typer.Option(True, "--verify/--no-verify", help="Run the finished bundle (or image) on the input example before publishing it."),
+    base_image: Optional[str] = typer.Option(None, "--base-image", help="Image targets: the base image, already on this machine [default: python:<py>-slim]."),
+    tag: Optional[str] = typer.Option(None, "--tag", help="Image targets: the image reference [default: mpack/<model>:<version>-<target>]."),
     as_json: bool = typer.Option(False, "--json", help="Print one machine-readable build report on stdout."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
 ) -> None:
@@ -59,6 +61,8 @@ def build(
         trusted_types=tuple(trust_type),
         cache_dir=cache_dir,
         verify=verify,
+        base_image=base_image,
+        tag=tag,
     )
     with _error_boundary(as_json, debug):
         report = run_build(options, RichProgress(_stderr))
@@ -70,10 +74,33 @@ def build(
 
 def _print_summary(report) -> None:
     mib = 2**20
+    if report.image:
+        image = report.image
+        _stderr.print(f"\n[bold]{image['tag']}[/bold]  {image['size_bytes'] / mib:.0f} MB ({(image['size_bytes'] - image['base_size_bytes']) / mib:.0f} MB above its base), {len(image['layers'])} layers")
+        _stderr.print(f"  entry point {report.handler}   id {image['id'][:19]}…")
+        return
     _stderr.print(f"\n[bold]{report.artifact}[/bold]  {report.zipped_bytes / mib:.1f} MB zipped, {report.unzipped_bytes / mib:.1f} MB unzipped")
     _stderr.print(f"  handler {report.handler}   sha256 {report.sha256[:16]}…")
     for part in report.contributors:
         _stderr.print(f"  {part['name']:<28} {part['unzipped'] / mib:7.1f} MB  ({part['zipped'] / mib:.1f} MB zipped)")
+
+
+@app.command("base-image")
+def base_image_command(
+    tag: str = typer.Option("mpack/python:3.11-bookworm", "--tag", help="Reference of the image to create."),
+    suite: str = typer.Option("bookworm", "--suite", help="Debian release (bookworm's python3 is 3.11)."),
+    mirror: str = typer.Option("http://deb.debian.org/debian", "--mirror", help="Debian mirror debootstrap installs from."),
+    rebuild: bool = typer.Option(False, "--rebuild", help="Build again even if the tag exists."),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
+) -> None:
+    """Build a Debian Python base image from Debian packages alone (debootstrap + docker import): no registry needed."""
+    from .base_image import build_base_image
+
+    with _error_boundary(False, debug):
+        made = build_base_image(tag, suite, mirror, rebuild, log=lambda text: _stderr.print(f"[dim]{escape(text)}[/dim]"))
+    state = "already there (use --rebuild to build again)" if made.reused else "built"
+    _stderr.print(f"[bold]{made.tag}[/bold] {made.size_bytes / 2**20:.0f} MB, {state}")
+    print(made.tag)
 
 
 _MEMORY = typer.Option(1024, "--memory", help="Memory size in MB (128-10240): enforced, and it sets the CPU share the model uses.")

@@ -19,8 +19,14 @@ PYTHONS = ("3.11", "3.12", "3.13")
 ARCHES = {"x86_64": "x86_64", "arm64": "aarch64"}
 GLIBC = {"3.11": 26, "3.12": 34, "3.13": 34}
 LEGACY_GLIBC_RUNTIME = {"onnxruntime": "1.16.3", "numpy": "1.26.4", "opset": {"": 19, "ai.onnx.ml": 3}}
-# Libraries the handler itself imports, per HTTP mode (their own dependencies are resolved by pip).
-HANDLER_PACKAGES = {"native": ("aws-lambda-powertools",), "asgi": ("aws-lambda-powertools", "mangum", "starlette")}
+# Libraries the handler itself imports, per HTTP mode (their own dependencies are resolved by pip);
+# "container" is the HTTP server image (uvicorn + Starlette + Prometheus metrics).
+HANDLER_PACKAGES = {
+    "native": ("aws-lambda-powertools",),
+    "asgi": ("aws-lambda-powertools", "mangum", "starlette"),
+    "container": ("starlette", "uvicorn", "prometheus-client"),
+}
+IMAGE_GLIBC = 28  # Debian bookworm (python:3.x-slim) and newer: manylinux_2_28 wheels
 
 
 @dataclass(frozen=True)
@@ -31,15 +37,16 @@ class RuntimePlan:
     numpy: str
     opset: dict | None  # target opsets for conversion; None: the converter's newest
     handler_packages: tuple[str, ...]  # pinned "name==version"
+    glibc_minor: int = 26
 
     @property
     def glibc(self) -> str:
-        return f"2.{GLIBC[self.python]}"
+        return f"2.{self.glibc_minor}"
 
     @property
     def platforms(self) -> tuple[str, ...]:
         machine = ARCHES[self.arch]
-        tags = [f"manylinux_2_{minor}_{machine}" for minor in range(GLIBC[self.python], 16, -1)]
+        tags = [f"manylinux_2_{minor}_{machine}" for minor in range(self.glibc_minor, 16, -1)]
         return (*tags, f"manylinux2014_{machine}")
 
     @property
@@ -60,7 +67,8 @@ def host_arch() -> str:
     return "arm64" if machine in ("aarch64", "arm64") else machine
 
 
-def plan_runtime(python: str | None, arch: str | None, lambda_http: str) -> RuntimePlan:
+def plan_runtime(python: str | None, arch: str | None, lambda_http: str, glibc_minor: int | None = None) -> RuntimePlan:
+    """``glibc_minor``: the target's C library (images choose theirs); default Lambda's for ``python``."""
     python = python or host_python()
     arch = arch or host_arch()
     if python not in PYTHONS:
@@ -70,7 +78,8 @@ def plan_runtime(python: str | None, arch: str | None, lambda_http: str) -> Runt
     if lambda_http not in HANDLER_PACKAGES:
         raise MpackError(f"--lambda-http {lambda_http} is not a mode", f"choose one of {', '.join(HANDLER_PACKAGES)}")
     packages = tuple(f"{name}=={version(name)}" for name in HANDLER_PACKAGES[lambda_http])
-    if GLIBC[python] < 28:
+    glibc = glibc_minor or GLIBC[python]
+    if glibc < 28:
         legacy = LEGACY_GLIBC_RUNTIME
-        return RuntimePlan(python, arch, legacy["onnxruntime"], legacy["numpy"], legacy["opset"], packages)
-    return RuntimePlan(python, arch, version("onnxruntime"), version("numpy"), None, packages)
+        return RuntimePlan(python, arch, legacy["onnxruntime"], legacy["numpy"], legacy["opset"], packages, glibc)
+    return RuntimePlan(python, arch, version("onnxruntime"), version("numpy"), None, packages, glibc)

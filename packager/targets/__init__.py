@@ -9,15 +9,26 @@ from pathlib import Path
 from typing import Protocol
 
 from ..bundle import BundleEntry
-
 from ..errors import MpackError
+from ..image_build import ImageRecipe
+from .container_image import ContainerImageTarget
 from .lambda_zip import LambdaZipTarget
 
 
 class Target(Protocol):
-    name: str
-    handler: str  # the entry point a platform calls, recorded in the manifest
+    """What every target says; zip targets (kind "zip") add entries/limits/warnings/default_output,
+    image targets (kind "image") add default_base/default_tag/recipe."""
 
+    name: str
+    kind: str  # "zip" | "image"
+    handler: str  # the entry point a platform calls, recorded in the manifest
+    glibc_minor: int | None  # the C library runtime wheels must fit; None: Lambda's for the Python
+
+    def runtime_packages(self, lambda_http: str) -> str:
+        """Which handler libraries it ships (a key of runtime_plan.HANDLER_PACKAGES)."""
+
+
+class ZipTarget(Target, Protocol):
     def default_output(self, stem: str) -> Path: ...
 
     def entries(self, runtime_site: Path, model_bytes: bytes, manifest: bytes, workdir: Path, precompile: bool) -> list[BundleEntry]:
@@ -30,7 +41,16 @@ class Target(Protocol):
         """Limits that do not stop a build but change how it deploys."""
 
 
-TARGETS: dict[str, Target] = {LambdaZipTarget.name: LambdaZipTarget()}
+class ImageTarget(Target, Protocol):
+    def default_base(self, python: str) -> str: ...
+
+    def default_tag(self, model_name: str, version: str) -> str: ...
+
+    def recipe(self, base: str, runtime_site: Path, model_bytes: bytes, manifest: bytes, workdir: Path, precompile: bool, labels: dict) -> ImageRecipe:
+        """The layers, entry point and labels of the image."""
+
+
+TARGETS: dict[str, Target] = {target.name: target for target in (LambdaZipTarget(), ContainerImageTarget())}
 
 
 def get_target(name: str) -> Target:

@@ -13,34 +13,29 @@ from ..bundle import BundleEntry, tree_entries
 from ..dependencies import compile_tree
 from ..errors import MpackError
 from ..manifest import MANIFEST_NAME
+from .handler_code import handler_code, package_dir
 
 MODEL_FILE = "model.onnx"
+CONTAINER_ONLY = ("container_", "open_inference")  # handler modules a Lambda function never imports
 ZIPPED_DIRECT_UPLOAD_LIMIT = 50 * 1024 * 1024
 UNZIPPED_LIMIT = 250 * 1024 * 1024
 
 
-def _package_dir(module_name: str) -> Path:
-    import importlib
-
-    return Path(importlib.import_module(module_name).__file__).resolve().parent
-
-
 class LambdaZipTarget:
     name = "lambda"
+    kind = "zip"
     handler = "mpack_handler.handler"
+    glibc_minor = None  # Lambda's, from the Python version
+
+    def runtime_packages(self, lambda_http: str) -> str:
+        return lambda_http
 
     def default_output(self, stem: str) -> Path:
         return Path("dist") / f"{stem}-lambda.zip"
 
     def entries(self, runtime_site: Path, model_bytes: bytes, manifest: bytes, workdir: Path, precompile: bool) -> list[BundleEntry]:
-        code = workdir / "code"
-        shutil.rmtree(code, ignore_errors=True)
-        handlers = code / "mpack" / "handlers"
-        handlers.mkdir(parents=True)
-        for source in sorted(_package_dir("mpack.handlers").glob("*.py")):
-            shutil.copyfile(source, handlers / source.name)
-        (code / "mpack" / "__init__.py").write_bytes(b"")
-        shutil.copyfile(_package_dir("mpack.templates") / "lambda" / "mpack_handler.py", code / "mpack_handler.py")
+        code = handler_code(workdir / "code", exclude=CONTAINER_ONLY, precompile=False)
+        shutil.copyfile(package_dir("mpack.templates") / "lambda" / "mpack_handler.py", code / "mpack_handler.py")
         if precompile:
             compile_tree(code)
         return [

@@ -1,0 +1,77 @@
+"""The HTTP container (``--target container``): the MLflow scoring protocol, the Open Inference
+Protocol and the SageMaker contract on one Starlette app, with Prometheus metrics at ``/metrics``.
+
+The model is loaded when this module is imported (once per worker process). Predictions run inline:
+ONNX Runtime answers a request in well under a millisecond, faster than a hop to a thread pool;
+concurrency comes from ``MPACK_WORKERS`` processes.
+"""
+
+from __future__ import annotations
+
+import time
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response as HttpResponse
+from starlette.routing import Route
+
+from .asgi_app import METHODS
+from .loader import load
+from .open_inference import OpenInference
+from .protocol import MAX_BODY_BYTES, ScoringService, error_response, payload_too_large
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
+class _Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter("mpack_requests", "Requests answered, by endpoint and status", ["endpoint", "status"], registry=self.registry)
+        self.errors = Counter("mpack_request_errors", "Requests answered with an error status", ["endpoint"], registry=self.registry)
+        self.latency = Histogram("mpack_request_duration_seconds", "Time to answer a request", ["endpoint"], buckets=LATENCY_BUCKETS, registry=self.registry)
+        self.rows = Counter("mpack_predicted_rows", "Rows predicted", registry=self.registry)
+
+    def record(self, endpoint: str, status: int, seconds: float, rows: int) -> None:
+        self.requests.labels(endpoint, str(status)).inc()
+        if status >= 400:
+            self.errors.labels(endpoint).inc()
+        self.latency.labels(endpoint).observe(seconds)
+        if rows:
+            self.rows.inc(rows)
+
+
+def _endpoint(path: str) -> str:
+    """A bounded label for a path (never the raw path: clients choose paths)."""
+    if path.startswith("/v2/"):
+        return "v2-infer" if path.endswith("/infer") else "v2-metadata"
+    name = path.rstrip("/").rsplit("/", 1)[-1] or "invocations"
+    return name if name in ("invocations", "ping", "health", "version") else "other"
+
+
+def create_container_app(service: ScoringService) -> Starlette:
+    metrics = _Metrics()
+    open_inference = OpenInference(service)
+
+    async def endpoint(request: Request) -> HttpResponse:
+        started = time.perf_counter()
+        path = request.url.path
+        if path == "/metrics":
+            return HttpResponse(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+            response = error_response(payload_too_large(int(declared)))  # refused before reading it
+        else:
+            body = await request.body()
+            if open_inference.handles(path):
+                response = open_inference.handle(request.method, path, body)
+            else:
+                response = service.handle_http(request.method, path, request.headers.get("content-type"), body)
+        metrics.record(_endpoint(path), response.status, time.perf_counter() - started, response.rows)
+        return HttpResponse(response.json(), status_code=response.status, headers=response.headers)
+
+    return Starlette(routes=[Route("/{path:path}", endpoint, methods=METHODS)])
+
+
+MODEL = load()
+app = create_container_app(ScoringService(MODEL.manifest, MODEL.session))

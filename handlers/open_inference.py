@@ -1,0 +1,133 @@
+"""The Open Inference Protocol (KServe V2) over the same scoring core as the MLflow protocol.
+
+Tabular models take one input per column (shape [n] or [n, 1]) or one [n, columns] input; tensor
+models take their named tensors. ``parameters.predict_method`` picks the prediction method. Outputs
+carry the model's own dtypes and shapes. Errors are ``{"error": "..."}``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import RequestError
+from .protocol import Response, ScoringService
+
+DATATYPES = {"float32": "FP32", "float64": "FP64", "float16": "FP16", "int64": "INT64", "int32": "INT32", "int16": "INT16", "int8": "INT8", "uint8": "UINT8", "bool": "BOOL", "object": "BYTES", "string": "BYTES"}
+COLUMN_TYPES = {"double": "FP64", "float": "FP32", "long": "INT64", "integer": "INT32", "boolean": "BOOL", "string": "BYTES"}
+_ORT_TYPES = {"tensor(float)": "FP32", "tensor(double)": "FP64", "tensor(int64)": "INT64", "tensor(int32)": "INT32", "tensor(string)": "BYTES", "tensor(bool)": "BOOL"}
+
+
+class OpenInference:
+    def __init__(self, service: ScoringService) -> None:
+        self.service = service
+        model = service.manifest["model"]
+        self.name, self.version = model["name"], str(model.get("version") or "1")
+
+    def handles(self, path: str) -> bool:
+        return path == "/v2" or path.startswith("/v2/")
+
+    def handle(self, method: str, path: str, body: bytes | None) -> Response:
+        parts = [p for p in path.split("/") if p][1:]  # after "v2"
+        if parts in (["health", "live"], ["health", "ready"]):
+            return _only(method, "GET", lambda: Response(200, {parts[1]: True}))
+        if not parts:
+            return _only(method, "GET", lambda: Response(200, {"name": "mpack", "version": str(self.service.manifest.get("mpack_version")), "extensions": []}))
+        if parts[0] != "models" or len(parts) < 2:
+            return _error(404, f"no endpoint at {path}")
+        name, rest = parts[1], parts[2:]
+        if rest[:1] == ["versions"]:
+            if len(rest) < 2 or rest[1] != self.version:
+                return _error(404, f"model {name!r} has no version {rest[1] if len(rest) > 1 else ''!r}; it serves version {self.version}")
+            rest = rest[2:]
+        if name != self.name:
+            return _error(404, f"unknown model {name!r}; this server serves {self.name!r}")
+        if not rest:
+            return _only(method, "GET", lambda: Response(200, self.metadata()))
+        if rest == ["ready"]:
+            return _only(method, "GET", lambda: Response(200, {"name": self.name, "ready": True}))
+        if rest == ["infer"]:
+            return _only(method, "POST", lambda: self.infer(body))
+        return _error(404, f"no endpoint at {path}")
+
+    def metadata(self) -> dict:
+        signature = self.service.signature
+        if signature.layout == "tensors":
+            inputs = [{"name": t.name, "datatype": DATATYPES.get(t.dtype, "BYTES"), "shape": [-1 if d in (None, -1) else d for d in t.shape]} for t in signature.tensors]
+        else:
+            inputs = [{"name": c.name, "datatype": COLUMN_TYPES.get(c.type, "BYTES"), "shape": [-1]} for c in signature.columns]
+        outputs = [
+            {"name": o.name, "datatype": _ORT_TYPES.get(o.type, "BYTES"), "shape": [d if isinstance(d, int) else -1 for d in (o.shape or [])]}
+            for o in self.service.session.get_outputs()
+        ]
+        return {"name": self.name, "versions": [self.version], "platform": "onnxruntime", "inputs": inputs, "outputs": outputs}
+
+    def infer(self, body: bytes | None) -> Response:
+        import json
+
+        try:
+            request = json.loads(body or b"")
+        except ValueError as exc:
+            return _error(400, f"request body is not valid JSON: {exc}")
+        try:
+            document = self._document(request)
+            names, arrays = self.service.predict_arrays(document)
+        except RequestError as error:
+            return _error(error.status, error.message)
+        except Exception as exc:  # a real model failure
+            return _error(500, f"model failed to predict: {exc}"[:2000])
+        outputs = [_output(name, np.asarray(array)) for name, array in zip(names, arrays)]
+        answer = {"model_name": self.name, "model_version": self.version, "outputs": outputs}
+        if isinstance(request, dict) and "id" in request:
+            answer["id"] = request["id"]
+        first = arrays[0] if arrays else None
+        return Response(200, answer, rows=len(first) if getattr(first, "ndim", 0) else 1)
+
+    def _document(self, request) -> dict:
+        """The OIP request as an MLflow scoring document for the core to validate."""
+        if not isinstance(request, dict) or not isinstance(request.get("inputs"), list) or not request["inputs"]:
+            raise RequestError("an inference request needs a non-empty 'inputs' list of {name, shape, datatype, data}")
+        tensors = {}
+        for index, item in enumerate(request["inputs"]):
+            if not isinstance(item, dict) or not {"name", "shape", "data"} <= item.keys():
+                raise RequestError(f"inputs[{index}] needs 'name', 'shape', 'datatype' and 'data'")
+            tensors[item["name"]] = _reshape(item, index)
+        parameters = request.get("parameters") or {}
+        params = {"predict_method": parameters["predict_method"]} if isinstance(parameters, dict) and "predict_method" in parameters else {}
+        signature = self.service.signature
+        if signature.layout == "tensors":
+            return {"inputs": tensors, "params": params}
+        columns = list(signature.column_names)
+        if len(tensors) == 1 and next(iter(tensors)) not in columns:  # one [rows, columns] matrix
+            rows = next(iter(tensors.values()))
+            return {"dataframe_split": {"columns": columns, "data": rows}, "params": params}
+        flat = {name: [v[0] if isinstance(v, list) and len(v) == 1 else v for v in values] for name, values in tensors.items()}
+        lengths = {len(v) for v in flat.values()}
+        if len(lengths) > 1:
+            raise RequestError("all inputs must have the same number of rows")
+        count = lengths.pop()
+        return {"dataframe_split": {"columns": list(flat), "data": [[flat[c][i] for c in flat] for i in range(count)]}, "params": params}
+
+
+def _reshape(item: dict, index: int) -> list:
+    shape, data = item["shape"], item["data"]
+    if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
+        raise RequestError(f"inputs[{index}] ({item['name']}): shape must be a list of non-negative integers")
+    flat = np.asarray(data, dtype=object).reshape(-1) if isinstance(data, list) else None
+    expected = int(np.prod(shape)) if shape else 1
+    if flat is None or flat.size != expected:
+        raise RequestError(f"inputs[{index}] ({item['name']}): shape {shape} needs {expected} values, got {0 if flat is None else flat.size}")
+    return flat.reshape(shape).tolist()
+
+
+def _output(name: str, array: np.ndarray) -> dict:
+    return {"name": name, "datatype": DATATYPES.get(str(array.dtype), "BYTES"), "shape": list(array.shape), "data": array.reshape(-1).tolist()}
+
+
+def _only(method: str, allowed: str, respond) -> Response:
+    if method.upper() != allowed and not (allowed == "GET" and method.upper() == "HEAD"):
+        return _error(405, f"method {method} is not allowed here; use {allowed}")
+    return respond()
+
+
+def _error(status: int, message: str) -> Response:
+    return Response(status, {"error": message})

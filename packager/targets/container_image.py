@@ -1,0 +1,53 @@
+"""``--target container``: an HTTP server image (uvicorn + the Starlette app) speaking the MLflow
+scoring protocol, the Open Inference Protocol and the SageMaker contract on port 8080.
+
+Image layout: /opt/mpack/deps (runtime libraries), /opt/mpack/model (model.onnx + mpack.json),
+/opt/mpack/app (mpack/handlers). Default base: python:<py>-slim (pulled by the user; mpack never pulls).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from ..image_build import ImageLayer, ImageRecipe
+from ..manifest import MANIFEST_NAME
+from .handler_code import handler_code
+from .lambda_zip import MODEL_FILE
+
+ROOT = "/opt/mpack"
+PORT = 8080
+LAMBDA_ONLY = ("lambda_",)  # handler modules an HTTP container never imports
+
+
+class ContainerImageTarget:
+    name = "container"
+    kind = "image"
+    handler = "mpack.handlers.container_main"
+    glibc_minor = 28  # python:3.x-slim is Debian bookworm or newer
+
+    def runtime_packages(self, lambda_http: str) -> str:
+        return "container"
+
+    def default_base(self, python: str) -> str:
+        return f"python:{python}-slim"
+
+    def default_tag(self, model_name: str, version: str) -> str:
+        return f"mpack/{model_name.lower()}:{version}-{self.name}"
+
+    def recipe(self, base: str, runtime_site: Path, model_bytes: bytes, manifest: bytes, workdir: Path, precompile: bool, labels: dict) -> ImageRecipe:
+        model = workdir / "model"
+        shutil.rmtree(model, ignore_errors=True)
+        model.mkdir(parents=True)
+        (model / MODEL_FILE).write_bytes(model_bytes)
+        (model / MANIFEST_NAME).write_bytes(manifest)
+        app = handler_code(workdir / "app", exclude=LAMBDA_ONLY, precompile=precompile)
+        return ImageRecipe(
+            base=base,
+            layers=(ImageLayer("deps", runtime_site, f"{ROOT}/deps"), ImageLayer("model", model, f"{ROOT}/model"), ImageLayer("app", app, f"{ROOT}/app")),
+            entrypoint=("python3", "-m", self.handler),
+            command=("serve",),
+            environment={"PYTHONPATH": f"{ROOT}/app:{ROOT}/deps", "MPACK_BUNDLE_ROOT": f"{ROOT}/model", "PORT": str(PORT)},
+            labels=labels,
+            expose=PORT,
+        )
