@@ -15,7 +15,8 @@ STAGE_TITLES = {
     "parity": "Checking parity",
     "dependencies": "Resolving runtime dependencies",
     "zip": "Writing bundle",
-    "verify": "Verifying bundle in a fresh interpreter",
+    "image": "Building image",
+    "verify": "Verifying: answering the input example",
 }
 
 

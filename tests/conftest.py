@@ -47,3 +47,30 @@ def built(store, runtime_cache, tmp_path_factory):
         return done[key]
 
     return get
+
+
+TEST_BASE_IMAGE = "mpack-test/python:3.11-bookworm"
+
+
+@pytest.fixture(scope="session")
+def docker_client():
+    """The real Docker engine. Under CI=true its absence fails the test; elsewhere it skips."""
+    from mpack.packager.docker_engine import connect
+    from mpack.packager.errors import MpackError
+
+    try:
+        return connect()
+    except MpackError as error:
+        message = f"{error.message} ({error.hint}); scripts/docker.sh starts one"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def base_image(docker_client) -> str:
+    """A Debian bookworm Python base image built from Debian packages (no registry), kept on the
+    machine between test runs: debootstrap costs about a minute once."""
+    from mpack.packager.base_image import build_base_image
+
+    return build_base_image(TEST_BASE_IMAGE).tag

@@ -1,0 +1,184 @@
+"""`--target container` on a real Docker engine: images built for registered models on a base image
+made from Debian packages, run, and spoken to by real HTTP clients on all three protocols (MLflow
+scoring, Open Inference, SageMaker), with metrics, layer reuse across model versions and a graceful
+SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from mpack.packager.errors import MpackError
+from mpack.packager.pipeline import BuildOptions, build
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def fraud_image(built, base_image):
+    return built("models:/fraud@champion", target="container", base_image=base_image, tag="mpack-test/fraud:1-container")
+
+
+class Running:
+    """A container of the image with its port published on 127.0.0.1."""
+
+    def __init__(self, client, tag: str, port: int = 8080, **options) -> None:
+        self.container = client.containers.run(tag, detach=True, ports={f"{port}/tcp": ("127.0.0.1", None)}, **options)
+        deadline = time.monotonic() + 30
+        while True:
+            self.container.reload()
+            bindings = (self.container.attrs["NetworkSettings"]["Ports"] or {}).get(f"{port}/tcp")
+            if bindings:
+                break
+            assert time.monotonic() < deadline, self.container.logs().decode()
+            time.sleep(0.05)
+        self.url = f"http://127.0.0.1:{bindings[0]['HostPort']}"
+        while self.request("GET", "/ping")[0] != 200:
+            assert time.monotonic() < deadline, self.container.logs().decode()
+            time.sleep(0.05)
+
+    def request(self, method: str, path: str, body=None, content_type: str = "application/json"):
+        data = body if isinstance(body, (bytes, type(None))) else json.dumps(body).encode()
+        request = urllib.request.Request(self.url + path, data=data, method=method, headers={"Content-Type": content_type})
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return response.status, response.read()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read()
+        except (urllib.error.URLError, ConnectionError):
+            return 0, b""
+
+    def close(self) -> None:
+        self.container.remove(force=True)
+
+
+@pytest.fixture(scope="module")
+def server(docker_client, fraud_image):
+    running = Running(docker_client, fraud_image.artifact)
+    yield running
+    running.close()
+
+
+def _split(frame):
+    return {"dataframe_split": {"columns": list(frame.columns), "data": frame.to_numpy().tolist()}}
+
+
+def test_image_is_small_non_root_labelled_and_reported(docker_client, fraud_image, base_image):
+    image = docker_client.images.get(fraud_image.artifact)
+    config = image.attrs["Config"]
+    assert config["User"] == "65532:65532" and config["Entrypoint"] == ["python3", "-m", "mpack.handlers.container_main"] and config["Cmd"] == ["serve"]
+    labels = config["Labels"]
+    assert labels["org.opencontainers.image.title"] == "fraud" and labels["org.opencontainers.image.version"] == "1"
+    assert labels["io.mpack.model.sha256"] == fraud_image.manifest["model"]["sha256"] and labels["io.mpack.model.source"] == "models:/fraud@champion"
+    assert fraud_image.image["size_bytes"] - fraud_image.image["base_size_bytes"] < 200 * 2**20
+    assert fraud_image.verification["ran"] and fraud_image.verification["reason"] == "ok"
+    report = fraud_image.to_dict()
+    assert report["artifact"]["image"]["tag"] == "mpack-test/fraud:1-container" and len(report["artifact"]["image"]["layers"]) == 4
+
+
+def test_mlflow_scoring_protocol(store, server):
+    frame = store.frames["fraud"].iloc[:5]
+    expected = store.estimators["fraud"].predict(frame).tolist()
+    status, body = server.request("POST", "/invocations", _split(frame))
+    assert status == 200 and json.loads(body)["predictions"] == expected
+    status, body = server.request("POST", "/invocations", frame.to_csv(index=False).encode(), "text/csv")
+    assert status == 200 and json.loads(body)["predictions"] == expected
+    proba = dict(_split(frame), params={"predict_method": "predict_proba"})
+    status, body = server.request("POST", "/invocations", proba)
+    assert status == 200 and len(json.loads(body)["predictions"][0]) == 2
+    assert server.request("GET", "/health")[0] == 200
+    status, body = server.request("GET", "/version")
+    assert json.loads(body)["model"]["name"] == "fraud"
+    status, body = server.request("POST", "/invocations", {"dataframe_split": {"columns": ["f0"], "data": [[1]]}})
+    assert status == 400 and "missing column" in json.loads(body)["message"]
+    assert server.request("POST", "/invocations", b"<xml/>", "application/xml")[0] == 415
+    assert server.request("GET", "/nowhere")[0] == 404
+
+
+def test_open_inference_protocol(store, server):
+    frame = store.frames["fraud"].iloc[:3]
+    expected = store.estimators["fraud"].predict(frame).tolist()
+    assert json.loads(server.request("GET", "/v2/health/live")[1]) == {"live": True}
+    assert json.loads(server.request("GET", "/v2/health/ready")[1]) == {"ready": True}
+    assert json.loads(server.request("GET", "/v2/models/fraud/ready")[1]) == {"name": "fraud", "ready": True}
+    metadata = json.loads(server.request("GET", "/v2/models/fraud")[1])
+    assert [i["name"] for i in metadata["inputs"]] == list(frame.columns) and metadata["inputs"][0] == {"name": "f0", "datatype": "FP64", "shape": [-1]}
+    assert {o["name"] for o in metadata["outputs"]} >= {"label", "probabilities"}
+    per_column = {"id": "r1", "inputs": [{"name": c, "shape": [3], "datatype": "FP64", "data": frame[c].tolist()} for c in frame.columns]}
+    status, body = server.request("POST", "/v2/models/fraud/infer", per_column)
+    answer = json.loads(body)
+    assert status == 200 and answer["model_name"] == "fraud" and answer["id"] == "r1"
+    assert answer["outputs"] == [{"name": "label", "datatype": "INT64", "shape": [3], "data": expected}]
+    matrix = {"inputs": [{"name": "input", "shape": [3, len(frame.columns)], "datatype": "FP64", "data": frame.to_numpy().reshape(-1).tolist()}], "parameters": {"predict_method": "predict_proba"}}
+    status, body = server.request("POST", "/v2/models/fraud/versions/1/infer", matrix)
+    probabilities = json.loads(body)["outputs"][0]
+    assert status == 200 and probabilities["datatype"] == "FP32" and probabilities["shape"] == [3, 2]
+    status, body = server.request("POST", "/v2/models/other/infer", per_column)
+    assert status == 404 and "unknown model 'other'" in json.loads(body)["error"]
+    bad_shape = {"inputs": [{"name": "f0", "shape": [2], "datatype": "FP64", "data": [1.0]}]}
+    status, body = server.request("POST", "/v2/models/fraud/infer", bad_shape)
+    assert status == 400 and "needs 2 values" in json.loads(body)["error"]
+
+
+def test_prometheus_metrics_count_requests_errors_and_latency(server):
+    server.request("POST", "/invocations", b"{broken")
+    status, body = server.request("GET", "/metrics")
+    text = body.decode()
+    assert status == 200
+    assert re.search(r'mpack_requests_total\{endpoint="invocations",status="200"\} [1-9]', text)
+    assert re.search(r'mpack_request_errors_total\{endpoint="invocations"\} [1-9]', text)
+    assert 'mpack_request_duration_seconds_bucket{endpoint="invocations",le="0.001"}' in text
+
+
+def test_sagemaker_contract_and_port_variable(docker_client, fraud_image):
+    custom = Running(docker_client, fraud_image.artifact, port=9000, environment={"PORT": "9000"})
+    try:
+        assert custom.request("GET", "/ping")[0] == 200
+    finally:
+        custom.close()
+    sagemaker = Running(docker_client, fraud_image.artifact, command=["serve"])  # docker run IMAGE serve
+    try:
+        assert sagemaker.request("GET", "/ping")[0] == 200
+        assert sagemaker.container.attrs["Path"] == "python3"  # no tini: the server itself gets the signals
+    finally:
+        sagemaker.close()
+
+
+def test_sigterm_lets_the_request_in_flight_finish(store, docker_client, fraud_image):
+    running = Running(docker_client, fraud_image.artifact)
+    frame = store.frames["fraud"]
+    big = _split(frame.sample(30_000, replace=True, random_state=0))  # about 5 MB: long enough to be in flight
+    answers = []
+    sender = threading.Thread(target=lambda: answers.append(running.request("POST", "/invocations", big)))
+    try:
+        sender.start()
+        time.sleep(0.3)
+        running.container.kill(signal="SIGTERM")
+        sender.join(timeout=60)
+        status = running.container.wait(timeout=40)
+    finally:
+        running.close()
+    assert answers and answers[0][0] == 200 and len(json.loads(answers[0][1])["predictions"]) == 30_000
+    assert status["StatusCode"] == 0
+
+
+def test_new_model_version_reuses_the_dependency_layer(store, docker_client, fraud_image, base_image, runtime_cache):
+    started = time.monotonic()
+    second = build(BuildOptions(model="models:/fraud/2", target="container", tracking_uri=store.uri, cache_dir=runtime_cache, base_image=base_image, tag="mpack-test/fraud:2-container"))
+    elapsed = time.monotonic() - started
+    first_layers, second_layers = fraud_image.image["layers"], second.image["layers"]
+    assert first_layers[:2] == second_layers[:2]  # base and runtime libraries: byte-identical
+    assert first_layers[2] != second_layers[2]  # the model layer changed (and the code layer after it was rebuilt)
+    assert second.verification["ran"] and elapsed < 120
+
+
+def test_missing_base_image_is_refused_without_pulling(store, docker_client, runtime_cache):
+    with pytest.raises(MpackError, match="not on this machine \\(mpack never pulls\\)") as caught:
+        build(BuildOptions(model="models:/fraud@champion", target="container", tracking_uri=store.uri, cache_dir=runtime_cache, base_image="mpack-test/absent:1"))
+    assert "mpack base-image" in caught.value.hint
