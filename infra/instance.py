@@ -153,7 +153,7 @@ class FunctionInstance:
         self._check_memory()
         ended = self._process.exit_description()
         if ended is not None:
-            raise _Killed(EXITED, ended)
+            raise _Killed(OUT_OF_MEMORY if self._process.out_of_memory else EXITED, ended)
 
     def _check_memory(self) -> float:
         """The peak so far; over the memory size, the runtime is killed as Lambda kills it."""

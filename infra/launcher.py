@@ -26,6 +26,10 @@ class RuntimeProcess(Protocol):
     def memory_mb(self) -> tuple[float, float]:
         """(current, peak) resident memory of the runtime's process tree, in MB."""
 
+    @property
+    def out_of_memory(self) -> bool:
+        """Whether something other than mpack (a cgroup) killed it for memory."""
+
     def kill(self) -> None: ...
 
 
@@ -61,27 +65,22 @@ class ProcessLauncher:
 
 
 class LocalProcess:
+    out_of_memory = False  # no cgroup: mpack's own watcher does the killing
+
     def __init__(self, process: subprocess.Popen, output_fd: int) -> None:
         self.process, self.output_fd = process, output_fd
-        self._peak_kb = 0
+        self._peak_mb = 0.0
 
     def exit_description(self) -> str | None:
         code = self.process.poll()
         if code is None:
             return None
-        if code < 0:
-            name = {signal.SIGKILL: "killed", signal.SIGSEGV: "segmentation fault", signal.SIGABRT: "aborted", signal.SIGTERM: "terminated"}
-            return f"signal: {name.get(-code, signal.Signals(-code).name.lower())}"
-        return f"exit status {code}"
+        return signal_description(-code) if code < 0 else f"exit status {code}"
 
     def memory_mb(self) -> tuple[float, float]:
-        current, peak = 0, 0
-        for index, pid in enumerate(_process_tree(self.process.pid)):
-            rss, hwm = _resident_kb(pid)
-            current += rss
-            peak += hwm  # the root's own peak, plus what its children ever held
-        self._peak_kb = max(self._peak_kb, current, peak)
-        return current / 1024, self._peak_kb / 1024
+        current, peak = process_memory_mb(self.process.pid)
+        self._peak_mb = max(self._peak_mb, current, peak)
+        return current, self._peak_mb
 
     def kill(self) -> None:
         try:
@@ -89,6 +88,26 @@ class LocalProcess:
         except (ProcessLookupError, PermissionError):
             pass
         self.process.wait()
+
+
+def signal_description(number: int) -> str:
+    """How Lambda (Go) words a runtime killed by a signal: ``signal: segmentation fault``."""
+    names = {signal.SIGKILL: "killed", signal.SIGSEGV: "segmentation fault", signal.SIGABRT: "aborted", signal.SIGTERM: "terminated", signal.SIGBUS: "bus error"}
+    try:
+        return f"signal: {names.get(signal.Signals(number), signal.Signals(number).name.lower())}"
+    except ValueError:
+        return f"signal: {number}"
+
+
+def process_memory_mb(root: int) -> tuple[float, float]:
+    """(current, peak) resident memory of a process tree in MB: the root's own kernel peak plus
+    what its children ever held."""
+    current = peak = 0
+    for pid in _process_tree(root):
+        rss, hwm = _resident_kb(pid)
+        current += rss
+        peak += hwm
+    return current / 1024, max(current, peak) / 1024
 
 
 def _process_tree(root: int) -> list[int]:

@@ -27,8 +27,10 @@ _ARCH = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64", "arm64": "ar
 
 @dataclass(frozen=True)
 class LocalBundle:
-    task_root: Path
+    task_root: Path  # on this machine, or inside the image
     manifest: dict | None  # None for a Lambda zip mpack did not build (then --handler is needed)
+    image: str | None = None  # a Lambda image: its runtime runs in containers
+    runtime_dir: Path | None = None  # the runtime interface client's folder inside the image
 
     @property
     def handler(self) -> str | None:
@@ -120,3 +122,29 @@ def _prune(folder: Path) -> None:
     unpacked = sorted((p for p in folder.iterdir() if not p.name.startswith(".")), key=lambda p: p.stat().st_mtime, reverse=True)
     for old in unpacked[KEEP_UNPACKED:]:
         _remove(old)
+
+
+def open_image(reference: str, client) -> LocalBundle:
+    """A Lambda image built by mpack (``--target lambda-image``): its manifest, read from the image."""
+    import io
+    import tarfile
+
+    from docker.errors import ImageNotFound
+
+    try:
+        image = client.images.get(reference)
+    except ImageNotFound:
+        raise MpackError(f"{reference} is neither a bundle file nor an image on this machine", "build one with mpack build --target lambda (zip) or --target lambda-image") from None
+    labels = image.attrs["Config"].get("Labels") or {}
+    if labels.get("io.mpack.target") != "lambda-image":
+        raise MpackError(f"image {reference} is not a Lambda image built by mpack (target {labels.get('io.mpack.target')!r})", "run HTTP images with docker run; build Lambda images with --target lambda-image")
+    task_root = Path((image.attrs["Config"].get("WorkingDir") or "/var/task"))
+    container = client.containers.create(reference, entrypoint=["true"])
+    try:
+        stream, _ = container.get_archive(str(task_root / MANIFEST_NAME))
+        with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as archive:
+            manifest = json.load(archive.extractfile(MANIFEST_NAME))
+    finally:
+        container.remove(force=True)
+    runtime = next((v.split("=", 1)[1] for v in image.attrs["Config"].get("Env") or () if v.startswith("LAMBDA_RUNTIME_DIR=")), None)
+    return LocalBundle(task_root, manifest, image=reference, runtime_dir=Path(runtime) if runtime else Path("/var/runtime"))

@@ -21,10 +21,12 @@ from .runtime_dir import runtime_dir
 
 class LocalLambda:
     def __init__(self, bundle: LocalBundle, config: FunctionConfig, cache_root: Path, max_concurrency: int = 1, launcher: Launcher | None = None, on_result: Callable[[InvocationResult], None] | None = None) -> None:
+        """``launcher``: how runtimes start (default: a local process beside a runtime folder in the
+        cache); an image's bundle names its own runtime folder inside the image."""
         if max_concurrency < 1:
             raise MpackError(f"--max-concurrency {max_concurrency} must be at least 1", "use --max-concurrency 4 (the default)")
         self.bundle, self.config = bundle, config
-        folder = runtime_dir(cache_root)
+        folder = bundle.runtime_dir or runtime_dir(cache_root)
         self.launcher = launcher or ProcessLauncher(folder, bundle.task_root)
         factory = lambda number: FunctionInstance(config, self.launcher, bundle.task_root, folder, number)  # noqa: E731
         self.pool = InstancePool(config, factory, max_concurrency, on_result)

@@ -42,6 +42,7 @@ class ImageRecipe:
     labels: dict = field(default_factory=dict)
     expose: int | None = None
     user: str = "65532:65532"  # non-root, no /etc/passwd entry needed
+    workdir: str | None = None
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,8 @@ def render_dockerfile(recipe: ImageRecipe) -> str:
         user=recipe.user,
         expose=f"EXPOSE {recipe.expose}" if recipe.expose else "",
         labels=" ".join(f"{json.dumps(key)}={json.dumps(value)}" for key, value in sorted(recipe.labels.items())),
-        entrypoint=json.dumps(list(recipe.entrypoint)),
+        entrypoint=f"ENTRYPOINT {json.dumps(list(recipe.entrypoint))}" if recipe.entrypoint else "# the base image's entry point",
+        workdir=f"WORKDIR {recipe.workdir}" if recipe.workdir else "",
         command=json.dumps(list(recipe.command)),
     )
 
@@ -99,6 +101,8 @@ def build_image(client, recipe: ImageRecipe, tag: str, platform: str | None = No
             raise MpackError(f"the Docker engine refused the build: {exc}", f"last output: {last[:300]}") from None
     image = client.images.get(tag)
     base = client.images.get(recipe.base)
+    if image.attrs.get("Size", 0) > LAMBDA_IMAGE_LIMIT and recipe.workdir == "/var/task":
+        raise MpackError(f"the image is {image.attrs['Size'] / 2**30:.1f} GB, over Lambda's 10 GB image limit", "use the gpu or container target on a platform without that limit")
     return BuiltImage(tag, image.id, image.attrs.get("Size", 0), base.attrs.get("Size", 0), tuple(image.attrs["RootFS"]["Layers"]))
 
 

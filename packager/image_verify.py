@@ -62,3 +62,27 @@ def _first_answer(container, url: str, request: dict):
                 raise MpackError(f"the image exited at start: {container.logs(tail=20).decode('utf-8', 'replace')[-800:]}", "a module is missing or the model failed to load") from None
             time.sleep(0.05)
     raise MpackError(f"the image did not answer within {START_TIMEOUT_S} s", "run it with docker run to see where it hangs")
+
+
+def verify_lambda_image(client, tag: str, manifest: dict, request: dict, expected, tolerance: float) -> Verification:
+    """Invoke the Lambda image once on the local Lambda platform (its runtime client in a container)."""
+    from mpack.infra.container_launcher import ContainerLauncher
+    from mpack.infra.function_config import FunctionConfig, function_name_for
+    from mpack.infra.local_bundle import open_image
+    from mpack.infra.local_lambda import LocalLambda
+
+    from .dependencies import default_cache_dir
+
+    bundle = open_image(tag, client)
+    config = FunctionConfig(name=function_name_for(manifest["model"]["name"]), handler=manifest["handler"], memory_mb=1024, timeout_s=30)
+    with LocalLambda(bundle, config, default_cache_dir(), launcher=ContainerLauncher(client, tag, config.memory_mb)) as function:
+        result = function.invoke(json.dumps(request).encode())
+    if result.error_type:
+        raise MpackError(f"the Lambda image failed on the input example: {result.error_type}: {result.payload.decode('utf-8', 'replace')[:300]}", f"its log: {result.log[-600:]}")
+    answer = json.loads(result.payload)
+    if not isinstance(answer, dict) or "predictions" not in answer:
+        raise MpackError(f"the Lambda image answered the input example with an error: {json.dumps(answer)[:300]}", "check the model's input example against its signature")
+    diff = _max_difference(answer["predictions"], expected)
+    if diff is None or diff > tolerance:
+        raise MpackError(f"the image's answer differs from the converted model's (max difference {diff})", "the image's onnxruntime computes differently; report this with --json output")
+    return Verification(True, "ok", round((result.init_duration_ms or 0) / 1000, 4), diff)

@@ -42,9 +42,24 @@ def open_function(options: RunOptions, max_concurrency: int, on_result=None):
     from .dependencies import default_cache_dir
 
     cache = options.cache_dir or default_cache_dir()
-    bundle = open_bundle(options.bundle, cache)
+    launcher = None
+    if options.bundle.exists() or str(options.bundle).endswith(".zip"):
+        bundle = open_bundle(options.bundle, cache)
+    else:  # not a file: a Lambda image, run in containers
+        from mpack.infra.container_launcher import ContainerLauncher
+        from mpack.infra.local_bundle import open_image
+
+        from .docker_engine import connect
+
+        reference = str(options.bundle)
+        try:
+            client = connect()
+        except MpackError as error:
+            raise MpackError(f"{reference} is not a file, and no Docker engine answers to look for an image of that name", error.hint) from None
+        bundle = open_image(reference, client)
+        launcher = ContainerLauncher(client, reference, options.memory_mb)
     config = function_config(bundle, name=options.name, handler=options.handler, memory_mb=options.memory_mb, timeout_s=options.timeout_s, environment=parse_environment(list(options.environment)))
-    return LocalLambda(bundle, config, cache, max_concurrency=max_concurrency, on_result=on_result)
+    return LocalLambda(bundle, config, cache, max_concurrency=max_concurrency, launcher=launcher, on_result=on_result)
 
 
 def event_payload(given: InvokeInput, input_example: dict | None, stdin_text: str | None, notice) -> bytes:

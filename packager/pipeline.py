@@ -217,7 +217,7 @@ def _build_image(target, options: BuildOptions, resolved, manifest: dict, optimi
 
     from .docker_engine import connect
     from .image_build import build_image
-    from .image_verify import verify_http_image
+    from .image_verify import verify_http_image, verify_lambda_image
 
     client = connect()
     base = options.base_image or target.default_base(runtime.python)
@@ -235,8 +235,13 @@ def _build_image(target, options: BuildOptions, resolved, manifest: dict, optimi
             progress.warn(reason)
             return image, skipped(reason)
         expected = ScoringService(manifest, create_session(optimized, threads=1)).score_document(request)
-        verification = verify_http_image(client, image.tag, recipe.expose or 8080, request, expected.body["predictions"], max(options.tolerance, 1e-6))
-        progress.note(f"the image answered the input example {verification.init_seconds * 1000:.0f} ms after docker run")
+        tolerance = max(options.tolerance, 1e-6)
+        if target.name == "lambda-image":
+            verification = verify_lambda_image(client, image.tag, manifest, request, expected.body["predictions"], tolerance)
+            progress.note(f"answered the input example on the local Lambda platform (Init Duration {verification.init_seconds * 1000:.0f} ms)")
+        else:
+            verification = verify_http_image(client, image.tag, recipe.expose or 8080, request, expected.body["predictions"], tolerance)
+            progress.note(f"the image answered the input example {verification.init_seconds * 1000:.0f} ms after docker run")
     return image, verification
 
 

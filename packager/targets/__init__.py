@@ -12,6 +12,7 @@ from ..bundle import BundleEntry
 from ..errors import MpackError
 from ..image_build import ImageRecipe
 from .container_image import ContainerImageTarget
+from .lambda_image import LambdaImageTarget
 from .lambda_zip import LambdaZipTarget
 
 
@@ -50,7 +51,7 @@ class ImageTarget(Target, Protocol):
         """The layers, entry point and labels of the image."""
 
 
-TARGETS: dict[str, Target] = {target.name: target for target in (LambdaZipTarget(), ContainerImageTarget())}
+TARGETS: dict[str, Target] = {target.name: target for target in (LambdaZipTarget(), LambdaImageTarget(), ContainerImageTarget())}
 
 
 def get_target(name: str) -> Target:

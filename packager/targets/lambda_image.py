@@ -1,0 +1,61 @@
+"""``--target lambda-image``: a Lambda container image with the same handler and libraries as the
+zip target, laid out in /var/task. On AWS's own base images (public.ecr.aws/lambda/python) their
+entry point runs it; on any other base, AWS's runtime interface client (awslambdaric, its own layer
+in /opt/mpack/runtime) is the entry point, as AWS documents for custom base images.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from ..image_build import ImageLayer, ImageRecipe
+from ..manifest import MANIFEST_NAME
+from .handler_code import handler_code, package_dir
+from .lambda_zip import CONTAINER_ONLY, MODEL_FILE
+
+TASK_ROOT = "/var/task"
+RUNTIME_DIR = "/opt/mpack/runtime"
+AWS_BASES = ("public.ecr.aws/lambda/", "amazon/aws-lambda-")
+HANDLER = "mpack_handler.handler"
+
+
+class LambdaImageTarget:
+    name = "lambda-image"
+    kind = "image"
+    handler = HANDLER
+    glibc_minor = None  # the same libraries as the zip: they run on AWS's base (glibc 2.26) and newer
+
+    def runtime_packages(self, lambda_http: str) -> str:
+        return lambda_http
+
+    def default_base(self, python: str) -> str:
+        return f"public.ecr.aws/lambda/python:{python}"
+
+    def default_tag(self, model_name: str, version: str) -> str:
+        return f"mpack/{model_name.lower()}:{version}-{self.name}"
+
+    def recipe(self, base: str, runtime_site: Path, model_bytes: bytes, manifest: bytes, workdir: Path, precompile: bool, labels: dict) -> ImageRecipe:
+        model = workdir / "model"
+        shutil.rmtree(model, ignore_errors=True)
+        model.mkdir(parents=True)
+        (model / MODEL_FILE).write_bytes(model_bytes)
+        (model / MANIFEST_NAME).write_bytes(manifest)
+        app = handler_code(workdir / "app", exclude=CONTAINER_ONLY, precompile=False)
+        shutil.copyfile(package_dir("mpack.templates") / "lambda" / "mpack_handler.py", app / "mpack_handler.py")
+        if precompile:
+            from ..dependencies import compile_tree
+
+            compile_tree(app)
+        layers = [ImageLayer("deps", runtime_site, TASK_ROOT), ImageLayer("model", model, TASK_ROOT), ImageLayer("app", app, TASK_ROOT)]
+        environment = {"LAMBDA_TASK_ROOT": TASK_ROOT}
+        entrypoint: tuple[str, ...] = ()
+        if not base.startswith(AWS_BASES):
+            from mpack.infra.runtime_dir import runtime_dir
+
+            from ..dependencies import default_cache_dir
+
+            layers.insert(0, ImageLayer("runtime", runtime_dir(default_cache_dir()), RUNTIME_DIR))
+            environment.update(PYTHONPATH=RUNTIME_DIR, LAMBDA_RUNTIME_DIR=RUNTIME_DIR)
+            entrypoint = ("python3", "-m", "awslambdaric")
+        return ImageRecipe(base=base, layers=tuple(layers), entrypoint=entrypoint, command=(HANDLER,), environment=environment, labels={**labels, "io.mpack.handler": HANDLER}, workdir=TASK_ROOT)
