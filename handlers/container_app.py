@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import time
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response as HttpResponse
@@ -18,28 +17,9 @@ from starlette.routing import Route
 
 from .asgi_app import METHODS
 from .loader import load
+from .metrics import CONTENT_TYPE, ServerMetrics
 from .open_inference import OpenInference
 from .protocol import MAX_BODY_BYTES, ScoringService, error_response, payload_too_large
-
-LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
-
-
-class _Metrics:
-    def __init__(self) -> None:
-        self.registry = CollectorRegistry()
-        self.requests = Counter("mpack_requests", "Requests answered, by endpoint and status", ["endpoint", "status"], registry=self.registry)
-        self.errors = Counter("mpack_request_errors", "Requests answered with an error status", ["endpoint"], registry=self.registry)
-        self.latency = Histogram("mpack_request_duration_seconds", "Time to answer a request", ["endpoint"], buckets=LATENCY_BUCKETS, registry=self.registry)
-        self.rows = Counter("mpack_predicted_rows", "Rows predicted", registry=self.registry)
-
-    def record(self, endpoint: str, status: int, seconds: float, rows: int) -> None:
-        self.requests.labels(endpoint, str(status)).inc()
-        if status >= 400:
-            self.errors.labels(endpoint).inc()
-        self.latency.labels(endpoint).observe(seconds)
-        if rows:
-            self.rows.inc(rows)
-
 
 def _endpoint(path: str) -> str:
     """A bounded label for a path (never the raw path: clients choose paths)."""
@@ -50,14 +30,14 @@ def _endpoint(path: str) -> str:
 
 
 def create_container_app(service: ScoringService) -> Starlette:
-    metrics = _Metrics()
+    metrics = ServerMetrics()
     open_inference = OpenInference(service)
 
     async def endpoint(request: Request) -> HttpResponse:
         started = time.perf_counter()
         path = request.url.path
         if path == "/metrics":
-            return HttpResponse(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+            return HttpResponse(metrics.exposition(), headers={"Content-Type": CONTENT_TYPE})
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
             response = error_response(payload_too_large(int(declared)))  # refused before reading it

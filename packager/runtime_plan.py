@@ -20,11 +20,11 @@ ARCHES = {"x86_64": "x86_64", "arm64": "aarch64"}
 GLIBC = {"3.11": 26, "3.12": 34, "3.13": 34}
 LEGACY_GLIBC_RUNTIME = {"onnxruntime": "1.16.3", "numpy": "1.26.4", "opset": {"": 19, "ai.onnx.ml": 3}}
 # Libraries the handler itself imports, per HTTP mode (their own dependencies are resolved by pip);
-# "container" is the HTTP server image (uvicorn + Starlette + Prometheus metrics).
+# "container" is the HTTP server image (uvicorn + Starlette).
 HANDLER_PACKAGES = {
     "native": ("aws-lambda-powertools",),
     "asgi": ("aws-lambda-powertools", "mangum", "starlette"),
-    "container": ("starlette", "uvicorn", "prometheus-client"),
+    "container": ("starlette", "uvicorn"),
 }
 IMAGE_GLIBC = 28  # Debian bookworm (python:3.x-slim) and newer: manylinux_2_28 wheels
 

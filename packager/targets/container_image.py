@@ -45,7 +45,7 @@ class ContainerImageTarget:
         return ImageRecipe(
             base=base,
             layers=(ImageLayer("deps", runtime_site, f"{ROOT}/deps"), ImageLayer("model", model, f"{ROOT}/model"), ImageLayer("app", app, f"{ROOT}/app")),
-            entrypoint=("python3", "-m", self.handler),
+            entrypoint=("python3", "-S", "-m", self.handler),  # -S: no site-packages scan at start (PYTHONPATH is the path)
             command=("serve",),
             environment={"PYTHONPATH": f"{ROOT}/app:{ROOT}/deps", "MPACK_BUNDLE_ROOT": f"{ROOT}/model", "PORT": str(PORT)},
             labels=labels,

@@ -72,7 +72,7 @@ def _split(frame):
 def test_image_is_small_non_root_labelled_and_reported(docker_client, fraud_image, base_image):
     image = docker_client.images.get(fraud_image.artifact)
     config = image.attrs["Config"]
-    assert config["User"] == "65532:65532" and config["Entrypoint"] == ["python3", "-m", "mpack.handlers.container_main"] and config["Cmd"] == ["serve"]
+    assert config["User"] == "65532:65532" and config["Entrypoint"] == ["python3", "-S", "-m", "mpack.handlers.container_main"] and config["Cmd"] == ["serve"]
     labels = config["Labels"]
     assert labels["org.opencontainers.image.title"] == "fraud" and labels["org.opencontainers.image.version"] == "1"
     assert labels["io.mpack.model.sha256"] == fraud_image.manifest["model"]["sha256"] and labels["io.mpack.model.source"] == "models:/fraud@champion"
