@@ -40,6 +40,7 @@ def build(
     verify: bool = typer.Option(True, "--verify/--no-verify", help="Run the finished bundle (or image) on the input example before publishing it."),
     base_image: Optional[str] = typer.Option(None, "--base-image", help="Image targets: the base image, already on this machine [default: python:<py>-slim]."),
     tag: Optional[str] = typer.Option(None, "--tag", help="Image targets: the image reference [default: mpack/<model>:<version>-<target>]."),
+    push: bool = typer.Option(False, "--push", help="Image targets: push to the registry the tag names, after the image answered."),
     as_json: bool = typer.Option(False, "--json", help="Print one machine-readable build report on stdout."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
 ) -> None:
@@ -63,6 +64,7 @@ def build(
         verify=verify,
         base_image=base_image,
         tag=tag,
+        push=push,
     )
     with _error_boundary(as_json, debug):
         report = run_build(options, RichProgress(_stderr))
@@ -78,6 +80,8 @@ def _print_summary(report) -> None:
         image = report.image
         _stderr.print(f"\n[bold]{image['tag']}[/bold]  {image['size_bytes'] / mib:.0f} MB ({(image['size_bytes'] - image['base_size_bytes']) / mib:.0f} MB above its base), {len(image['layers'])} layers")
         _stderr.print(f"  entry point {report.handler}   id {image['id'][:19]}…")
+        if image.get("pushed"):
+            _stderr.print(f"  pushed {image['pushed']}")
         return
     _stderr.print(f"\n[bold]{report.artifact}[/bold]  {report.zipped_bytes / mib:.1f} MB zipped, {report.unzipped_bytes / mib:.1f} MB unzipped")
     _stderr.print(f"  handler {report.handler}   sha256 {report.sha256[:16]}…")

@@ -52,9 +52,10 @@ class BuiltImage:
     size_bytes: int
     base_size_bytes: int
     layers: tuple[str, ...]  # diff ids, base first
+    pushed: str | None = None  # repository@sha256:... once pushed
 
     def to_dict(self) -> dict:
-        return {"tag": self.tag, "id": self.image_id, "size_bytes": self.size_bytes, "base_size_bytes": self.base_size_bytes, "layers": list(self.layers)}
+        return {"tag": self.tag, "id": self.image_id, "size_bytes": self.size_bytes, "base_size_bytes": self.base_size_bytes, "layers": list(self.layers), "pushed": self.pushed}
 
 
 def render_dockerfile(recipe: ImageRecipe) -> str:

@@ -20,7 +20,7 @@ from .examples import load_sample_data, parity_records, scoring_request, tensor_
 from .manifest import build_manifest, manifest_bytes
 from .optimize import optimize_graph
 from .parity import check_parity, describe_failure, parity_requests
-from .runtime_plan import host_arch, plan_runtime
+from .runtime_plan import plan_runtime
 from .sources import parse_source, resolve
 from .targets import get_target
 from .verify import ASGI_STACK, FORBIDDEN_AT_RUNTIME, skipped, verify_bundle
@@ -64,6 +64,7 @@ class BuildOptions:
     verify: bool = True
     base_image: str | None = None  # image targets
     tag: str | None = None  # image targets
+    push: bool = False  # image targets: push to the registry the tag names
 
     def recorded(self) -> dict:
         """The options that shape the bundle, stored in its manifest (no host paths)."""
@@ -160,7 +161,9 @@ def build(options: BuildOptions, progress: Progress | None = None) -> BuildRepor
             options=options.recorded(),
         )
         if target.kind == "image":
-            image, verification = _build_image(target, options, resolved, manifest, optimized, installed, runtime, example_request, work, stage, progress)
+            from .image_pipeline import build_and_verify_image
+
+            image, verification = build_and_verify_image(target, options, resolved, manifest, optimized, installed, runtime, example_request, work, stage, progress)
             return BuildReport(
                 artifact=image.tag,
                 sha256=image.image_id,
@@ -209,56 +212,6 @@ def build(options: BuildOptions, progress: Progress | None = None) -> BuildRepor
         timings=timings,
         warnings=warnings,
     )
-
-
-def _build_image(target, options: BuildOptions, resolved, manifest: dict, optimized: bytes, installed, runtime, request: dict, work: Path, stage, progress):
-    from mpack.handlers.loader import create_session
-    from mpack.handlers.protocol import ScoringService
-
-    from .docker_engine import connect
-    from .image_build import build_image
-    from .image_verify import verify_http_image, verify_lambda_image
-
-    client = connect()
-    base = options.base_image or target.default_base(runtime.python)
-    tag = options.tag or target.default_tag(resolved.name, str(resolved.version))
-    labels = image_labels(manifest, target.name)
-    with stage("image"):
-        recipe = target.recipe(base, installed.site, optimized, manifest_bytes(manifest), work, installed.precompiled, labels)
-        image = build_image(client, recipe, tag, f"linux/{'amd64' if runtime.arch == 'x86_64' else 'arm64'}", progress.note)
-        progress.note(f"{image.tag}: {image.size_bytes / 2**20:.0f} MB ({(image.size_bytes - image.base_size_bytes) / 2**20:.0f} MB above {base})")
-    with stage("verify"):
-        if not options.verify:
-            return image, skipped("disabled with --no-verify")
-        if runtime.arch != host_arch():
-            reason = f"the image is for {runtime.arch}; this machine cannot run it"
-            progress.warn(reason)
-            return image, skipped(reason)
-        expected = ScoringService(manifest, create_session(optimized, threads=1)).score_document(request)
-        tolerance = max(options.tolerance, 1e-6)
-        if target.name == "lambda-image":
-            verification = verify_lambda_image(client, image.tag, manifest, request, expected.body["predictions"], tolerance)
-            progress.note(f"answered the input example on the local Lambda platform (Init Duration {verification.init_seconds * 1000:.0f} ms)")
-        else:
-            verification = verify_http_image(client, image.tag, recipe.expose or 8080, request, expected.body["predictions"], tolerance)
-            progress.note(f"the image answered the input example {verification.init_seconds * 1000:.0f} ms after docker run")
-    return image, verification
-
-
-def image_labels(manifest: dict, target: str) -> dict:
-    """OCI annotations plus what identifies the model (its sha256 and source) and mpack."""
-    model = manifest["model"]
-    return {
-        "org.opencontainers.image.title": model["name"],
-        "org.opencontainers.image.version": str(model["version"]),
-        "org.opencontainers.image.description": f"{model['name']} {model['version']} ({model['flavor']}) served by mpack ({target})",
-        "org.opencontainers.image.source": model["source"],
-        "org.opencontainers.image.vendor": "mpack",
-        "io.mpack.model.sha256": model["sha256"],
-        "io.mpack.model.source": model["source"],
-        "io.mpack.version": str(manifest["mpack_version"]),
-        "io.mpack.target": target,
-    }
 
 
 def _check_rows(converted, sample, example):
