@@ -96,4 +96,8 @@ def load(root: Path | None = None) -> LoadedModel:
     model = manifest["model"]
     model_path = root / model["file"]
     verify_model_file(model_path, model["sha256"])
+    if manifest.get("native"):  # --runtime native: the model's own framework, images only
+        from .native_model import model_session
+
+        return LoadedModel(manifest=manifest, session=model_session(manifest, model_path, platform_threads()))
     return LoadedModel(manifest=manifest, session=create_session(model_path, platform_threads()))

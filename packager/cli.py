@@ -41,6 +41,7 @@ def build(
     base_image: Optional[str] = typer.Option(None, "--base-image", help="Image targets: the base image, already on this machine [default: python:<py>-slim]."),
     tag: Optional[str] = typer.Option(None, "--tag", help="Image targets: the image reference [default: mpack/<model>:<version>-<target>]."),
     push: bool = typer.Option(False, "--push", help="Image targets: push to the registry the tag names, after the image answered."),
+    runtime: str = typer.Option("auto", "--runtime", help="onnx, native (ship scikit-learn itself; image targets) or auto (native only when ONNX cannot express the model)."),
     as_json: bool = typer.Option(False, "--json", help="Print one machine-readable build report on stdout."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
 ) -> None:
@@ -65,6 +66,7 @@ def build(
         base_image=base_image,
         tag=tag,
         push=push,
+        runtime=runtime,
     )
     with _error_boundary(as_json, debug):
         report = run_build(options, RichProgress(_stderr))

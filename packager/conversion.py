@@ -31,6 +31,9 @@ class ConvertedModel:
     # the unoptimized graph instead).
     reference: Callable[[list[dict]], dict] | None = None
     columns: tuple = ()  # mlmodel.Column, for examples and synthesized rows
+    native: dict | None = None  # --runtime native: format, trusted types, outputs, requirements
+    model_file: str = "model.onnx"  # the file the bundle ships
+    model_bytes: bytes = b""  # native models: the file as logged (ONNX graphs are optimized first)
 
 
 class Converter(Protocol):

@@ -46,6 +46,7 @@ def cache_key(plan: RuntimePlan, precompile: bool) -> str:
         "onnxruntime": plan.onnxruntime,
         "numpy": plan.numpy,
         "packages": sorted(plan.handler_packages),
+        "model_packages": sorted(plan.model_packages),
         "python": plan.python,
         "arch": plan.arch,
         "glibc": plan.glibc,
@@ -65,11 +66,15 @@ def install_runtime(plan: RuntimePlan, cache_dir: Path, log=lambda text: None) -
     shutil.rmtree(staging, ignore_errors=True)
     try:
         site = staging / "site"
-        log(f"installing onnxruntime=={plan.onnxruntime} for Python {plan.python} {plan.arch} (glibc {plan.glibc})")
-        _pip_install(plan, site, [f"onnxruntime=={plan.onnxruntime}"], with_dependencies=False)
-        log("installing " + ", ".join([f"numpy=={plan.numpy}", *plan.handler_packages]))
-        _pip_install(plan, site, [f"numpy=={plan.numpy}", *plan.handler_packages], with_dependencies=True)
-        strip_site(site)
+        if plan.model_packages:  # --runtime native: the model's own libraries, numpy pinned among them
+            requirements = [*plan.model_packages, *plan.handler_packages]
+        else:
+            log(f"installing onnxruntime=={plan.onnxruntime} for Python {plan.python} {plan.arch} (glibc {plan.glibc})")
+            _pip_install(plan, site, [f"onnxruntime=={plan.onnxruntime}"], with_dependencies=False)
+            requirements = [f"numpy=={plan.numpy}", *plan.handler_packages]
+        log("installing " + ", ".join(requirements))
+        _pip_install(plan, site, requirements, with_dependencies=True)
+        strip_site(site, native=bool(plan.model_packages))
         if precompile:
             compile_tree(site)
         (staging / COMPLETE_MARKER).write_text(json.dumps(plan.describe()))

@@ -34,7 +34,7 @@ def build_and_verify_image(target, options, resolved, manifest: dict, optimized:
 
 
 def _verify(client, target, image: BuiltImage, recipe, manifest: dict, optimized: bytes, request: dict, options, runtime, progress) -> Verification:
-    from mpack.handlers.loader import create_session
+    from mpack.handlers.native_model import model_session
     from mpack.handlers.protocol import ScoringService
 
     from .image_verify import verify_http_image, verify_lambda_image
@@ -45,7 +45,7 @@ def _verify(client, target, image: BuiltImage, recipe, manifest: dict, optimized
         reason = f"the image is for {runtime.arch}; this machine cannot run it"
         progress.warn(reason)
         return skipped(reason)
-    expected = ScoringService(manifest, create_session(optimized, threads=1)).score_document(request).body["predictions"]
+    expected = ScoringService(manifest, model_session(manifest, optimized, threads=1)).score_document(request).body["predictions"]
     tolerance = max(options.tolerance, 1e-6)
     if target.name == "lambda-image":
         verification = verify_lambda_image(client, image.tag, manifest, request, expected, tolerance)

@@ -34,6 +34,7 @@ def build_manifest(*, target: str, handler: str, resolved, converted, model_file
         "runtime": runtime.describe(),
         "converter": converted.converter,
         "build": options,
+        **({"native": {k: v for k, v in converted.native.items() if k != "requirements"}} if converted.native else {}),
     }
 
 

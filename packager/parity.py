@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from mpack.handlers.loader import create_session
+from mpack.handlers.native_model import model_session
 from mpack.handlers.protocol import ScoringService
 
 from .conversion import ConvertedModel
@@ -80,9 +80,9 @@ def parity_requests(converted: ConvertedModel, records, tensor_request: dict | N
     return [(method, dict(base, params={"predict_method": method})) for method in converted.prediction["methods"]]
 
 
-def _service(converted: ConvertedModel, onnx_bytes: bytes) -> ScoringService:
-    manifest = {"signature": converted.signature, "prediction": converted.prediction, "model": {}}
-    return ScoringService(manifest, create_session(onnx_bytes, threads=1))
+def _service(converted: ConvertedModel, model_bytes: bytes) -> ScoringService:
+    manifest = {"signature": converted.signature, "prediction": converted.prediction, "model": {}, "native": converted.native}
+    return ScoringService(manifest, model_session(manifest, model_bytes, threads=1))
 
 
 def _compare(method: str, name: str, got: np.ndarray, expected: np.ndarray, tolerance: float, probabilities) -> OutputParity:

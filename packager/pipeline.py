@@ -20,10 +20,13 @@ from .examples import load_sample_data, parity_records, scoring_request, tensor_
 from .manifest import build_manifest, manifest_bytes
 from .optimize import optimize_graph
 from .parity import check_parity, describe_failure, parity_requests
-from .runtime_plan import plan_runtime
+from .runtime_plan import native_plan, plan_runtime
 from .sources import parse_source, resolve
 from .targets import get_target
 from .verify import ASGI_STACK, FORBIDDEN_AT_RUNTIME, skipped, verify_bundle
+
+RUNTIMES = ("auto", "onnx", "native")
+
 
 class Progress(Protocol):
     """Where the pipeline reports: a rich display for people, nothing for --json and tests."""
@@ -65,6 +68,7 @@ class BuildOptions:
     base_image: str | None = None  # image targets
     tag: str | None = None  # image targets
     push: bool = False  # image targets: push to the registry the tag names
+    runtime: str = "auto"  # onnx | native | auto (native on image targets when ONNX cannot express the model)
 
     def recorded(self) -> dict:
         """The options that shape the bundle, stored in its manifest (no host paths)."""
@@ -132,9 +136,14 @@ def build(options: BuildOptions, progress: Progress | None = None) -> BuildRepor
             columns = model.columns if model and model.columns else ()
             sample = load_sample_data(options.sample_data, columns) if options.sample_data else None
             example = sample or (model.input_example if model else None)
-            converted = convert(resolved, model, example, ConversionOptions(options.trusted_types, runtime.opset))
-            optimized = optimize_graph(converted.onnx_bytes)
-            progress.note(f"{converted.flavor} -> ONNX ({converted.signature['layout']} layout, {len(optimized) / 1024:.0f} KiB)")
+            converted = _convert(resolved, model, example, ConversionOptions(options.trusted_types, runtime.opset), options, target, progress)
+            if converted.native:
+                runtime = native_plan(runtime, converted.native["requirements"])
+                optimized = converted.model_bytes
+                progress.note(f"{converted.flavor} shipped as itself ({converted.model_file}, {len(optimized) / 1024:.0f} KiB): {', '.join(converted.native['requirements'])}")
+            else:
+                optimized = optimize_graph(converted.onnx_bytes)
+                progress.note(f"{converted.flavor} -> ONNX ({converted.signature['layout']} layout, {len(optimized) / 1024:.0f} KiB)")
         with stage("parity"):
             records, request, source = _check_rows(converted, sample, example)
             report = check_parity(converted, optimized, parity_requests(converted, records, request), source, options.tolerance, records)
@@ -148,13 +157,14 @@ def build(options: BuildOptions, progress: Progress | None = None) -> BuildRepor
             example_request = request or scoring_request(records, converted.columns)
         with stage("dependencies"):
             installed = install_runtime(runtime, options.cache_dir or default_cache_dir(), progress.note)
-            progress.note(f"onnxruntime {runtime.onnxruntime}, numpy {runtime.numpy} for Python {runtime.python} {runtime.arch}" + (" (cached)" if installed.cache_hit else ""))
+            libraries = ", ".join(runtime.model_packages) if runtime.model_packages else f"onnxruntime {runtime.onnxruntime}, numpy {runtime.numpy}"
+            progress.note(f"{libraries} for Python {runtime.python} {runtime.arch}" + (" (cached)" if installed.cache_hit else ""))
         manifest = build_manifest(
             target=target.name,
             handler=target.handler,
             resolved=resolved,
             converted=converted,
-            model_file="model.onnx",
+            model_file=converted.model_file,
             model_bytes=optimized,
             runtime=runtime,
             example=example_request,
@@ -212,6 +222,29 @@ def build(options: BuildOptions, progress: Progress | None = None) -> BuildRepor
         timings=timings,
         warnings=warnings,
     )
+
+
+def _convert(resolved, model, example, conversion: ConversionOptions, options: BuildOptions, target, progress):
+    """ONNX, or the native runtime: when asked, or on image targets when ONNX cannot express the model."""
+    from .native_conversion import native_model
+
+    if options.runtime not in RUNTIMES:
+        raise MpackError(f"--runtime {options.runtime} is not a runtime", f"choose one of {', '.join(RUNTIMES)}")
+    if options.runtime == "native":
+        if model is None:
+            raise MpackError("--runtime native needs an MLflow scikit-learn model, not a bare .onnx file", "drop --runtime native")
+        converted = native_model(model, example, conversion)
+    else:
+        try:
+            converted = convert(resolved, model, example, conversion)
+        except MpackError as error:
+            if not (options.runtime == "auto" and target.kind == "image" and model is not None and model.flavor("sklearn")):
+                raise
+            progress.warn(f"{error.message}; shipping the model with scikit-learn instead (--runtime native)")
+            converted = native_model(model, example, conversion)
+    if converted.native and target.kind != "image":
+        raise MpackError(f"--runtime native ships scikit-learn, too large and slow to start for the {target.name} target", "build an image: --target container or --target lambda-image")
+    return converted
 
 
 def _check_rows(converted, sample, example):

@@ -38,6 +38,7 @@ class RuntimePlan:
     opset: dict | None  # target opsets for conversion; None: the converter's newest
     handler_packages: tuple[str, ...]  # pinned "name==version"
     glibc_minor: int = 26
+    model_packages: tuple[str, ...] = ()  # --runtime native: the model's own requirements (no onnxruntime)
 
     @property
     def glibc(self) -> str:
@@ -55,6 +56,8 @@ class RuntimePlan:
         return self.python == host_python() and self.arch == host_arch()
 
     def describe(self) -> dict:
+        if self.model_packages:
+            return {"python": self.python, "arch": self.arch, "glibc": self.glibc, "kind": "native", "packages": list(self.model_packages)}
         return {"python": self.python, "arch": self.arch, "glibc": self.glibc, "onnxruntime": self.onnxruntime, "numpy": self.numpy}
 
 
@@ -83,3 +86,10 @@ def plan_runtime(python: str | None, arch: str | None, lambda_http: str, glibc_m
         legacy = LEGACY_GLIBC_RUNTIME
         return RuntimePlan(python, arch, legacy["onnxruntime"], legacy["numpy"], legacy["opset"], packages, glibc)
     return RuntimePlan(python, arch, version("onnxruntime"), version("numpy"), None, packages, glibc)
+
+
+def native_plan(plan: RuntimePlan, requirements: list[str]) -> RuntimePlan:
+    """The same target, shipping the model's own libraries instead of onnxruntime."""
+    from dataclasses import replace
+
+    return replace(plan, onnxruntime="", opset=None, model_packages=tuple(requirements))

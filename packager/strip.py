@@ -32,11 +32,15 @@ REMOVED_GLOBS = ("onnxruntime/capi/libonnxruntime.so*",)
 NEVER_BUNDLED = ("boto3", "botocore", "s3transfer")  # provided by the Lambda runtime
 
 
-def strip_site(site: Path) -> int:
+NEEDED_BY_SCIPY = ("numpy/f2py",)  # scipy and scikit-learn import it: kept for the native runtime
+
+
+def strip_site(site: Path, native: bool = False) -> int:
     """Remove what is not needed at run time; returns the bytes removed."""
     before = _size(site)
     for relative in REMOVED_PATHS:
-        _remove(site / relative)
+        if not (native and relative in NEEDED_BY_SCIPY):
+            _remove(site / relative)
     for pattern in REMOVED_GLOBS:
         for path in site.glob(pattern):
             _remove(path)

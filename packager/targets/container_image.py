@@ -7,13 +7,13 @@ Image layout: /opt/mpack/deps (runtime libraries), /opt/mpack/model (model.onnx 
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
 from ..image_build import ImageLayer, ImageRecipe
 from ..manifest import MANIFEST_NAME
 from .handler_code import handler_code
-from .lambda_zip import MODEL_FILE
 
 ROOT = "/opt/mpack"
 PORT = 8080
@@ -39,7 +39,7 @@ class ContainerImageTarget:
         model = workdir / "model"
         shutil.rmtree(model, ignore_errors=True)
         model.mkdir(parents=True)
-        (model / MODEL_FILE).write_bytes(model_bytes)
+        (model / json.loads(manifest)["model"]["file"]).write_bytes(model_bytes)  # model.onnx, or the native model's file
         (model / MANIFEST_NAME).write_bytes(manifest)
         app = handler_code(workdir / "app", exclude=LAMBDA_ONLY, precompile=precompile)
         return ImageRecipe(

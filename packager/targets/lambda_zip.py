@@ -17,6 +17,7 @@ from .handler_code import handler_code, package_dir
 
 MODEL_FILE = "model.onnx"
 CONTAINER_ONLY = ("container_", "open_inference")  # handler modules a Lambda function never imports
+ZIP_EXCLUDED = (*CONTAINER_ONLY, "native_model")  # zips never ship the native runtime
 ZIPPED_DIRECT_UPLOAD_LIMIT = 50 * 1024 * 1024
 UNZIPPED_LIMIT = 250 * 1024 * 1024
 
@@ -34,7 +35,7 @@ class LambdaZipTarget:
         return Path("dist") / f"{stem}-lambda.zip"
 
     def entries(self, runtime_site: Path, model_bytes: bytes, manifest: bytes, workdir: Path, precompile: bool) -> list[BundleEntry]:
-        code = handler_code(workdir / "code", exclude=CONTAINER_ONLY, precompile=False)
+        code = handler_code(workdir / "code", exclude=ZIP_EXCLUDED, precompile=False)
         shutil.copyfile(package_dir("mpack.templates") / "lambda" / "mpack_handler.py", code / "mpack_handler.py")
         if precompile:
             compile_tree(code)

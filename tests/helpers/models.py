@@ -92,6 +92,13 @@ def populate(root: Path) -> Store:
     with mlflow.start_run(experiment_id=experiment):
         mlflow.sklearn.log_model(house, name="model", input_example=house_x.head(3), registered_model_name="house", serialization_format="pickle")
 
+    # skl2onnx has no converter for NearestCentroid: image targets ship it natively (--runtime native)
+    from sklearn.neighbors import NearestCentroid
+
+    centroid = Pipeline([("scale", StandardScaler()), ("centroid", NearestCentroid())]).fit(fraud_x, fraud_y)
+    with mlflow.start_run(experiment_id=experiment):
+        mlflow.sklearn.log_model(centroid, name="model", input_example=fraud_x.head(3), registered_model_name="centroid", serialization_format="cloudpickle")
+
     onnx_model = _logistic_onnx(logistic)
     with mlflow.start_run(experiment_id=experiment):
         mlflow.onnx.log_model(onnx_model, name="model", input_example=fraud_x.head(2).to_numpy(dtype=np.float32), registered_model_name="onnx-model")
@@ -109,7 +116,7 @@ def populate(root: Path) -> Store:
     skops_file.write_bytes(skops_file.read_bytes()[: skops_file.stat().st_size // 3])
     store.empty_dir = root / "not-a-model"
     store.empty_dir.mkdir()
-    store.estimators = {"fraud": fraud, "logistic": logistic, "mixed": mixed, "house": house}
+    store.estimators = {"fraud": fraud, "logistic": logistic, "mixed": mixed, "house": house, "centroid": centroid}
     store.frames = {"fraud": fraud_x, "mixed": mixed_x}
     return store
 

@@ -227,3 +227,39 @@ def test_push_to_a_registry_and_pull_back_by_digest(store, docker_client, base_i
     assert pulled.id == report.image["id"]
     with pytest.raises(MpackError, match="needs a tag that names a registry"):
         build(BuildOptions(model="models:/fraud@champion", target="container", tracking_uri=store.uri, cache_dir=runtime_cache, base_image=base_image, tag="plain:1", push=True, verify=False))
+
+
+def test_a_model_onnx_cannot_express_ships_natively_on_image_targets(store, docker_client, base_image, runtime_cache):
+    """NearestCentroid has no skl2onnx converter: the image target falls back to the native runtime
+    (scikit-learn and the model's own pinned requirements, without MLflow) with a notice."""
+    from mpack.packager.pipeline import SilentProgress
+
+    class Recorder(SilentProgress):
+        warnings: list = []
+
+        def warn(self, text: str) -> None:
+            self.warnings.append(text)
+
+    progress = Recorder()
+    report = build(BuildOptions(model="models:/centroid/1", target="container", tracking_uri=store.uri, cache_dir=runtime_cache, base_image=base_image, tag="mpack-test/centroid:1"), progress)
+    assert any("shipping the model with scikit-learn instead (--runtime native)" in w for w in progress.warnings)
+    assert report.manifest["runtime"]["kind"] == "native" and report.manifest["model"]["file"] == "model.pkl"
+    assert not any(p.lower().startswith("mlflow") for p in report.manifest["runtime"]["packages"])
+    assert report.parity["passed"] and report.verification["ran"]
+    frame = store.frames["fraud"].iloc[:6]
+    expected = store.estimators["centroid"].predict(frame).tolist()
+    running = Running(docker_client, report.artifact)
+    try:
+        status, body = running.request("POST", "/invocations", _split(frame))
+        assert status == 200 and json.loads(body)["predictions"] == expected
+        status, body = running.request("POST", "/invocations", {"dataframe_split": {"columns": ["f0"], "data": [[1]]}})
+        assert status == 400 and "missing column" in json.loads(body)["message"]  # same validation as ONNX bundles
+        per_column = {"inputs": [{"name": c, "shape": [6], "datatype": "FP64", "data": frame[c].tolist()} for c in frame.columns]}
+        status, body = running.request("POST", "/v2/models/centroid/infer", per_column)
+        assert status == 200 and json.loads(body)["outputs"][0]["data"] == expected
+    finally:
+        running.close()
+    with pytest.raises(MpackError, match="--runtime native ships scikit-learn, too large"):
+        build(BuildOptions(model="models:/centroid/1", target="lambda", tracking_uri=store.uri, cache_dir=runtime_cache, runtime="native"))
+    with pytest.raises(MpackError, match="skl2onnx cannot convert"):
+        build(BuildOptions(model="models:/centroid/1", target="container", tracking_uri=store.uri, cache_dir=runtime_cache, base_image=base_image, runtime="onnx"))
