@@ -41,6 +41,7 @@ def build(
     base_image: Optional[str] = typer.Option(None, "--base-image", help="Image targets: the base image, already on this machine [default: python:<py>-slim]."),
     tag: Optional[str] = typer.Option(None, "--tag", help="Image targets: the image reference [default: mpack/<model>:<version>-<target>]."),
     push: bool = typer.Option(False, "--push", help="Image targets: push to the registry the tag names, after the image answered."),
+    platform: Optional[str] = typer.Option(None, "--platform", help="Image targets: linux/amd64 or linux/arm64 (the same as --arch x86_64|arm64)."),
     runtime: str = typer.Option("auto", "--runtime", help="onnx, native (ship scikit-learn itself; image targets) or auto (native only when ONNX cannot express the model)."),
     as_json: bool = typer.Option(False, "--json", help="Print one machine-readable build report on stdout."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
@@ -48,6 +49,10 @@ def build(
     """Build a deployable bundle from a model."""
     from .pipeline import BuildOptions, build as run_build
     from .progress import RichProgress
+
+    if platform is not None:
+        with _error_boundary(as_json, debug):
+            arch = _arch_of_platform(platform, arch)
 
     options = BuildOptions(
         model=model,
@@ -74,6 +79,15 @@ def build(
         print(json.dumps(report.to_dict(), indent=2))
     else:
         _print_summary(report)
+
+
+def _arch_of_platform(platform: str, arch: str | None) -> str:
+    arches = {"linux/amd64": "x86_64", "linux/arm64": "arm64", "linux/arm64/v8": "arm64"}
+    if platform not in arches:
+        raise MpackError(f"--platform {platform} is not a platform mpack builds for", "use linux/amd64 or linux/arm64")
+    if arch is not None and arch != arches[platform]:
+        raise MpackError(f"--platform {platform} contradicts --arch {arch}", "give one of them")
+    return arches[platform]
 
 
 def _print_summary(report) -> None:

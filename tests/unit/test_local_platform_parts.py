@@ -176,3 +176,31 @@ def test_runtime_output_keeps_every_line_of_a_chatty_writer():
     assert text.count("\n") == 3000 and output.take() == ""
     os.close(write_end)
     output.close()
+
+
+def test_an_unreachable_docker_engine_is_a_clear_error(monkeypatch, tmp_path):
+    from mpack.packager.docker_engine import connect
+
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-docker.sock")
+    with pytest.raises(MpackError, match="the Docker engine is not reachable") as caught:
+        connect()
+    assert "dockerd" in caught.value.hint
+
+
+def test_platform_flag_maps_to_the_architecture():
+    from mpack.packager.cli import _arch_of_platform
+
+    assert _arch_of_platform("linux/amd64", None) == "x86_64" and _arch_of_platform("linux/arm64", "arm64") == "arm64"
+    with pytest.raises(MpackError, match="not a platform"):
+        _arch_of_platform("windows/amd64", None)
+    with pytest.raises(MpackError, match="contradicts --arch x86_64"):
+        _arch_of_platform("linux/arm64", "x86_64")
+
+
+def test_dockerfile_puts_layers_in_cache_friendly_order(tmp_path):
+    from mpack.packager.image_build import ImageLayer, ImageRecipe, render_dockerfile
+
+    recipe = ImageRecipe(base="b:1", layers=(ImageLayer("deps", tmp_path, "/d"), ImageLayer("model", tmp_path, "/m"), ImageLayer("app", tmp_path, "/a")), entrypoint=("python3", "-m", "x"), command=("serve",), labels={"k": "v"}, expose=8080)
+    text = render_dockerfile(recipe)
+    order = [text.index(part) for part in ("FROM b:1", "COPY deps/ /d/", "COPY model/ /m/", "COPY app/ /a/", "USER 65532:65532", 'LABEL "k"="v"', 'ENTRYPOINT ["python3", "-m", "x"]', 'CMD ["serve"]')]
+    assert order == sorted(order)
