@@ -18,9 +18,9 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from mpack.handlers.loader import MANIFEST_NAME
 from mpack.packager.errors import MpackError
 
-MANIFEST_NAME = "mpack.json"
 KEEP_UNPACKED = 8
 _ARCH = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}
 

@@ -7,13 +7,10 @@ Image layout: /opt/mpack/deps (runtime libraries), /opt/mpack/model (model.onnx 
 
 from __future__ import annotations
 
-import json
-import shutil
 from pathlib import Path
 
 from ..image_build import ImageLayer, ImageRecipe
-from ..manifest import MANIFEST_NAME
-from .handler_code import handler_code
+from .handler_code import handler_code, model_folder
 
 ROOT = "/opt/mpack"
 PORT = 8080
@@ -36,11 +33,7 @@ class ContainerImageTarget:
         return f"mpack/{model_name.lower()}:{version}-{self.name}"
 
     def recipe(self, base: str, runtime_site: Path, model_bytes: bytes, manifest: bytes, workdir: Path, precompile: bool, labels: dict) -> ImageRecipe:
-        model = workdir / "model"
-        shutil.rmtree(model, ignore_errors=True)
-        model.mkdir(parents=True)
-        (model / json.loads(manifest)["model"]["file"]).write_bytes(model_bytes)  # model.onnx, or the native model's file
-        (model / MANIFEST_NAME).write_bytes(manifest)
+        model = model_folder(workdir / "model", model_bytes, manifest)
         app = handler_code(workdir / "app", exclude=LAMBDA_ONLY, precompile=precompile)
         return ImageRecipe(
             base=base,

@@ -1,12 +1,15 @@
-"""The ``mpack`` package a bundle or image carries: the handler modules its target imports."""
+"""What every bundle and image carries besides its libraries: the ``mpack`` package with the handler
+modules its target imports, and the model folder (the model file and mpack.json)."""
 
 from __future__ import annotations
 
 import importlib
+import json
 import shutil
 from pathlib import Path
 
 from ..dependencies import compile_tree
+from ..manifest import MANIFEST_NAME
 
 
 def package_dir(module_name: str) -> Path:
@@ -25,4 +28,13 @@ def handler_code(folder: Path, exclude: tuple[str, ...], precompile: bool) -> Pa
     (folder / "mpack" / "__init__.py").write_bytes(b"")
     if precompile:
         compile_tree(folder)
+    return folder
+
+
+def model_folder(folder: Path, model_bytes: bytes, manifest: bytes) -> Path:
+    """The model file the manifest names (model.onnx, or a native model's own file) and mpack.json."""
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    (folder / json.loads(manifest)["model"]["file"]).write_bytes(model_bytes)
+    (folder / MANIFEST_NAME).write_bytes(manifest)
     return folder

@@ -6,13 +6,11 @@ in /opt/mpack/runtime) is the entry point, as AWS documents for custom base imag
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
 from ..image_build import ImageLayer, ImageRecipe
-from ..manifest import MANIFEST_NAME
-from .handler_code import handler_code, package_dir
+from .handler_code import handler_code, model_folder, package_dir
 from .lambda_zip import CONTAINER_ONLY
 
 TASK_ROOT = "/var/task"
@@ -37,11 +35,7 @@ class LambdaImageTarget:
         return f"mpack/{model_name.lower()}:{version}-{self.name}"
 
     def recipe(self, base: str, runtime_site: Path, model_bytes: bytes, manifest: bytes, workdir: Path, precompile: bool, labels: dict) -> ImageRecipe:
-        model = workdir / "model"
-        shutil.rmtree(model, ignore_errors=True)
-        model.mkdir(parents=True)
-        (model / json.loads(manifest)["model"]["file"]).write_bytes(model_bytes)  # model.onnx, or the native model's file
-        (model / MANIFEST_NAME).write_bytes(manifest)
+        model = model_folder(workdir / "model", model_bytes, manifest)
         app = handler_code(workdir / "app", exclude=CONTAINER_ONLY, precompile=False)
         shutil.copyfile(package_dir("mpack.templates") / "lambda" / "mpack_handler.py", app / "mpack_handler.py")
         if precompile:
