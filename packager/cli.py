@@ -217,6 +217,94 @@ def serve(
         serve_until_stopped(function, host, port, announce)
 
 
+_FUNCTION = typer.Option(..., "--function", "-f", help="Lambda function name.")
+_ALIAS = typer.Option("live", "--alias", help="The alias that serves traffic.")
+_REGION = typer.Option(None, "--region", help="AWS region [default: AWS_REGION].")
+_YES = typer.Option(False, "--yes", "-y", help="Apply without asking (required when stdin is not a terminal).")
+_PLAN = typer.Option(False, "--plan", help="Only show the plan; change nothing.")
+_JSON = typer.Option(False, "--json", help="Print what was planned and done as JSON on stdout.")
+
+
+@app.command()
+def deploy(
+    bundle: Path = typer.Argument(..., help="A Lambda zip from mpack build --target lambda."),
+    function: str = _FUNCTION,
+    alias: str = _ALIAS,
+    canary: Optional[float] = typer.Option(None, "--canary", help="Send PCT% of the alias's traffic to the new version; the serving version keeps the rest."),
+    memory: int = typer.Option(1024, "--memory", help="Memory size in MB."),
+    timeout: int = typer.Option(30, "--timeout", help="Timeout in seconds."),
+    role: Optional[str] = typer.Option(None, "--role", help="Execution role ARN [default: create a least-privilege one]."),
+    env: list[str] = _ENV,
+    reserved: Optional[int] = typer.Option(None, "--reserved", help="Reserved concurrency."),
+    function_url: str = typer.Option("none", "--function-url", help="none, iam (signed requests) or public (anyone: asked for explicitly)."),
+    bucket: Optional[str] = typer.Option(None, "--bucket", help="S3 bucket for zips over 50 MB [default: mpack-artifacts-<function>]."),
+    region: Optional[str] = _REGION,
+    smoke_test: str = typer.Option("aws", "--smoke-test", help="aws (invoke the new version), local (run the bundle on mpack's local platform) or none."),
+    cache_dir: Optional[Path] = _CACHE,
+    plan: bool = _PLAN,
+    yes: bool = _YES,
+    as_json: bool = _JSON,
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
+) -> None:
+    """Deploy a bundle: plan from AWS's state, then publish a version, smoke-test it, move the alias."""
+    from .deploy_run import DeploySettings
+
+    settings = DeploySettings(bundle, function, alias, canary, memory, timeout, role, tuple(env), reserved, function_url, bucket, region, smoke_test, cache_dir)
+    _release("deploy", settings, plan, yes, as_json, debug)
+
+
+@app.command()
+def promote(function: str = _FUNCTION, alias: str = _ALIAS, region: Optional[str] = _REGION, plan: bool = _PLAN, yes: bool = _YES, as_json: bool = _JSON, debug: bool = typer.Option(False, "--debug")) -> None:
+    """Move the alias fully to its canary version."""
+    from .deploy_run import DeploySettings
+
+    _release("promote", DeploySettings(None, function, alias, region=region), plan, yes, as_json, debug)
+
+
+@app.command()
+def rollback(function: str = _FUNCTION, alias: str = _ALIAS, region: Optional[str] = _REGION, plan: bool = _PLAN, yes: bool = _YES, as_json: bool = _JSON, debug: bool = typer.Option(False, "--debug")) -> None:
+    """Put the alias back: drop a canary, or return to the version it served before the last move."""
+    from .deploy_run import DeploySettings
+
+    _release("rollback", DeploySettings(None, function, alias, region=region), plan, yes, as_json, debug)
+
+
+def _release(action: str, settings, plan: bool, yes: bool, as_json: bool, debug: bool) -> None:
+    from mpack.infra.aws import deployer
+    from mpack.infra.aws.session import Aws
+
+    from .deploy_run import confirm, desired_function, region_of, smoke_tester
+
+    with _error_boundary(as_json, debug):
+        if settings.function_url == "public":
+            _stderr.print("[yellow]warning:[/yellow] --function-url public lets anyone on the internet invoke this function")
+        aws = Aws(region_of(settings))
+        desired = desired_function(settings)
+        run = {"deploy": lambda apply: deployer.deploy(aws, desired, smoke_tester(settings, aws, desired), apply), "promote": lambda apply: deployer.promote(aws, desired, apply), "rollback": lambda apply: deployer.rollback(aws, desired, apply)}[action]
+        planned = run(False)
+        if not as_json or plan:
+            _print_plan(action, planned)
+        if confirm(planned.steps, yes, plan, lambda: typer.confirm("apply this plan?", default=False)):
+            outcome = run(True)
+            if not as_json:
+                for line in outcome.done:
+                    _stderr.print(f"  {escape(line)}")
+                _stderr.print(f"[green]done:[/green] alias {outcome.alias} -> version {outcome.state.get('alias_version')} {outcome.state.get('alias_weights') or ''}")
+        else:
+            outcome = planned
+        if as_json:
+            print(json.dumps(outcome.to_dict(), indent=2))
+
+
+def _print_plan(action: str, outcome) -> None:
+    if not outcome.steps:
+        _stderr.print(f"{action} {outcome.function}: nothing to do (alias {outcome.alias} already serves this)")
+        return
+    _stderr.print(f"[bold]{action} {outcome.function}[/bold] — plan:")
+    for number, step in enumerate(outcome.steps, 1):
+        _stderr.print(f"  {number}. {escape(step)}")
+
+
 def _print_payload(payload: bytes) -> None:
     try:
         print(json.dumps(json.loads(payload), indent=2))

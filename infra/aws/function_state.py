@@ -1,0 +1,122 @@
+"""What the deploy wants and what AWS has, as plain data. The state is read from AWS itself (a CI
+runner starts empty, so state lives where the function lives); the alias's description records the
+version it served before mpack last moved it, which is what ``mpack rollback`` returns to."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .session import Aws, aws_error
+
+PREVIOUS = re.compile(r"previous=(\d+)")
+
+
+@dataclass(frozen=True)
+class DesiredFunction:
+    name: str
+    zip_path: Path
+    code_sha256: str  # base64 sha256 of the zip, as Lambda reports CodeSha256
+    handler: str
+    runtime: str  # python3.11
+    arch: str  # x86_64 | arm64
+    memory_mb: int
+    timeout_s: int
+    environment: dict
+    alias: str
+    canary_percent: float | None
+    role_arn: str | None
+    reserved: int | None
+    function_url: str  # none | iam | public
+    bucket: str | None
+    input_example: dict
+    model: str  # for descriptions: "fraud 3 (models:/fraud@champion)"
+
+    def configuration(self) -> dict:
+        """The settings compared with, and sent to, UpdateFunctionConfiguration."""
+        return {"Handler": self.handler, "Runtime": self.runtime, "MemorySize": self.memory_mb, "Timeout": self.timeout_s, "Environment": {"Variables": dict(self.environment)}}
+
+
+@dataclass(frozen=True)
+class AliasState:
+    version: str
+    weights: dict  # additional version -> weight (0-1)
+    revision_id: str | None
+    previous: str | None  # the version served before mpack last moved it
+
+
+@dataclass(frozen=True)
+class FunctionState:
+    exists: bool
+    arn: str | None = None
+    code_sha256: str | None = None
+    configuration: dict = field(default_factory=dict)
+    role_arn: str | None = None
+    last_update: str | None = None
+    versions: dict = field(default_factory=dict)  # version -> CodeSha256
+    alias: AliasState | None = None
+    url_auth: str | None = None  # AWS_IAM | NONE | None (no URL)
+    reserved: int | None = None
+
+    def version_with_code(self, code_sha256: str) -> str | None:
+        matching = [int(v) for v, sha in self.versions.items() if v != "$LATEST" and sha == code_sha256]
+        return str(max(matching)) if matching else None
+
+
+def code_sha256(zip_path: Path) -> str:
+    with open(zip_path, "rb") as handle:
+        return base64.b64encode(hashlib.file_digest(handle, "sha256").digest()).decode()
+
+
+def read_state(aws: Aws, name: str, alias: str) -> FunctionState:
+    client = aws.lambda_
+    try:
+        function = client.get_function(FunctionName=name)
+    except client.exceptions.ResourceNotFoundException:
+        return FunctionState(exists=False)
+    except Exception as exc:  # noqa: BLE001 - translated with context
+        raise aws_error(exc, f"read function {name}") from None
+    config = function["Configuration"]
+    try:
+        versions = {}
+        for page in client.get_paginator("list_versions_by_function").paginate(FunctionName=name):
+            versions.update({v["Version"]: v["CodeSha256"] for v in page["Versions"]})
+        alias_state = _alias(client, name, alias)
+        url_auth = _url_auth(client, name, alias)
+        reserved = client.get_function_concurrency(FunctionName=name).get("ReservedConcurrentExecutions")
+    except Exception as exc:  # noqa: BLE001
+        raise aws_error(exc, f"read the versions and alias of {name}") from None
+    current = {key: config.get(key) for key in ("Handler", "Runtime", "MemorySize", "Timeout")}
+    current["Environment"] = {"Variables": (config.get("Environment") or {}).get("Variables") or {}}
+    return FunctionState(
+        exists=True,
+        arn=config["FunctionArn"],
+        code_sha256=config["CodeSha256"],
+        configuration=current,
+        role_arn=config.get("Role"),
+        last_update=config.get("LastUpdateStatus"),
+        versions=versions,
+        alias=alias_state,
+        url_auth=url_auth,
+        reserved=reserved,
+    )
+
+
+def _alias(client, name: str, alias: str) -> AliasState | None:
+    try:
+        found = client.get_alias(FunctionName=name, Name=alias)
+    except client.exceptions.ResourceNotFoundException:
+        return None
+    weights = (found.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
+    previous = PREVIOUS.search(found.get("Description") or "")
+    return AliasState(found["FunctionVersion"], dict(weights), found.get("RevisionId"), previous.group(1) if previous else None)
+
+
+def _url_auth(client, name: str, alias: str) -> str | None:
+    try:
+        return client.get_function_url_config(FunctionName=name, Qualifier=alias)["AuthType"]
+    except client.exceptions.ResourceNotFoundException:
+        return None

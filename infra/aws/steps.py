@@ -1,0 +1,268 @@
+"""The typed steps of a deploy plan. Each says what it will do (``describe``, for ``--plan``) and
+does it (``apply``); the same list is shown or applied, never recomputed in between.
+
+Steps share one ``DeployContext``: what earlier steps produced (the role, the code location, the
+published version) and how to smoke-test a version.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from mpack.packager.errors import MpackError
+
+from .function_state import DesiredFunction, FunctionState
+from .session import Aws, aws_error
+
+TRUST_POLICY = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+ROLE_PROPAGATION_TRIES = 10
+UPDATE_WAIT_S = 300
+
+
+@dataclass
+class DeployContext:
+    aws: Aws
+    desired: DesiredFunction
+    state: FunctionState
+    smoke: Callable[[str], str]  # version -> what was checked; raises MpackError on failure
+    role_arn: str | None = None
+    code: dict = field(default_factory=dict)  # ZipFile bytes, or S3Bucket/S3Key
+    version: str | None = None
+    done: list = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class CreateRole:
+    name: str
+
+    def describe(self) -> str:
+        return f"create execution role {self.name} (trust lambda.amazonaws.com; CloudWatch Logs only)"
+
+    def apply(self, ctx: DeployContext) -> None:
+        iam = ctx.aws.iam
+        try:
+            try:
+                ctx.role_arn = iam.get_role(RoleName=self.name)["Role"]["Arn"]
+            except iam.exceptions.NoSuchEntityException:
+                ctx.role_arn = iam.create_role(RoleName=self.name, AssumeRolePolicyDocument=json.dumps(TRUST_POLICY), Description="mpack: Lambda execution role")["Role"]["Arn"]
+            iam.put_role_policy(RoleName=self.name, PolicyName="mpack-logs", PolicyDocument=json.dumps(_logs_policy(ctx)))
+        except Exception as exc:  # noqa: BLE001
+            raise aws_error(exc, f"create the execution role {self.name}") from None
+
+
+def _logs_policy(ctx: DeployContext) -> dict:
+    """Writing its own log group, nothing else (narrower than AWSLambdaBasicExecutionRole's any-group)."""
+    group = f"arn:aws:logs:{ctx.aws.region}:{ctx.aws.account}:log-group:/aws/lambda/{ctx.desired.name}"
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": "logs:CreateLogGroup", "Resource": group},
+            {"Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"], "Resource": f"{group}:*"},
+        ],
+    }
+
+
+@dataclass(frozen=True)
+class UploadToS3:
+    bucket: str
+    key: str
+
+    def describe(self) -> str:
+        return f"upload the code to s3://{self.bucket}/{self.key} (over 50 MB: no direct upload; bucket private and encrypted)"
+
+    def apply(self, ctx: DeployContext) -> None:
+        s3 = ctx.aws.s3
+        try:
+            try:
+                s3.head_bucket(Bucket=self.bucket)
+            except s3.exceptions.ClientError:
+                extra = {} if ctx.aws.region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": ctx.aws.region}}
+                s3.create_bucket(Bucket=self.bucket, **extra)
+                s3.put_public_access_block(Bucket=self.bucket, PublicAccessBlockConfiguration={k: True for k in ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")})
+                s3.put_bucket_encryption(Bucket=self.bucket, ServerSideEncryptionConfiguration={"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]})
+            s3.upload_file(str(ctx.desired.zip_path), self.bucket, self.key)
+        except Exception as exc:  # noqa: BLE001
+            raise aws_error(exc, f"upload the code to s3://{self.bucket}/{self.key}") from None
+        ctx.code = {"S3Bucket": self.bucket, "S3Key": self.key}
+
+
+def _code(ctx: DeployContext) -> dict:
+    return ctx.code or {"ZipFile": ctx.desired.zip_path.read_bytes()}
+
+
+@dataclass(frozen=True)
+class CreateFunction:
+    def describe(self) -> str:
+        return "create the function"
+
+    def apply(self, ctx: DeployContext) -> None:
+        desired = ctx.desired
+        role = ctx.role_arn or desired.role_arn or ctx.state.role_arn
+        for attempt in range(ROLE_PROPAGATION_TRIES):
+            try:
+                ctx.aws.lambda_.create_function(
+                    FunctionName=desired.name, Role=role, Code=_code(ctx), Architectures=[desired.arch], Publish=False,
+                    Description=f"mpack: {desired.model}", **desired.configuration(),
+                )
+                return
+            except ctx.aws.lambda_.exceptions.InvalidParameterValueException as exc:
+                if "cannot be assumed" not in str(exc) or attempt == ROLE_PROPAGATION_TRIES - 1:
+                    raise aws_error(exc, f"create function {desired.name}") from None
+                time.sleep(min(2**attempt, 10))  # a new IAM role takes seconds to reach Lambda
+            except Exception as exc:  # noqa: BLE001
+                raise aws_error(exc, f"create function {desired.name}") from None
+
+
+@dataclass(frozen=True)
+class UpdateCode:
+    def describe(self) -> str:
+        return "update the function's code"
+
+    def apply(self, ctx: DeployContext) -> None:
+        try:
+            ctx.aws.lambda_.update_function_code(FunctionName=ctx.desired.name, **_code(ctx))
+        except Exception as exc:  # noqa: BLE001
+            raise aws_error(exc, f"update the code of {ctx.desired.name}") from None
+
+
+@dataclass(frozen=True)
+class UpdateConfiguration:
+    changed: tuple[str, ...]
+
+    def describe(self) -> str:
+        return f"update the configuration ({', '.join(self.changed)})"
+
+    def apply(self, ctx: DeployContext) -> None:
+        try:
+            ctx.aws.lambda_.update_function_configuration(FunctionName=ctx.desired.name, Role=ctx.role_arn or ctx.desired.role_arn or ctx.state.role_arn, **ctx.desired.configuration())
+        except Exception as exc:  # noqa: BLE001
+            raise aws_error(exc, f"update the configuration of {ctx.desired.name}") from None
+
+
+@dataclass(frozen=True)
+class WaitUntilUpdated:
+    def describe(self) -> str:
+        return "wait until the update has finished (LastUpdateStatus)"
+
+    def apply(self, ctx: DeployContext) -> None:
+        deadline = time.monotonic() + UPDATE_WAIT_S
+        while True:
+            try:
+                config = ctx.aws.lambda_.get_function_configuration(FunctionName=ctx.desired.name)
+            except Exception as exc:  # noqa: BLE001
+                raise aws_error(exc, f"read the update status of {ctx.desired.name}") from None
+            status = config.get("LastUpdateStatus", "Successful")
+            if config.get("State", "Active") != "Pending" and status == "Successful":
+                return
+            if status == "Failed":
+                raise MpackError(f"the update of {ctx.desired.name} failed: {config.get('LastUpdateStatusReason', 'no reason given')}", "fix what the reason names; the alias was not moved")
+            if time.monotonic() > deadline:
+                raise MpackError(f"the update of {ctx.desired.name} did not finish in {UPDATE_WAIT_S} s", "check the function in the console; the alias was not moved")
+            time.sleep(1)
+
+
+@dataclass(frozen=True)
+class PublishVersion:
+    def describe(self) -> str:
+        return "publish a version"
+
+    def apply(self, ctx: DeployContext) -> None:
+        try:
+            published = ctx.aws.lambda_.publish_version(FunctionName=ctx.desired.name, CodeSha256=ctx.desired.code_sha256, Description=f"mpack: {ctx.desired.model}")
+        except Exception as exc:  # noqa: BLE001
+            raise aws_error(exc, f"publish a version of {ctx.desired.name}") from None
+        ctx.version = published["Version"]
+
+
+@dataclass(frozen=True)
+class SmokeTest:
+    version: str | None  # None: the version published by this plan
+
+    def describe(self) -> str:
+        return f"smoke-test version {self.version or '(new)'} with the model's input example"
+
+    def apply(self, ctx: DeployContext) -> None:
+        version = self.version or ctx.version
+        ctx.version = version
+        ctx.done.append(f"smoke test of version {version}: {ctx.smoke(version)}")
+
+
+@dataclass(frozen=True)
+class MoveAlias:
+    alias: str
+    version: str | None  # None: the version this plan published
+    primary: str | None  # canary: the version keeping the rest of the traffic
+    weight: float | None  # canary: share of traffic for the new version (0-1)
+    revision_id: str | None
+    previous: str | None  # recorded in the alias description, for rollback
+
+    def describe(self) -> str:
+        target = self.version or "(new)"
+        if self.weight is not None:
+            return f"route {self.weight:.0%} of alias {self.alias} to version {target}, the rest stays on version {self.primary} (canary)"
+        return f"point alias {self.alias} at version {target}" + (f" (was {self.previous})" if self.previous else "")
+
+    def apply(self, ctx: DeployContext) -> None:
+        version = self.version or ctx.version
+        client = ctx.aws.lambda_
+        description = f"mpack: {ctx.desired.model}" + (f"; previous={self.previous}" if self.previous else "")
+        if self.weight is not None:
+            settings = {"FunctionVersion": self.primary, "RoutingConfig": {"AdditionalVersionWeights": {version: self.weight}}}
+        else:
+            settings = {"FunctionVersion": version, "RoutingConfig": {"AdditionalVersionWeights": {}}}
+        try:
+            if self.revision_id is None and not _alias_exists(client, ctx.desired.name, self.alias):
+                client.create_alias(FunctionName=ctx.desired.name, Name=self.alias, Description=description, **settings)
+            else:
+                extra = {"RevisionId": self.revision_id} if self.revision_id else {}
+                client.update_alias(FunctionName=ctx.desired.name, Name=self.alias, Description=description, **settings, **extra)
+        except Exception as exc:  # noqa: BLE001
+            raise aws_error(exc, f"move alias {self.alias} of {ctx.desired.name}") from None
+
+
+def _alias_exists(client, name: str, alias: str) -> bool:
+    try:
+        client.get_alias(FunctionName=name, Name=alias)
+        return True
+    except client.exceptions.ResourceNotFoundException:
+        return False
+
+
+@dataclass(frozen=True)
+class SetReservedConcurrency:
+    count: int
+
+    def describe(self) -> str:
+        return f"reserve {self.count} concurrent executions"
+
+    def apply(self, ctx: DeployContext) -> None:
+        try:
+            ctx.aws.lambda_.put_function_concurrency(FunctionName=ctx.desired.name, ReservedConcurrentExecutions=self.count)
+        except Exception as exc:  # noqa: BLE001
+            raise aws_error(exc, f"reserve concurrency for {ctx.desired.name}") from None
+
+
+@dataclass(frozen=True)
+class ConfigureFunctionUrl:
+    alias: str
+    auth: str  # AWS_IAM | NONE
+    exists: bool
+
+    def describe(self) -> str:
+        warning = " — PUBLIC: anyone on the internet can invoke it" if self.auth == "NONE" else ""
+        return f"{'update' if self.exists else 'create'} the function URL on alias {self.alias} (auth {self.auth}){warning}"
+
+    def apply(self, ctx: DeployContext) -> None:
+        client, name = ctx.aws.lambda_, ctx.desired.name
+        try:
+            if self.exists:
+                client.update_function_url_config(FunctionName=name, Qualifier=self.alias, AuthType=self.auth)
+            else:
+                client.create_function_url_config(FunctionName=name, Qualifier=self.alias, AuthType=self.auth)
+            if self.auth == "NONE":
+                client.add_permission(FunctionName=name, Qualifier=self.alias, StatementId="mpack-public-url", Action="lambda:InvokeFunctionUrl", Principal="*", FunctionUrlAuthType="NONE")
+        except Exception as exc:  # noqa: BLE001
+            raise aws_error(exc, f"configure the function URL of {name}") from None
