@@ -269,6 +269,41 @@ def rollback(function: str = _FUNCTION, alias: str = _ALIAS, region: Optional[st
     _release("rollback", DeploySettings(None, function, alias, region=region), plan, yes, as_json, debug)
 
 
+@app.command("export")
+def export_command(
+    bundle: Path = typer.Argument(..., help="A Lambda zip from mpack build --target lambda."),
+    fmt: str = typer.Option("sam", "--format", help="sam or cloudformation."),
+    function: str = _FUNCTION,
+    alias: str = _ALIAS,
+    canary: Optional[float] = typer.Option(None, "--canary", help="Canary percentage (SAM: a CodeDeploy canary; CloudFormation: weighted alias)."),
+    memory: int = typer.Option(1024, "--memory"),
+    timeout: int = typer.Option(30, "--timeout"),
+    role: Optional[str] = typer.Option(None, "--role"),
+    env: list[str] = _ENV,
+    reserved: Optional[int] = typer.Option(None, "--reserved"),
+    function_url: str = typer.Option("none", "--function-url"),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Where to write the template [default: stdout]."),
+    debug: bool = typer.Option(False, "--debug"),
+) -> None:
+    """Write the deploy as a SAM or CloudFormation template."""
+    import yaml
+
+    from mpack.infra.aws.iac_export import FORMATS, export_template
+
+    from .deploy_run import DeploySettings, desired_function
+
+    with _error_boundary(False, debug):
+        if fmt not in FORMATS:
+            raise MpackError(f"--format {fmt} is not one of {', '.join(FORMATS)}", "sam (with AutoPublishAlias) or cloudformation")
+        desired = desired_function(DeploySettings(bundle, function, alias, canary, memory, timeout, role, tuple(env), reserved, function_url))
+        text = yaml.safe_dump(export_template(desired, fmt, str(bundle)), sort_keys=False, width=120)
+    if output:
+        output.write_text(text)
+        _stderr.print(f"wrote {output} ({fmt})")
+    else:
+        print(text, end="")
+
+
 def _release(action: str, settings, plan: bool, yes: bool, as_json: bool, debug: bool) -> None:
     from mpack.infra.aws import deployer
     from mpack.infra.aws.session import Aws

@@ -158,3 +158,25 @@ def _corrupt_model(source: Path, destination: Path) -> None:
         for info in original.infolist():
             data = original.read(info.filename)
             copy.writestr(info, data[:-32] + b"\0" * 32 if info.filename == "model.onnx" else data)
+
+
+def test_export_writes_sam_and_cloudformation_templates(built, tmp_path):
+    import yaml
+
+    bundle = str(built("models:/fraud/1").artifact)
+    sam_file = tmp_path / "template.yaml"
+    result = mpack("export", bundle, "--format", "sam", "--function", "fraud", "--canary", "10", "--function-url", "iam", "--output", str(sam_file))
+    assert result.returncode == 0, result.stderr
+    sam = yaml.safe_load(sam_file.read_text())
+    function = sam["Resources"]["Function"]
+    assert sam["Transform"] == "AWS::Serverless-2016-10-31" and function["Type"] == "AWS::Serverless::Function"
+    assert function["Properties"]["AutoPublishAlias"] == "live" and function["Properties"]["Handler"] == "mpack_handler.handler"
+    assert function["Properties"]["DeploymentPreference"]["Type"].startswith("Canary10Percent")
+    assert function["Properties"]["FunctionUrlConfig"] == {"AuthType": "AWS_IAM"} and function["Properties"]["CodeUri"] == bundle
+    plain = mpack("export", bundle, "--format", "cloudformation", "--function", "fraud", "--canary", "10")
+    assert plain.returncode == 0, plain.stderr
+    template = yaml.safe_load(plain.stdout)
+    types = {name: resource["Type"] for name, resource in template["Resources"].items()}
+    assert types == {"ExecutionRole": "AWS::IAM::Role", "Function": "AWS::Lambda::Function", "Version": "AWS::Lambda::Version", "Alias": "AWS::Lambda::Alias"}
+    assert template["Resources"]["Alias"]["Properties"]["RoutingConfig"]["AdditionalVersionWeights"][0]["FunctionWeight"] == 0.1
+    assert_clean_error(mpack("export", bundle, "--format", "terraform", "--function", "fraud"), "--format terraform is not one of sam, cloudformation")
