@@ -227,8 +227,9 @@ _JSON = typer.Option(False, "--json", help="Print what was planned and done as J
 
 @app.command()
 def deploy(
+    ctx: typer.Context,
     bundle: Path = typer.Argument(..., help="A Lambda zip from mpack build --target lambda."),
-    function: str = _FUNCTION,
+    function: Optional[str] = typer.Option(None, "--function", "-f", help="Lambda function name (or `function` in mpack.toml / [tool.mpack.deploy])."),
     alias: str = _ALIAS,
     canary: Optional[float] = typer.Option(None, "--canary", help="Send PCT% of the alias's traffic to the new version; the serving version keeps the rest."),
     memory: int = typer.Option(1024, "--memory", help="Memory size in MB."),
@@ -236,6 +237,7 @@ def deploy(
     role: Optional[str] = typer.Option(None, "--role", help="Execution role ARN [default: create a least-privilege one]."),
     env: list[str] = _ENV,
     reserved: Optional[int] = typer.Option(None, "--reserved", help="Reserved concurrency."),
+    provisioned: Optional[int] = typer.Option(None, "--provisioned", help="Provisioned concurrency on the alias."),
     function_url: str = typer.Option("none", "--function-url", help="none, iam (signed requests) or public (anyone: asked for explicitly)."),
     bucket: Optional[str] = typer.Option(None, "--bucket", help="S3 bucket for zips over 50 MB [default: mpack-artifacts-<function>]."),
     region: Optional[str] = _REGION,
@@ -246,10 +248,22 @@ def deploy(
     as_json: bool = _JSON,
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
 ) -> None:
-    """Deploy a bundle: plan from AWS's state, then publish a version, smoke-test it, move the alias."""
+    """Deploy a bundle: plan from AWS's state, then publish a version, smoke-test it, move the alias.
+
+    Settings may also come from mpack.toml ([deploy]) or pyproject.toml ([tool.mpack.deploy]); flags win."""
+    from .deploy_config import file_settings
     from .deploy_run import DeploySettings
 
-    settings = DeploySettings(bundle, function, alias, canary, memory, timeout, role, tuple(env), reserved, function_url, bucket, region, smoke_test, cache_dir)
+    given = dict(function=function, alias=alias, canary=canary, memory=memory, timeout=timeout, role=role, env=env, reserved=reserved, provisioned=provisioned, function_url=function_url, bucket=bucket, region=region, smoke_test=smoke_test)
+    with _error_boundary(as_json, debug):
+        from_file, path = file_settings(Path.cwd())
+        for key, value in from_file.items():
+            source = ctx.get_parameter_source(key)
+            if source is None or source.name in ("DEFAULT", "DEFAULT_MAP"):  # not given on the command line
+                given[key] = value
+        if not given["function"]:
+            raise MpackError("no function name", "pass --function NAME (or set function in mpack.toml's [deploy] table)")
+    settings = DeploySettings(bundle, given["function"], given["alias"], given["canary"], given["memory"], given["timeout"], given["role"], tuple(given["env"]), given["reserved"], given["function_url"], given["bucket"], given["region"], given["smoke_test"], cache_dir, given["provisioned"])
     _release("deploy", settings, plan, yes, as_json, debug)
 
 

@@ -32,6 +32,7 @@ class DeploySettings:
     region: str | None = None
     smoke_test: str = "aws"
     cache_dir: Path | None = None
+    provisioned: int | None = None
 
 
 def region_of(settings: DeploySettings) -> str:
@@ -73,6 +74,7 @@ def desired_function(settings: DeploySettings):
         bucket=settings.bucket,
         input_example=manifest["input_example"],
         model=f"{model['name']} {model['version']} ({model['source']})",
+        provisioned=settings.provisioned,
     )
 
 

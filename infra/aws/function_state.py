@@ -34,6 +34,7 @@ class DesiredFunction:
     bucket: str | None
     input_example: dict
     model: str  # for descriptions: "fraud 3 (models:/fraud@champion)"
+    provisioned: int | None = None
 
     def configuration(self) -> dict:
         """The settings compared with, and sent to, UpdateFunctionConfiguration."""
@@ -60,6 +61,7 @@ class FunctionState:
     alias: AliasState | None = None
     url_auth: str | None = None  # AWS_IAM | NONE | None (no URL)
     reserved: int | None = None
+    provisioned: int | None = None  # on the alias (read only when the deploy asks for it)
 
     def version_with_code(self, code_sha256: str) -> str | None:
         matching = [int(v) for v, sha in self.versions.items() if v != "$LATEST" and sha == code_sha256]
@@ -71,7 +73,7 @@ def code_sha256(zip_path: Path) -> str:
         return base64.b64encode(hashlib.file_digest(handle, "sha256").digest()).decode()
 
 
-def read_state(aws: Aws, name: str, alias: str) -> FunctionState:
+def read_state(aws: Aws, name: str, alias: str, provisioned: bool = False) -> FunctionState:
     client = aws.lambda_
     try:
         function = client.get_function(FunctionName=name)
@@ -87,6 +89,7 @@ def read_state(aws: Aws, name: str, alias: str) -> FunctionState:
         alias_state = _alias(client, name, alias)
         url_auth = _url_auth(client, name, alias)
         reserved = client.get_function_concurrency(FunctionName=name).get("ReservedConcurrentExecutions")
+        provisioned_count = _provisioned(client, name, alias) if provisioned and alias_state else None
     except Exception as exc:  # noqa: BLE001
         raise aws_error(exc, f"read the versions and alias of {name}") from None
     current = {key: config.get(key) for key in ("Handler", "Runtime", "MemorySize", "Timeout")}
@@ -102,6 +105,7 @@ def read_state(aws: Aws, name: str, alias: str) -> FunctionState:
         alias=alias_state,
         url_auth=url_auth,
         reserved=reserved,
+        provisioned=provisioned_count,
     )
 
 
@@ -119,4 +123,11 @@ def _url_auth(client, name: str, alias: str) -> str | None:
     try:
         return client.get_function_url_config(FunctionName=name, Qualifier=alias)["AuthType"]
     except client.exceptions.ResourceNotFoundException:
+        return None
+
+
+def _provisioned(client, name: str, alias: str) -> int | None:
+    try:
+        return client.get_provisioned_concurrency_config(FunctionName=name, Qualifier=alias).get("RequestedProvisionedConcurrentExecutions")
+    except client.exceptions.ProvisionedConcurrencyConfigNotFoundException:
         return None

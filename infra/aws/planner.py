@@ -14,6 +14,7 @@ from .steps import (
     CreateRole,
     MoveAlias,
     PublishVersion,
+    SetProvisionedConcurrency,
     SetReservedConcurrency,
     SmokeTest,
     UpdateCode,
@@ -49,6 +50,8 @@ def plan_deploy(state: FunctionState, desired: DesiredFunction, zip_bytes: int) 
         steps.append(_move_alias(state, desired, existing))
     if desired.reserved is not None and desired.reserved != state.reserved:
         steps.append(SetReservedConcurrency(desired.reserved))
+    if desired.provisioned is not None and desired.provisioned != state.provisioned:
+        steps.append(SetProvisionedConcurrency(desired.alias, desired.provisioned))
     wanted_auth = URL_AUTH.get(desired.function_url)
     if wanted_auth and wanted_auth != state.url_auth:
         steps.append(ConfigureFunctionUrl(desired.alias, wanted_auth, exists=state.url_auth is not None))

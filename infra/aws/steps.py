@@ -266,3 +266,18 @@ class ConfigureFunctionUrl:
                 client.add_permission(FunctionName=name, Qualifier=self.alias, StatementId="mpack-public-url", Action="lambda:InvokeFunctionUrl", Principal="*", FunctionUrlAuthType="NONE")
         except Exception as exc:  # noqa: BLE001
             raise aws_error(exc, f"configure the function URL of {name}") from None
+
+
+@dataclass(frozen=True)
+class SetProvisionedConcurrency:
+    alias: str
+    count: int
+
+    def describe(self) -> str:
+        return f"keep {self.count} instances initialized on alias {self.alias} (provisioned concurrency)"
+
+    def apply(self, ctx: DeployContext) -> None:
+        try:
+            ctx.aws.lambda_.put_provisioned_concurrency_config(FunctionName=ctx.desired.name, Qualifier=self.alias, ProvisionedConcurrentExecutions=self.count)
+        except Exception as exc:  # noqa: BLE001
+            raise aws_error(exc, f"set provisioned concurrency on {ctx.desired.name}:{self.alias}") from None

@@ -180,3 +180,16 @@ def test_export_writes_sam_and_cloudformation_templates(built, tmp_path):
     assert types == {"ExecutionRole": "AWS::IAM::Role", "Function": "AWS::Lambda::Function", "Version": "AWS::Lambda::Version", "Alias": "AWS::Lambda::Alias"}
     assert template["Resources"]["Alias"]["Properties"]["RoutingConfig"]["AdditionalVersionWeights"][0]["FunctionWeight"] == 0.1
     assert_clean_error(mpack("export", bundle, "--format", "terraform", "--function", "fraud"), "--format terraform is not one of sam, cloudformation")
+
+
+def test_settings_from_mpack_toml_with_flags_winning_and_provisioned_in_the_plan(built, aws_env, tmp_path):
+    """moto answers 404 to provisioned concurrency, so it is checked in the plan only."""
+    bundle = str(built("models:/fraud/1").artifact)
+    (tmp_path / "mpack.toml").write_text('[deploy]\nfunction = "from-file"\nmemory = 2048\nprovisioned = 2\nenv = {MODE = "batch"}\n')
+    planned = mpack("deploy", bundle, "--plan", "--json", "--memory", "512", cwd=tmp_path, env=aws_env)
+    assert planned.returncode == 0, planned.stderr
+    report = json.loads(planned.stdout)
+    assert report["function"] == "from-file" and not report["applied"]
+    assert "keep 2 instances initialized on alias live (provisioned concurrency)" in report["plan"]
+    (tmp_path / "mpack.toml").write_text('[deploy]\nfunction = "x"\nmemroy = 1\n')
+    assert_clean_error(mpack("deploy", bundle, "--plan", cwd=tmp_path, env=aws_env), "unknown deploy setting(s) memroy")
