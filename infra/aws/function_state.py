@@ -57,6 +57,7 @@ class FunctionState:
     configuration: dict = field(default_factory=dict)
     role_arn: str | None = None
     last_update: str | None = None
+    revision_id: str | None = None  # the function's, for optimistic concurrency on its first update
     versions: dict = field(default_factory=dict)  # version -> CodeSha256
     alias: AliasState | None = None
     url_auth: str | None = None  # AWS_IAM | NONE | None (no URL)
@@ -101,6 +102,7 @@ def read_state(aws: Aws, name: str, alias: str, provisioned: bool = False) -> Fu
         configuration=current,
         role_arn=config.get("Role"),
         last_update=config.get("LastUpdateStatus"),
+        revision_id=config.get("RevisionId"),
         versions=versions,
         alias=alias_state,
         url_auth=url_auth,

@@ -32,6 +32,7 @@ class DeployContext:
     code: dict = field(default_factory=dict)  # ZipFile bytes, or S3Bucket/S3Key
     version: str | None = None
     done: list = field(default_factory=list)
+    revision_spent: bool = False  # the planned RevisionId guards only the first update
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,15 @@ class CreateFunction:
                 raise aws_error(exc, f"create function {desired.name}") from None
 
 
+def _revision(ctx: DeployContext) -> dict:
+    """The function's RevisionId as read when planning, once: a deploy racing another one fails
+    with PreconditionFailed instead of overwriting it. Later updates in the same plan follow ours."""
+    if ctx.state.revision_id is None or ctx.revision_spent:
+        return {}
+    ctx.revision_spent = True
+    return {"RevisionId": ctx.state.revision_id}
+
+
 @dataclass(frozen=True)
 class UpdateCode:
     def describe(self) -> str:
@@ -123,7 +133,7 @@ class UpdateCode:
 
     def apply(self, ctx: DeployContext) -> None:
         try:
-            ctx.aws.lambda_.update_function_code(FunctionName=ctx.desired.name, **_code(ctx))
+            ctx.aws.lambda_.update_function_code(FunctionName=ctx.desired.name, **_code(ctx), **_revision(ctx))
         except Exception as exc:  # noqa: BLE001
             raise aws_error(exc, f"update the code of {ctx.desired.name}") from None
 
@@ -137,7 +147,7 @@ class UpdateConfiguration:
 
     def apply(self, ctx: DeployContext) -> None:
         try:
-            ctx.aws.lambda_.update_function_configuration(FunctionName=ctx.desired.name, Role=ctx.role_arn or ctx.desired.role_arn or ctx.state.role_arn, **ctx.desired.configuration())
+            ctx.aws.lambda_.update_function_configuration(FunctionName=ctx.desired.name, Role=ctx.role_arn or ctx.desired.role_arn or ctx.state.role_arn, **ctx.desired.configuration(), **_revision(ctx))
         except Exception as exc:  # noqa: BLE001
             raise aws_error(exc, f"update the configuration of {ctx.desired.name}") from None
 
