@@ -228,18 +228,20 @@ _JSON = typer.Option(False, "--json", help="Print what was planned and done as J
 @app.command()
 def deploy(
     ctx: typer.Context,
-    bundle: Path = typer.Argument(..., help="A Lambda zip from mpack build --target lambda."),
+    bundle: Path = typer.Argument(..., help="A Lambda zip (--target lambda) or a local Lambda image tag (--target lambda-image)."),
     function: Optional[str] = typer.Option(None, "--function", "-f", help="Lambda function name (or `function` in mpack.toml / [tool.mpack.deploy])."),
     alias: str = _ALIAS,
     canary: Optional[float] = typer.Option(None, "--canary", help="Send PCT% of the alias's traffic to the new version; the serving version keeps the rest."),
     memory: int = typer.Option(1024, "--memory", help="Memory size in MB."),
     timeout: int = typer.Option(30, "--timeout", help="Timeout in seconds."),
+    arch: Optional[str] = typer.Option(None, "--arch", help="x86_64 or arm64 [default: the bundle's; a different one is refused]."),
     role: Optional[str] = typer.Option(None, "--role", help="Execution role ARN [default: create a least-privilege one]."),
     env: list[str] = _ENV,
     reserved: Optional[int] = typer.Option(None, "--reserved", help="Reserved concurrency."),
     provisioned: Optional[int] = typer.Option(None, "--provisioned", help="Provisioned concurrency on the alias."),
     function_url: str = typer.Option("none", "--function-url", help="none, iam (signed requests) or public (anyone: asked for explicitly)."),
     bucket: Optional[str] = typer.Option(None, "--bucket", help="S3 bucket for zips over 50 MB [default: mpack-artifacts-<function>]."),
+    repository: Optional[str] = typer.Option(None, "--repository", help="Image deploys: the ECR repository [default: the function name]."),
     region: Optional[str] = _REGION,
     smoke_test: str = typer.Option("aws", "--smoke-test", help="aws (invoke the new version), local (run the bundle on mpack's local platform) or none."),
     cache_dir: Optional[Path] = _CACHE,
@@ -254,7 +256,7 @@ def deploy(
     from .deploy_config import file_settings
     from .deploy_run import DeploySettings
 
-    given = dict(function=function, alias=alias, canary=canary, memory=memory, timeout=timeout, role=role, env=env, reserved=reserved, provisioned=provisioned, function_url=function_url, bucket=bucket, region=region, smoke_test=smoke_test)
+    given = dict(function=function, alias=alias, canary=canary, memory=memory, timeout=timeout, role=role, env=env, reserved=reserved, provisioned=provisioned, function_url=function_url, bucket=bucket, repository=repository, region=region, smoke_test=smoke_test)
     with _error_boundary(as_json, debug):
         from_file, path = file_settings(Path.cwd())
         for key, value in from_file.items():
@@ -263,7 +265,7 @@ def deploy(
                 given[key] = value
         if not given["function"]:
             raise MpackError("no function name", "pass --function NAME (or set function in mpack.toml's [deploy] table)")
-    settings = DeploySettings(bundle, given["function"], given["alias"], given["canary"], given["memory"], given["timeout"], given["role"], tuple(given["env"]), given["reserved"], given["function_url"], given["bucket"], given["region"], given["smoke_test"], cache_dir, given["provisioned"])
+    settings = DeploySettings(bundle, given["function"], given["alias"], given["canary"], given["memory"], given["timeout"], given["role"], tuple(given["env"]), given["reserved"], given["function_url"], given["bucket"], given["region"], given["smoke_test"], cache_dir, given["provisioned"], given["repository"], arch)
     _release("deploy", settings, plan, yes, as_json, debug)
 
 
@@ -328,7 +330,7 @@ def _release(action: str, settings, plan: bool, yes: bool, as_json: bool, debug:
         if settings.function_url == "public":
             _stderr.print("[yellow]warning:[/yellow] --function-url public lets anyone on the internet invoke this function")
         aws = Aws(region_of(settings))
-        desired = desired_function(settings)
+        desired = desired_function(settings, aws)
         run = {"deploy": lambda apply: deployer.deploy(aws, desired, smoke_tester(settings, aws, desired), apply), "promote": lambda apply: deployer.promote(aws, desired, apply), "rollback": lambda apply: deployer.rollback(aws, desired, apply)}[action]
         planned = run(False)
         if not as_json or plan:

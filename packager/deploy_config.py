@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .errors import MpackError
 
-KEYS = ("function", "alias", "canary", "memory", "timeout", "role", "env", "reserved", "provisioned", "function-url", "bucket", "region", "smoke-test")
+KEYS = ("function", "alias", "canary", "memory", "timeout", "role", "env", "reserved", "provisioned", "function-url", "bucket", "repository", "region", "smoke-test")
 
 
 def file_settings(folder: Path) -> tuple[dict, Path | None]:

@@ -33,6 +33,8 @@ class DeploySettings:
     smoke_test: str = "aws"
     cache_dir: Path | None = None
     provisioned: int | None = None
+    repository: str | None = None  # image deploys: the ECR repository [default: the function name]
+    arch: str | None = None  # must match the bundle's
 
 
 def region_of(settings: DeploySettings) -> str:
@@ -42,24 +44,32 @@ def region_of(settings: DeploySettings) -> str:
     return region
 
 
-def desired_function(settings: DeploySettings):
+def desired_function(settings: DeploySettings, aws=None):
+    """What to deploy. ``bundle`` is a zip, or (not a file) a local lambda-image tag, which needs ``aws``
+    to know its repository's registry."""
     from mpack.infra.aws.function_state import DesiredFunction, code_sha256
     from mpack.infra.function_config import FunctionConfig, parse_environment
 
     if settings.bundle is None:
         return DesiredFunction(settings.function, Path(), "", "", "", "x86_64", settings.memory_mb, settings.timeout_s, {}, settings.alias, None, None, None, "none", None, {}, "")
-    manifest = _zip_manifest(settings.bundle)
+    image = None
+    if _is_image(settings.bundle):
+        manifest, image = _image(settings, aws)
+    else:
+        manifest = _zip_manifest(settings.bundle)
     if settings.canary is not None and not 0 < settings.canary < 100:
         raise MpackError(f"--canary {settings.canary:g} must be a percentage between 0 and 100", "e.g. --canary 10 sends 10% of the alias's traffic to the new version")
     if settings.function_url not in FUNCTION_URLS:
         raise MpackError(f"--function-url {settings.function_url} is not one of {', '.join(FUNCTION_URLS)}", "iam (signed requests) unless you mean public")
+    if settings.arch and settings.arch != manifest["runtime"]["arch"]:
+        raise MpackError(f"--arch {settings.arch} does not match the bundle, built for {manifest['runtime']['arch']}", f"rebuild with --arch {settings.arch}, or drop --arch")
     environment = parse_environment(list(settings.environment))
     FunctionConfig(name=settings.function, handler=manifest["handler"], memory_mb=settings.memory_mb, timeout_s=settings.timeout_s, environment=environment)  # Lambda's limits
     model = manifest["model"]
     return DesiredFunction(
         name=settings.function,
         zip_path=settings.bundle,
-        code_sha256=code_sha256(settings.bundle),
+        code_sha256="" if image else code_sha256(settings.bundle),
         handler=manifest["handler"],
         runtime=f"python{manifest['runtime']['python']}",
         arch=manifest["runtime"]["arch"],
@@ -75,7 +85,24 @@ def desired_function(settings: DeploySettings):
         input_example=manifest["input_example"],
         model=f"{model['name']} {model['version']} ({model['source']})",
         provisioned=settings.provisioned,
+        image=image,
     )
+
+
+def _is_image(bundle: Path) -> bool:
+    return not bundle.exists() and not str(bundle).endswith(".zip")
+
+
+def _image(settings: DeploySettings, aws):
+    from mpack.infra.aws.images import desired_image
+    from mpack.infra.local_bundle import open_image
+
+    from .docker_engine import connect
+
+    client = connect()
+    reference = str(settings.bundle)
+    local = open_image(reference, client)
+    return local.manifest, desired_image(client, aws, reference, settings.repository or settings.function)
 
 
 def smoke_tester(settings: DeploySettings, aws, desired):
@@ -103,7 +130,7 @@ def confirm(steps: list[str], yes: bool, plan_only: bool, ask) -> bool:
 
 def _zip_manifest(bundle: Path) -> dict:
     if not bundle.is_file():
-        raise MpackError(f"{bundle} is not a bundle zip", "deploy a zip from mpack build --target lambda (image deploys: build --target lambda-image --push, coming to deploy next)")
+        raise MpackError(f"{bundle} is not a bundle zip", "deploy a zip from mpack build --target lambda, or a local image from --target lambda-image")
     try:
         with zipfile.ZipFile(bundle) as archive:
             unzipped = sum(info.file_size for info in archive.infolist())

@@ -74,3 +74,37 @@ def base_image(docker_client) -> str:
     from mpack.packager.base_image import build_base_image
 
     return build_base_image(TEST_BASE_IMAGE).tag
+
+
+@pytest.fixture(scope="session")
+def registry(tmp_path_factory, docker_client):
+    """Debian's docker-registry (the CNCF distribution registry) on 127.0.0.1."""
+    import shutil
+    import socket
+    import subprocess
+    import time
+    import urllib.request
+
+    binary = shutil.which("docker-registry")
+    if binary is None:
+        message = "docker-registry is not installed (scripts/docker.sh installs it)"
+        pytest.fail(message) if os.environ.get("CI") == "true" else pytest.skip(message)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    folder = tmp_path_factory.mktemp("registry")
+    config = folder / "config.yml"
+    config.write_text(f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {folder / 'data'}\nhttp:\n  addr: 127.0.0.1:{port}\nlog:\n  level: warn\n")
+    process = subprocess.Popen([binary, "serve", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=2) as response:
+                if response.status == 200:
+                    break
+        except OSError:
+            assert process.poll() is None and time.monotonic() < deadline, "docker-registry did not start"
+            time.sleep(0.1)
+    yield f"127.0.0.1:{port}"
+    process.terminate()
+    process.wait(timeout=10)

@@ -29,7 +29,7 @@ class Outcome:
 
 def deploy(aws: Aws, desired: DesiredFunction, smoke, apply: bool) -> Outcome:
     state = read_state(aws, desired.name, desired.alias, provisioned=desired.provisioned is not None)
-    steps = plan_deploy(state, desired, desired.zip_path.stat().st_size)
+    steps = plan_deploy(state, desired, 0 if desired.image else desired.zip_path.stat().st_size)
     return _run(aws, desired, state, steps, smoke, apply, desired.alias)
 
 

@@ -35,10 +35,22 @@ class DesiredFunction:
     input_example: dict
     model: str  # for descriptions: "fraud 3 (models:/fraud@champion)"
     provisioned: int | None = None
+    image: "DesiredImage | None" = None  # image deploys (then zip_path/code_sha256 are unused)
 
     def configuration(self) -> dict:
-        """The settings compared with, and sent to, UpdateFunctionConfiguration."""
-        return {"Handler": self.handler, "Runtime": self.runtime, "MemorySize": self.memory_mb, "Timeout": self.timeout_s, "Environment": {"Variables": dict(self.environment)}}
+        """The settings compared with, and sent to, UpdateFunctionConfiguration (images carry their
+        own handler and runtime)."""
+        settings = {"MemorySize": self.memory_mb, "Timeout": self.timeout_s, "Environment": {"Variables": dict(self.environment)}}
+        return settings if self.image else {"Handler": self.handler, "Runtime": self.runtime, **settings}
+
+
+@dataclass(frozen=True)
+class DesiredImage:
+    local: str  # the lambda-image tag on this machine
+    repository: str  # ECR repository name
+    registry: str  # host[:port] the repository lives on
+    tag: str  # immutable, derived from the image's content
+    pushed_uri: str | None  # registry/repository@sha256:... when this content is already pushed
 
 
 @dataclass(frozen=True)
@@ -63,6 +75,7 @@ class FunctionState:
     url_auth: str | None = None  # AWS_IAM | NONE | None (no URL)
     reserved: int | None = None
     provisioned: int | None = None  # on the alias (read only when the deploy asks for it)
+    image_uri: str | None = None  # image functions: the digest-pinned image they run
 
     def version_with_code(self, code_sha256: str) -> str | None:
         matching = [int(v) for v, sha in self.versions.items() if v != "$LATEST" and sha == code_sha256]
@@ -93,7 +106,7 @@ def read_state(aws: Aws, name: str, alias: str, provisioned: bool = False) -> Fu
         provisioned_count = _provisioned(client, name, alias) if provisioned and alias_state else None
     except Exception as exc:  # noqa: BLE001
         raise aws_error(exc, f"read the versions and alias of {name}") from None
-    current = {key: config.get(key) for key in ("Handler", "Runtime", "MemorySize", "Timeout")}
+    current = {key: config.get(key) for key in ("Handler", "Runtime", "MemorySize", "Timeout") if key in config}
     current["Environment"] = {"Variables": (config.get("Environment") or {}).get("Variables") or {}}
     return FunctionState(
         exists=True,
@@ -108,6 +121,7 @@ def read_state(aws: Aws, name: str, alias: str, provisioned: bool = False) -> Fu
         url_auth=url_auth,
         reserved=reserved,
         provisioned=provisioned_count,
+        image_uri=(function.get("Code") or {}).get("ImageUri"),
     )
 
 

@@ -12,8 +12,10 @@ from .steps import (
     ConfigureFunctionUrl,
     CreateFunction,
     CreateRole,
+    EnsureRepository,
     MoveAlias,
     PublishVersion,
+    PushImage,
     SetProvisionedConcurrency,
     SetReservedConcurrency,
     SmokeTest,
@@ -31,9 +33,14 @@ def plan_deploy(state: FunctionState, desired: DesiredFunction, zip_bytes: int) 
     steps: list = []
     if desired.role_arn is None and not state.exists:
         steps.append(CreateRole(f"mpack-{desired.name}"[:64]))
-    code_changed = not state.exists or state.code_sha256 != desired.code_sha256
+    if desired.image:
+        code_changed = not state.exists or desired.image.pushed_uri is None or state.image_uri != desired.image.pushed_uri
+        if desired.image.pushed_uri is None:
+            steps += [EnsureRepository(desired.image.repository), PushImage()]
+    else:
+        code_changed = not state.exists or state.code_sha256 != desired.code_sha256
     changed = _changed_settings(state, desired)
-    if code_changed and zip_bytes > DIRECT_UPLOAD_LIMIT:
+    if code_changed and not desired.image and zip_bytes > DIRECT_UPLOAD_LIMIT:
         steps.append(UploadToS3(desired.bucket or f"mpack-artifacts-{desired.name}".lower()[:63], f"{desired.name}/{desired.code_sha256.replace('/', '_')}.zip"))
     if not state.exists:
         steps += [CreateFunction(), WaitUntilUpdated()]
@@ -42,7 +49,7 @@ def plan_deploy(state: FunctionState, desired: DesiredFunction, zip_bytes: int) 
             steps += [UpdateCode(), WaitUntilUpdated()]
         if changed:
             steps += [UpdateConfiguration(changed), WaitUntilUpdated()]
-    existing = None if (code_changed or changed) else state.version_with_code(desired.code_sha256)
+    existing = None if (code_changed or changed) else state.version_with_code(state.code_sha256)
     if not _alias_serves(state, existing, desired):
         if existing is None:
             steps.append(PublishVersion())

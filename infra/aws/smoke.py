@@ -47,9 +47,19 @@ def local_smoke(desired: DesiredFunction, cache_root):
         from mpack.infra.function_config import FunctionConfig
         from mpack.infra.local_lambda import LocalLambda, open_bundle
 
-        bundle = open_bundle(desired.zip_path, cache_root)
+        launcher = None
+        if desired.image:  # the very image, in a container on the local platform
+            from mpack.infra.container_launcher import ContainerLauncher
+            from mpack.infra.local_bundle import open_image
+            from mpack.packager.docker_engine import connect
+
+            client = connect()
+            bundle = open_image(desired.image.local, client)
+            launcher = ContainerLauncher(client, desired.image.local, desired.memory_mb)
+        else:
+            bundle = open_bundle(desired.zip_path, cache_root)
         config = FunctionConfig(name=desired.name, handler=desired.handler, memory_mb=desired.memory_mb, timeout_s=desired.timeout_s, environment=tuple(desired.environment.items()))
-        with LocalLambda(bundle, config, cache_root) as function:
+        with LocalLambda(bundle, config, cache_root, launcher=launcher) as function:
             result = function.invoke(json.dumps(desired.input_example).encode())
         return check_answer(result.payload, result.error_type, desired, f"the bundle of version {version} (local platform)") + " (local platform)"
 

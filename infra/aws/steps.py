@@ -29,7 +29,7 @@ class DeployContext:
     state: FunctionState
     smoke: Callable[[str], str]  # version -> what was checked; raises MpackError on failure
     role_arn: str | None = None
-    code: dict = field(default_factory=dict)  # ZipFile bytes, or S3Bucket/S3Key
+    code: dict = field(default_factory=dict)  # ZipFile bytes, S3Bucket/S3Key, or ImageUri
     version: str | None = None
     done: list = field(default_factory=list)
     revision_spent: bool = False  # the planned RevisionId guards only the first update
@@ -91,7 +91,11 @@ class UploadToS3:
 
 
 def _code(ctx: DeployContext) -> dict:
-    return ctx.code or {"ZipFile": ctx.desired.zip_path.read_bytes()}
+    if ctx.code:
+        return ctx.code
+    if ctx.desired.image:
+        return {"ImageUri": ctx.desired.image.pushed_uri}
+    return {"ZipFile": ctx.desired.zip_path.read_bytes()}
 
 
 @dataclass(frozen=True)
@@ -104,9 +108,10 @@ class CreateFunction:
         role = ctx.role_arn or desired.role_arn or ctx.state.role_arn
         for attempt in range(ROLE_PROPAGATION_TRIES):
             try:
+                package = {"PackageType": "Image"} if desired.image else {}
                 ctx.aws.lambda_.create_function(
                     FunctionName=desired.name, Role=role, Code=_code(ctx), Architectures=[desired.arch], Publish=False,
-                    Description=f"mpack: {desired.model}", **desired.configuration(),
+                    Description=f"mpack: {desired.model}", **package, **desired.configuration(),
                 )
                 return
             except ctx.aws.lambda_.exceptions.InvalidParameterValueException as exc:
@@ -181,7 +186,8 @@ class PublishVersion:
 
     def apply(self, ctx: DeployContext) -> None:
         try:
-            published = ctx.aws.lambda_.publish_version(FunctionName=ctx.desired.name, CodeSha256=ctx.desired.code_sha256, Description=f"mpack: {ctx.desired.model}")
+            guard = {} if ctx.desired.image else {"CodeSha256": ctx.desired.code_sha256}  # publish exactly what was uploaded
+            published = ctx.aws.lambda_.publish_version(FunctionName=ctx.desired.name, Description=f"mpack: {ctx.desired.model}", **guard)
         except Exception as exc:  # noqa: BLE001
             raise aws_error(exc, f"publish a version of {ctx.desired.name}") from None
         ctx.version = published["Version"]
@@ -291,3 +297,32 @@ class SetProvisionedConcurrency:
             ctx.aws.lambda_.put_provisioned_concurrency_config(FunctionName=ctx.desired.name, Qualifier=self.alias, ProvisionedConcurrentExecutions=self.count)
         except Exception as exc:  # noqa: BLE001
             raise aws_error(exc, f"set provisioned concurrency on {ctx.desired.name}:{self.alias}") from None
+
+
+@dataclass(frozen=True)
+class EnsureRepository:
+    name: str
+
+    def describe(self) -> str:
+        return f"create ECR repository {self.name} if missing (scan on push, immutable tags)"
+
+    def apply(self, ctx: DeployContext) -> None:
+        ecr = ctx.aws.client("ecr")
+        try:
+            try:
+                ecr.describe_repositories(repositoryNames=[self.name])
+            except ecr.exceptions.RepositoryNotFoundException:
+                ecr.create_repository(repositoryName=self.name, imageScanningConfiguration={"scanOnPush": True}, imageTagMutability="IMMUTABLE")
+        except Exception as exc:  # noqa: BLE001
+            raise aws_error(exc, f"create ECR repository {self.name}") from None
+
+
+@dataclass(frozen=True)
+class PushImage:
+    def describe(self) -> str:
+        return "push the image (the function will reference its digest, not a tag)"
+
+    def apply(self, ctx: DeployContext) -> None:
+        from .images import push_to_repository
+
+        ctx.code = {"ImageUri": push_to_repository(ctx.aws, ctx.desired.image)}

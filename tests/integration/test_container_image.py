@@ -184,39 +184,6 @@ def test_missing_base_image_is_refused_without_pulling(store, docker_client, run
     assert "mpack base-image" in caught.value.hint
 
 
-@pytest.fixture(scope="module")
-def registry(tmp_path_factory, docker_client):
-    """Debian's docker-registry (the CNCF distribution registry) on 127.0.0.1."""
-    import os
-    import shutil
-    import socket
-    import subprocess
-
-    binary = shutil.which("docker-registry")
-    if binary is None:
-        message = "docker-registry is not installed (scripts/docker.sh installs it)"
-        pytest.fail(message) if os.environ.get("CI") == "true" else pytest.skip(message)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    folder = tmp_path_factory.mktemp("registry")
-    config = folder / "config.yml"
-    config.write_text(f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {folder / 'data'}\nhttp:\n  addr: 127.0.0.1:{port}\nlog:\n  level: warn\n")
-    process = subprocess.Popen([binary, "serve", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=2) as response:
-                if response.status == 200:
-                    break
-        except OSError:
-            assert process.poll() is None and time.monotonic() < deadline, "docker-registry did not start"
-            time.sleep(0.1)
-    yield f"127.0.0.1:{port}"
-    process.terminate()
-    process.wait(timeout=10)
-
-
 def test_push_to_a_registry_and_pull_back_by_digest(store, docker_client, base_image, runtime_cache, registry):
     tag = f"{registry}/mpack-test/fraud:1"
     report = build(BuildOptions(model="models:/fraud@champion", target="container", tracking_uri=store.uri, cache_dir=runtime_cache, base_image=base_image, tag=tag, push=True))

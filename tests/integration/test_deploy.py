@@ -147,6 +147,7 @@ def test_bad_settings_are_refused_before_touching_aws(built, aws_env, tmp_path):
     bundle = str(built("models:/fraud/1").artifact)
     assert_clean_error(mpack("deploy", bundle, "--function", "x", "--canary", "150", "--yes", env=aws_env), "--canary 150 must be a percentage")
     assert_clean_error(mpack("deploy", bundle, "--function", "bad name", "--yes", env=aws_env), "function name 'bad name' is not valid")
+    assert_clean_error(mpack("deploy", bundle, "--function", "x", "--arch", "arm64", "--yes", env=aws_env), "--arch arm64 does not match the bundle, built for x86_64")
     assert_clean_error(mpack("deploy", str(tmp_path / "nothing.zip"), "--function", "x", "--yes", env=aws_env), "is not a bundle zip")
     assert_clean_error(mpack("promote", "--function", "never-deployed", "--yes", env=aws_env), "does not exist")
     no_region = {k: v for k, v in aws_env.items() if k != "AWS_REGION"}
@@ -193,3 +194,22 @@ def test_settings_from_mpack_toml_with_flags_winning_and_provisioned_in_the_plan
     assert "keep 2 instances initialized on alias live (provisioned concurrency)" in report["plan"]
     (tmp_path / "mpack.toml").write_text('[deploy]\nfunction = "x"\nmemroy = 1\n')
     assert_clean_error(mpack("deploy", bundle, "--plan", cwd=tmp_path, env=aws_env), "unknown deploy setting(s) memroy")
+
+
+def test_an_image_deploy_pushes_to_the_repository_and_pins_the_digest(built, base_image, docker_client, registry, aws_env, clients):
+    """ECR's API (repository, login token) is moto's; the push goes to Debian's docker-registry on
+    127.0.0.1, named by MPACK_ECR_REGISTRY, since moto has no registry behind its ECR API."""
+    image = built("models:/fraud@champion", target="lambda-image", base_image=base_image, tag="mpack-test/fraud:1-lambda-image")
+    env = {**aws_env, "MPACK_ECR_REGISTRY": registry}
+    result, report = deploy(env, "deploy", image.artifact, "--function", "imagefn", "--smoke-test", "local", "--yes")
+    assert result.returncode == 0, result.stderr
+    assert report["plan"][1:3] == ["create ECR repository imagefn if missing (scan on push, immutable tags)", "push the image (the function will reference its digest, not a tag)"]
+    assert any("(local platform)" in check for check in report["checks"]) and report["alias_version"] == "1"
+    uri = clients["lambda"].get_function(FunctionName="imagefn")["Code"]["ImageUri"]
+    assert uri.startswith(f"{registry}/imagefn@sha256:")
+    repository = boto3.client("ecr", endpoint_url=aws_env["AWS_ENDPOINT_URL"], region_name="us-east-1", aws_access_key_id="t", aws_secret_access_key="t").describe_repositories(repositoryNames=["imagefn"])["repositories"][0]
+    assert repository["imageTagMutability"] == "IMMUTABLE" and repository["imageScanningConfiguration"]["scanOnPush"]
+    assert docker_client.images.pull(uri).id == docker_client.images.get(image.artifact).id  # the digest is this image
+    again, report = deploy(env, "deploy", image.artifact, "--function", "imagefn", "--smoke-test", "local", "--yes")
+    assert again.returncode == 0, again.stderr
+    assert report["plan"] == []
