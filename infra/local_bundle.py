@@ -129,15 +129,7 @@ def open_image(reference: str, client) -> LocalBundle:
     import io
     import tarfile
 
-    from docker.errors import ImageNotFound
-
-    try:
-        image = client.images.get(reference)
-    except ImageNotFound:
-        raise MpackError(f"{reference} is neither a bundle file nor an image on this machine", "build one with mpack build --target lambda (zip) or --target lambda-image") from None
-    labels = image.attrs["Config"].get("Labels") or {}
-    if labels.get("io.mpack.target") != "lambda-image":
-        raise MpackError(f"image {reference} is not a Lambda image built by mpack (target {labels.get('io.mpack.target')!r})", "run HTTP images with docker run; build Lambda images with --target lambda-image")
+    image = lambda_image(client, reference)
     task_root = Path((image.attrs["Config"].get("WorkingDir") or "/var/task"))
     container = client.containers.create(reference, entrypoint=["true"])
     try:
@@ -148,3 +140,17 @@ def open_image(reference: str, client) -> LocalBundle:
         container.remove(force=True)
     runtime = next((v.split("=", 1)[1] for v in image.attrs["Config"].get("Env") or () if v.startswith("LAMBDA_RUNTIME_DIR=")), None)
     return LocalBundle(task_root, manifest, image=reference, runtime_dir=Path(runtime) if runtime else Path("/var/runtime"))
+
+
+def lambda_image(client, reference: str):
+    """The local docker image ``reference``, refused unless mpack built it with --target lambda-image."""
+    from docker.errors import ImageNotFound
+
+    try:
+        image = client.images.get(reference)
+    except ImageNotFound:
+        raise MpackError(f"{reference} is neither a bundle file nor an image on this machine", "build one with mpack build --target lambda (zip) or --target lambda-image") from None
+    labels = image.attrs["Config"].get("Labels") or {}
+    if labels.get("io.mpack.target") != "lambda-image":
+        raise MpackError(f"image {reference} is not a Lambda image built by mpack (target {labels.get('io.mpack.target')!r})", "run HTTP images with docker run; build Lambda images with --target lambda-image")
+    return image

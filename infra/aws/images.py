@@ -29,15 +29,10 @@ def ecr_registry(aws: Aws) -> tuple[str, dict | None]:
 
 
 def desired_image(client, aws: Aws, local: str, repository: str) -> DesiredImage:
-    from docker.errors import ImageNotFound
+    from mpack.infra.local_bundle import lambda_image
 
-    try:
-        image = client.images.get(local)
-    except ImageNotFound:
-        raise MpackError(f"{local} is neither a bundle zip nor an image on this machine", "build one: mpack build --target lambda-image") from None
+    image = lambda_image(client, local)
     labels = image.attrs["Config"].get("Labels") or {}
-    if labels.get("io.mpack.target") != "lambda-image":
-        raise MpackError(f"image {local} is not a Lambda image built by mpack", "build it with --target lambda-image")
     registry, _ = ecr_registry(aws)
     tag = f"{labels.get('org.opencontainers.image.version', 'model')}-{image.id.removeprefix('sha256:')[:12]}"
     prefix = f"{registry}/{repository}@"
