@@ -47,9 +47,24 @@ class InstancePool:
             self._on_result(result)
         return result
 
-    def invoke_async(self, payload: bytes) -> Future:
-        """An Event invocation: accepted now, run in the background on the same instances."""
-        return self._background.submit(self.invoke, payload)
+    def invoke_async(self, payload: bytes, retries: int = 2, delay_s: float = 60.0, log: Callable[[str], None] | None = None) -> Future:
+        """An Event invocation: accepted now, run in the background on the same instances. A failed
+        attempt is retried as Lambda retries asynchronous events: ``retries`` times, waiting
+        ``delay_s`` and then twice that (Lambda: 1 and 2 minutes)."""
+
+        def attempts() -> InvocationResult:
+            result = self.invoke(payload)
+            for attempt in range(1, retries + 1):
+                if result.error_type is None or self._closed:
+                    break
+                wait = delay_s * 2 ** (attempt - 1)
+                if log is not None:
+                    log(f"mpack: asynchronous invocation {result.request_id} failed ({result.error_type}); retry {attempt} of {retries} in {wait:g} s")
+                time.sleep(wait)
+                result = self.invoke(payload)
+            return result
+
+        return self._background.submit(attempts)
 
     def close(self) -> None:
         with self._state:

@@ -27,8 +27,9 @@ GATEWAY_LIMIT = 10 * 1024 * 1024
 
 
 class LocalServer:
-    def __init__(self, function: LocalLambda, host: str = "127.0.0.1", port: int = 3000) -> None:
+    def __init__(self, function: LocalLambda, host: str = "127.0.0.1", port: int = 3000, async_retries: int = 2, async_retry_delay_s: float = 60.0, log=None) -> None:
         self.function = function
+        self.async_retries, self.async_retry_delay_s, self.log = async_retries, async_retry_delay_s, log
         self._server = WireServer(host, port, self._route, GATEWAY_LIMIT, "mpack-serve")
 
     @property
@@ -78,7 +79,7 @@ class LocalServer:
         if kind == "DryRun":
             return Reply(204)
         if kind == "Event":
-            self.function.pool.invoke_async(payload)
+            self.function.pool.invoke_async(payload, self.async_retries, self.async_retry_delay_s, self.log)
             return Reply(202, headers=[("x-amzn-RequestId", str(uuid.uuid4()))])
         result = self.function.invoke(payload, client_context)
         headers = [("X-Amz-Executed-Version", "$LATEST"), ("x-amzn-RequestId", result.request_id)]

@@ -190,6 +190,8 @@ def serve(
     handler: Optional[str] = _HANDLER,
     name: Optional[str] = _NAME,
     cache_dir: Optional[Path] = _CACHE,
+    async_retries: int = typer.Option(2, "--async-retries", help="Retries of a failed Event invocation (0-2), as Lambda's MaximumRetryAttempts."),
+    async_retry_delay: float = typer.Option(60.0, "--async-retry-delay", help="Seconds before the first retry (the second waits twice as long), as on Lambda."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only REPORT lines, not the function's own logs."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
 ) -> None:
@@ -214,7 +216,12 @@ def serve(
             _stderr.print(f"  HTTP gateway  {url}/invocations", soft_wrap=True)
             _stderr.print("  Ctrl-C to stop")
 
-        serve_until_stopped(function, host, port, announce)
+        def note(text: str) -> None:
+            with lock:
+                sys.stderr.write(text + "\n")
+                sys.stderr.flush()
+
+        serve_until_stopped(function, host, port, announce, async_retries, async_retry_delay, note)
 
 
 _FUNCTION = typer.Option(..., "--function", "-f", help="Lambda function name.")

@@ -109,12 +109,15 @@ def answer_failure(payload: bytes, event: str) -> str | None:
     return None
 
 
-def serve_until_stopped(function, host: str, port: int, announce) -> None:
+def serve_until_stopped(function, host: str, port: int, announce, async_retries: int = 2, async_retry_delay_s: float = 60.0, log=None) -> None:
     """Serve until SIGINT or SIGTERM, then stop every instance."""
     from mpack.infra.local_server import LocalServer
 
+    if not 0 <= async_retries <= 2:
+        function.close()
+        raise MpackError(f"--async-retries {async_retries} is outside Lambda's 0-2", "use 0, 1 or 2 (Lambda's default is 2)")
     try:
-        server = LocalServer(function, host, port)
+        server = LocalServer(function, host, port, async_retries, async_retry_delay_s, log)
     except OSError as exc:
         function.close()
         raise MpackError(f"cannot listen on {host}:{port}: {exc.strerror}", "pick another --port, or stop what is using it") from None

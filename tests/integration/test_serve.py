@@ -163,3 +163,15 @@ def _children(pid: int) -> list[int]:
     for task in os.listdir(f"/proc/{pid}/task"):
         found += [int(child) for child in Path(f"/proc/{pid}/task/{task}/children").read_text().split()]
     return found
+
+
+def test_a_failed_event_invocation_is_retried_as_on_lambda(cache):
+    with ServeProcess(FUNCTIONS, "--handler", "behaviours.handler", "--async-retry-delay", "0.2", cache=cache) as server:
+        client = lambda_client(server.url)
+        assert client.invoke(FunctionName=server.function, Payload=b'{"action": "raise"}', InvocationType="Event")["StatusCode"] == 202
+        reports = server.wait_for_reports(3, timeout_s=30)
+        time.sleep(1.0)  # no fourth attempt comes
+        retries = [line for line in server.lines if "asynchronous invocation" in line]
+        final = server.reports()
+    assert len(reports) >= 3 and len(final) == 3  # the first attempt and Lambda's two retries
+    assert len(retries) == 2 and "retry 1 of 2 in 0.2 s" in retries[0] and "retry 2 of 2 in 0.4 s" in retries[1]
