@@ -29,6 +29,7 @@ class InstancePool:
         self._count = 0
         self._numbers = 0
         self._closed = False
+        self._stopping = threading.Event()
         self.peak_instances = 0
         self.cold_starts = 0
         self._background = ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="mpack-event")
@@ -60,13 +61,15 @@ class InstancePool:
                 wait = delay_s * 2 ** (attempt - 1)
                 if log is not None:
                     log(f"mpack: asynchronous invocation {result.request_id} failed ({result.error_type}); retry {attempt} of {retries} in {wait:g} s")
-                time.sleep(wait)
+                if self._stopping.wait(wait):  # shutting down: no more retries
+                    break
                 result = self.invoke(payload)
             return result
 
         return self._background.submit(attempts)
 
     def close(self) -> None:
+        self._stopping.set()
         with self._state:
             self._closed = True
             idle, self._idle = self._idle, []

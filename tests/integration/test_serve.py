@@ -175,3 +175,13 @@ def test_a_failed_event_invocation_is_retried_as_on_lambda(cache):
         final = server.reports()
     assert len(reports) >= 3 and len(final) == 3  # the first attempt and Lambda's two retries
     assert len(retries) == 2 and "retry 1 of 2 in 0.2 s" in retries[0] and "retry 2 of 2 in 0.4 s" in retries[1]
+
+
+def test_stopping_serve_does_not_wait_for_a_pending_retry(cache):
+    with ServeProcess(FUNCTIONS, "--handler", "behaviours.handler", cache=cache) as server:  # retry in 60 s
+        client = lambda_client(server.url)
+        client.invoke(FunctionName=server.function, Payload=b'{"action": "raise"}', InvocationType="Event")
+        server.wait_for_reports(1)
+        started = time.monotonic()
+        assert server.stop() == 0
+    assert time.monotonic() - started < 10
