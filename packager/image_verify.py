@@ -9,9 +9,10 @@ import urllib.error
 import urllib.request
 
 from .errors import MpackError
-from .verify import Verification, _max_difference
+from .verify import Verification, agreement, predictions_of
 
 START_TIMEOUT_S = 60
+IMAGE_DIFFERS = "the image's onnxruntime computes differently; report this with --json output"
 
 
 def verify_http_image(client, tag: str, port: int, request: dict, expected, tolerance: float) -> Verification:
@@ -25,11 +26,8 @@ def verify_http_image(client, tag: str, port: int, request: dict, expected, tole
         container.stop(timeout=10)
         logs = container.logs(tail=20).decode("utf-8", "replace")
         container.remove(force=True)
-    if not isinstance(answer, dict) or "predictions" not in answer:
-        raise MpackError(f"the built image answered the input example with an error: {json.dumps(answer)[:300]}", f"its log ends with: {logs[-500:]}")
-    diff = _max_difference(answer["predictions"], expected)
-    if diff is None or diff > tolerance:
-        raise MpackError(f"the image's answer differs from the converted model's (max difference {diff})", "the image's onnxruntime computes differently; report this with --json output")
+    predictions = predictions_of(answer, "the built image", f"its log ends with: {logs[-500:]}")
+    diff = agreement(predictions, expected, tolerance, "the image's answer", IMAGE_DIFFERS)
     return Verification(True, "ok", round(start_to_answer, 4), diff)
 
 
@@ -75,14 +73,10 @@ def verify_lambda_image(client, tag: str, manifest: dict, request: dict, expecte
 
     bundle = open_image(tag, client)
     config = FunctionConfig(name=function_name_for(manifest["model"]["name"]), handler=manifest["handler"], memory_mb=1024, timeout_s=30)
-    with LocalLambda(bundle, config, default_cache_dir(), launcher=ContainerLauncher(client, tag, config.memory_mb)) as function:
+    with LocalLambda(bundle, config, default_cache_dir(), launcher=ContainerLauncher(client, tag)) as function:
         result = function.invoke(json.dumps(request).encode())
     if result.error_type:
         raise MpackError(f"the Lambda image failed on the input example: {result.error_type}: {result.payload.decode('utf-8', 'replace')[:300]}", f"its log: {result.log[-600:]}")
-    answer = json.loads(result.payload)
-    if not isinstance(answer, dict) or "predictions" not in answer:
-        raise MpackError(f"the Lambda image answered the input example with an error: {json.dumps(answer)[:300]}", "check the model's input example against its signature")
-    diff = _max_difference(answer["predictions"], expected)
-    if diff is None or diff > tolerance:
-        raise MpackError(f"the image's answer differs from the converted model's (max difference {diff})", "the image's onnxruntime computes differently; report this with --json output")
+    predictions = predictions_of(json.loads(result.payload), "the Lambda image", "check the model's input example against its signature")
+    diff = agreement(predictions, expected, tolerance, "the image's answer", IMAGE_DIFFERS)
     return Verification(True, "ok", round((result.init_duration_ms or 0) / 1000, 4), diff)

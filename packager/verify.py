@@ -94,19 +94,27 @@ def run_isolated(bundle: Path, events: list, env: dict | None = None, timeout: f
 
 def verify_bundle(zip_path: Path, request: dict, expected, tolerance: float, forbidden: tuple[str, ...] = FORBIDDEN_AT_RUNTIME) -> Verification:
     outcome = run_isolated(zip_path, [request])
-    answer = outcome["answers"][0]
-    if not isinstance(answer, dict) or "predictions" not in answer:
-        raise MpackError(f"the built bundle answered the input example with an error: {json.dumps(answer)[:300]}", "check the model's input example against its signature")
+    predictions = predictions_of(outcome["answers"][0], "the built bundle", "check the model's input example against its signature")
     loaded = [m for m in forbidden if m in outcome["modules"]]
     if loaded:
         raise MpackError(f"the bundle imported {', '.join(loaded)} at run time", "this is an mpack bug: the runtime must stay light")
-    diff = _max_difference(answer["predictions"], expected)
-    if diff is None or diff > tolerance:
-        raise MpackError(
-            f"the bundle's answer differs from the converted model's (max difference {diff})",
-            "the runtime's onnxruntime version computes differently; try another --python",
-        )
+    diff = agreement(predictions, expected, tolerance, "the bundle's answer", "the runtime's onnxruntime version computes differently; try another --python")
     return Verification(True, "ok", round(outcome["init_s"], 4), diff)
+
+
+def predictions_of(answer, subject: str, hint: str):
+    """The predictions of a verification run's answer; an error answer stops the build."""
+    if not isinstance(answer, dict) or "predictions" not in answer:
+        raise MpackError(f"{subject} answered the input example with an error: {json.dumps(answer)[:300]}", hint)
+    return answer["predictions"]
+
+
+def agreement(got, expected, tolerance: float, subject: str, hint: str) -> float:
+    """The largest difference from the converted model's answer; over ``tolerance`` stops the build."""
+    diff = _max_difference(got, expected)
+    if diff is None or diff > tolerance:
+        raise MpackError(f"{subject} differs from the converted model's (max difference {diff})", hint)
+    return diff
 
 
 def _max_difference(got, expected) -> float | None:
