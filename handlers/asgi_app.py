@@ -10,17 +10,23 @@ from starlette.requests import Request
 from starlette.responses import Response as HttpResponse
 from starlette.routing import Route
 
-from .protocol import MAX_BODY_BYTES, ScoringService, error_response, payload_too_large
+from .protocol import MAX_BODY_BYTES, Response, ScoringService, error_response, payload_too_large
 
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
+def refused_by_size(request: Request) -> Response | None:
+    """A 413 for a body declared over the limit, answered before reading it."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        return error_response(payload_too_large(int(declared)))
+    return None
+
+
 def create_app(service: ScoringService) -> Starlette:
     async def endpoint(request: Request) -> HttpResponse:
-        declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-            response = error_response(payload_too_large(int(declared)))  # refused before reading it
-        else:
+        response = refused_by_size(request)
+        if response is None:
             body = await request.body()
             response = service.handle_http(request.method, request.url.path, request.headers.get("content-type"), body)
         return HttpResponse(response.json(), status_code=response.status, headers=response.headers)

@@ -15,11 +15,11 @@ from starlette.requests import Request
 from starlette.responses import Response as HttpResponse
 from starlette.routing import Route
 
-from .asgi_app import METHODS
+from .asgi_app import METHODS, refused_by_size
 from .loader import load
 from .metrics import CONTENT_TYPE, ServerMetrics
 from .open_inference import OpenInference
-from .protocol import MAX_BODY_BYTES, ScoringService, error_response, payload_too_large
+from .protocol import ScoringService
 
 def _endpoint(path: str) -> str:
     """A bounded label for a path (never the raw path: clients choose paths)."""
@@ -38,10 +38,8 @@ def create_container_app(service: ScoringService) -> Starlette:
         path = request.url.path
         if path == "/metrics":
             return HttpResponse(metrics.exposition(), headers={"Content-Type": CONTENT_TYPE})
-        declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-            response = error_response(payload_too_large(int(declared)))  # refused before reading it
-        else:
+        response = refused_by_size(request)
+        if response is None:
             body = await request.body()
             if open_inference.handles(path):
                 response = open_inference.handle(request.method, path, body)
