@@ -23,19 +23,19 @@ TMP_SIZE = "size=512m"  # Lambda's default ephemeral storage
 
 
 class ContainerLauncher:
-    def __init__(self, client, image: str, memory_mb: int) -> None:
-        self.client, self.image, self.memory_mb = client, image, memory_mb
+    def __init__(self, client, image: str) -> None:
+        self.client, self.image = client, image
         self.listen_host = bridge_gateway(client)
 
-    def launch(self, environment: dict[str, str], scratch: Path) -> "ContainerProcess":
+    def launch(self, environment: dict[str, str], scratch: Path, memory_mb: int) -> "ContainerProcess":
         env = {key: value for key, value in environment.items() if key not in HOST_ONLY}
-        cpus = min(os.cpu_count() or 1, max(0.1, self.memory_mb / LAMBDA_MB_PER_VCPU))
+        cpus = min(os.cpu_count() or 1, max(0.1, memory_mb / LAMBDA_MB_PER_VCPU))
         container = self.client.containers.run(
             self.image,
             detach=True,
             environment=env,
-            mem_limit=f"{self.memory_mb}m",
-            memswap_limit=f"{self.memory_mb}m",
+            mem_limit=f"{memory_mb}m",
+            memswap_limit=f"{memory_mb}m",
             nano_cpus=int(cpus * 1e9),
             read_only=True,
             tmpfs={"/tmp": TMP_SIZE},

@@ -129,7 +129,7 @@ class FunctionInstance:
         self._api = RuntimeApi(self.launcher.listen_host)
         environment = runtime_environment(self.config, self.task_root, self.runtime_dir, self._api.address, self._scratch)
         launched = time.perf_counter()
-        self._process = self.launcher.launch(environment, self._scratch)
+        self._process = self.launcher.launch(environment, self._scratch, self.config.memory_mb)
         self._output = RuntimeOutput(self._process.output_fd)
         deadline = launched + limit_s
         while not self._api.wait_ready(WATCH_INTERVAL_S * 4):

@@ -36,7 +36,8 @@ class RuntimeProcess(Protocol):
 class Launcher(Protocol):
     listen_host: str  # where the Runtime API must listen for this launcher's runtimes to reach it
 
-    def launch(self, environment: dict[str, str], scratch: Path) -> RuntimeProcess: ...
+    def launch(self, environment: dict[str, str], scratch: Path, memory_mb: int) -> RuntimeProcess:
+        """Start the runtime; ``memory_mb`` is the function's memory size (a container's hard limit)."""
 
 
 class ProcessLauncher:
@@ -47,7 +48,8 @@ class ProcessLauncher:
     def __init__(self, runtime_dir: Path, task_root: Path) -> None:
         self.runtime_dir, self.task_root = runtime_dir, task_root
 
-    def launch(self, environment: dict[str, str], scratch: Path) -> "LocalProcess":
+    def launch(self, environment: dict[str, str], scratch: Path, memory_mb: int) -> "LocalProcess":
+        """A plain process has no cgroup here: the instance's watcher enforces ``memory_mb``."""
         read_end, write_end = os.pipe()
         try:
             process = subprocess.Popen(

@@ -57,7 +57,7 @@ def open_function(options: RunOptions, max_concurrency: int, on_result=None):
         except MpackError as error:
             raise MpackError(f"{reference} is not a file, and no Docker engine answers to look for an image of that name", error.hint) from None
         bundle = open_image(reference, client)
-        launcher = ContainerLauncher(client, reference, options.memory_mb)
+        launcher = ContainerLauncher(client, reference)
     config = function_config(bundle, name=options.name, handler=options.handler, memory_mb=options.memory_mb, timeout_s=options.timeout_s, environment=parse_environment(list(options.environment)))
     return LocalLambda(bundle, config, cache, max_concurrency=max_concurrency, launcher=launcher, on_result=on_result)
 

@@ -55,7 +55,7 @@ def local_smoke(desired: DesiredFunction, cache_root):
 
             client = connect()
             bundle = open_image(desired.image.local, client)
-            launcher = ContainerLauncher(client, desired.image.local, desired.memory_mb)
+            launcher = ContainerLauncher(client, desired.image.local)
         else:
             bundle = open_bundle(desired.zip_path, cache_root)
         config = FunctionConfig(name=desired.name, handler=desired.handler, memory_mb=desired.memory_mb, timeout_s=desired.timeout_s, environment=tuple(desired.environment.items()))
