@@ -58,6 +58,10 @@ class BuiltImage:
         return {"tag": self.tag, "id": self.image_id, "size_bytes": self.size_bytes, "base_size_bytes": self.base_size_bytes, "layers": list(self.layers), "pushed": self.pushed}
 
 
+def default_image_tag(model_name: str, version: str, target: str) -> str:
+    return f"mpack/{model_name.lower()}:{version}-{target}"
+
+
 def render_dockerfile(recipe: ImageRecipe) -> str:
     copies = "\n".join(f"COPY {layer.name}/ {layer.destination}/" for layer in recipe.layers)
     return Template(files("mpack.templates").joinpath("images", "Dockerfile").read_text()).substitute(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..image_build import ImageLayer, ImageRecipe
+from ..image_build import ImageLayer, ImageRecipe, default_image_tag
 from .handler_code import handler_code, model_folder
 
 ROOT = "/opt/mpack"
@@ -30,7 +30,7 @@ class ContainerImageTarget:
         return f"python:{python}-slim"
 
     def default_tag(self, model_name: str, version: str) -> str:
-        return f"mpack/{model_name.lower()}:{version}-{self.name}"
+        return default_image_tag(model_name, version, self.name)
 
     def recipe(self, base: str, runtime_site: Path, model_bytes: bytes, manifest: bytes, workdir: Path, precompile: bool, labels: dict) -> ImageRecipe:
         model = model_folder(workdir / "model", model_bytes, manifest)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from ..image_build import ImageLayer, ImageRecipe
+from ..image_build import ImageLayer, ImageRecipe, default_image_tag
 from .handler_code import handler_code, model_folder, package_dir
 from .lambda_zip import CONTAINER_ONLY
 
@@ -32,7 +32,7 @@ class LambdaImageTarget:
         return f"public.ecr.aws/lambda/python:{python}"
 
     def default_tag(self, model_name: str, version: str) -> str:
-        return f"mpack/{model_name.lower()}:{version}-{self.name}"
+        return default_image_tag(model_name, version, self.name)
 
     def recipe(self, base: str, runtime_site: Path, model_bytes: bytes, manifest: bytes, workdir: Path, precompile: bool, labels: dict) -> ImageRecipe:
         model = model_folder(workdir / "model", model_bytes, manifest)
