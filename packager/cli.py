@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 from pathlib import Path
 from typing import Optional
 
@@ -199,7 +200,7 @@ def serve(
     from .local_run import RunOptions, open_function, serve_until_stopped
 
     options = RunOptions(bundle, memory, timeout, tuple(env), handler, name, cache_dir)
-    lock = __import__("threading").Lock()
+    lock = threading.Lock()  # one log block at a time from the pool's threads
 
     def show(result) -> None:
         with lock:
@@ -338,18 +339,18 @@ def _release(action: str, settings, plan: bool, yes: bool, as_json: bool, debug:
             _stderr.print("[yellow]warning:[/yellow] --function-url public lets anyone on the internet invoke this function")
         aws = Aws(region_of(settings))
         desired = desired_function(settings, aws)
-        run = {"deploy": lambda apply: deployer.deploy(aws, desired, smoke_tester(settings, aws, desired), apply), "promote": lambda apply: deployer.promote(aws, desired, apply), "rollback": lambda apply: deployer.rollback(aws, desired, apply)}[action]
-        planned = run(False)
+        smoke = smoke_tester(settings, aws, desired) if action == "deploy" else None  # a bad --smoke-test fails before planning
+        planner = {"deploy": deployer.plan_deployment, "promote": deployer.plan_promotion, "rollback": deployer.plan_rollback_to_previous}[action]
+        planned = planner(aws, desired)
+        outcome = deployer.preview(planned)
         if not as_json or plan:
-            _print_plan(action, planned)
-        if confirm(planned.steps, yes, plan, lambda: typer.confirm("apply this plan?", default=False)):
-            outcome = run(True)
+            _print_plan(action, outcome)
+        if confirm(outcome.steps, yes, plan, lambda: typer.confirm("apply this plan?", default=False)):
+            outcome = deployer.apply(aws, planned, smoke)
             if not as_json:
                 for line in outcome.done:
                     _stderr.print(f"  {escape(line)}")
                 _stderr.print(f"[green]done:[/green] alias {outcome.alias} -> version {outcome.state.get('alias_version')} {outcome.state.get('alias_weights') or ''}")
-        else:
-            outcome = planned
         if as_json:
             print(json.dumps(outcome.to_dict(), indent=2))
 

@@ -1,5 +1,5 @@
 """Deploy, promote, rollback: read the state from AWS, plan, then show or apply that plan with one
-executor. A failure at any step stops there: the alias only moves in the last steps, after the
+executor — the plan shown is the plan applied, read from AWS once. A failure at any step stops there: the alias only moves in the last steps, after the
 smoke test, so the serving version keeps serving; nothing is ever deleted."""
 
 from __future__ import annotations
@@ -27,20 +27,46 @@ class Outcome:
         return {"ok": True, "function": self.function, "alias": self.alias, "plan": self.steps, "applied": self.applied, "changed": bool(self.steps) and self.applied, "checks": self.done, **self.state}
 
 
-def deploy(aws: Aws, desired: DesiredFunction, smoke, apply: bool) -> Outcome:
+@dataclass(frozen=True)
+class Plan:
+    """The steps planned from one reading of AWS's state: shown, then applied exactly as they are."""
+
+    desired: DesiredFunction
+    state: FunctionState
+    steps: tuple
+    alias: str
+
+
+def plan_deployment(aws: Aws, desired: DesiredFunction) -> Plan:
     state = read_state(aws, desired.name, desired.alias, provisioned=desired.provisioned is not None)
-    steps = plan_deploy(state, desired, 0 if desired.image else desired.zip_path.stat().st_size)
-    return _run(aws, desired, state, steps, smoke, apply, desired.alias)
+    return Plan(desired, state, tuple(plan_deploy(state, desired, 0 if desired.image else desired.zip_path.stat().st_size)), desired.alias)
 
 
-def promote(aws: Aws, desired: DesiredFunction, apply: bool) -> Outcome:
+def plan_promotion(aws: Aws, desired: DesiredFunction) -> Plan:
     state = _existing(aws, desired)
-    return _run(aws, desired, state, plan_promote(state, desired.alias), None, apply, desired.alias)
+    return Plan(desired, state, tuple(plan_promote(state, desired.alias)), desired.alias)
 
 
-def rollback(aws: Aws, desired: DesiredFunction, apply: bool) -> Outcome:
+def plan_rollback_to_previous(aws: Aws, desired: DesiredFunction) -> Plan:
     state = _existing(aws, desired)
-    return _run(aws, desired, state, plan_rollback(state, desired.alias), None, apply, desired.alias)
+    return Plan(desired, state, tuple(plan_rollback(state, desired.alias)), desired.alias)
+
+
+def preview(plan: Plan) -> Outcome:
+    """What the plan would do, changing nothing."""
+    return Outcome(plan.desired.name, plan.alias, [step.describe() for step in plan.steps], False, state=_summary(plan.state))
+
+
+def apply(aws: Aws, plan: Plan, smoke=None) -> Outcome:
+    """Run the plan's steps in order with one executor; the state is read again only to report it."""
+    outcome = Outcome(plan.desired.name, plan.alias, [step.describe() for step in plan.steps], True)
+    if plan.steps:
+        context = DeployContext(aws, plan.desired, plan.state, smoke or (lambda version: "not needed"))
+        for step in plan.steps:
+            step.apply(context)
+        outcome.done = context.done
+    outcome.state = _summary(read_state(aws, plan.desired.name, plan.alias))
+    return outcome
 
 
 def _existing(aws: Aws, desired: DesiredFunction) -> FunctionState:
@@ -48,18 +74,6 @@ def _existing(aws: Aws, desired: DesiredFunction) -> FunctionState:
     if not state.exists:
         raise MpackError(f"function {desired.name} does not exist in {aws.region}", "deploy it first, or check --function and --region")
     return state
-
-
-def _run(aws: Aws, desired: DesiredFunction, state: FunctionState, steps: list, smoke, apply: bool, alias: str) -> Outcome:
-    outcome = Outcome(desired.name, alias, [step.describe() for step in steps], apply)
-    if apply and steps:
-        context = DeployContext(aws, desired, state, smoke or (lambda version: "not needed"))
-        for step in steps:
-            step.apply(context)
-        outcome.done = context.done
-    after = read_state(aws, desired.name, alias) if apply else state
-    outcome.state = _summary(after)
-    return outcome
 
 
 def _summary(state: FunctionState) -> dict:
