@@ -3,7 +3,6 @@ bundle on the path. Predictions are compared with the original scikit-learn mode
 
 from __future__ import annotations
 
-import base64
 import json
 import zipfile
 
