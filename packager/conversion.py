@@ -34,6 +34,8 @@ class ConvertedModel:
     native: dict | None = None  # --runtime native: format, trusted types, outputs, requirements
     model_file: str = "model.onnx"  # the file the bundle ships
     model_bytes: bytes = b""  # native models: the file as logged (ONNX graphs are optimized first)
+    # Rows at the model's own decision thresholds, built around the given base records (parity gate).
+    boundary_records: Callable[[tuple[dict, ...]], tuple[dict, ...]] | None = None
 
 
 class Converter(Protocol):

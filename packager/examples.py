@@ -11,8 +11,9 @@ from pathlib import Path
 from .errors import MpackError
 from .mlmodel import Column, records_from_json
 
-JITTERED_COPIES = 16
-SYNTHESIZED_ROWS = 32
+JITTERED_COPIES = 1000
+SYNTHESIZED_ROWS = 1000
+MIN_PARITY_ROWS = 2000
 MANIFEST_EXAMPLE_ROWS = 3
 
 
@@ -50,13 +51,35 @@ def _typed_csv_record(record: dict, columns: tuple[Column, ...]) -> dict:
     return typed
 
 
-def parity_records(example: tuple[dict, ...] | None, columns: tuple[Column, ...], seed: int = 0) -> tuple[tuple[dict, ...], str]:
-    """(records, where they came from): the example plus jittered copies, else synthesized rows."""
+def parity_records(example: tuple[dict, ...] | None, columns: tuple[Column, ...], boundary=None, sample=None, columns_from: str = "the signature", seed: int = 0) -> tuple[tuple[dict, ...], str]:
+    """(records, where they came from): the user's sample data or the input example, jittered copies
+    of it, rows synthesized from the signature (values drawn from the example's where there is one),
+    and rows at the model's own decision thresholds; at least MIN_PARITY_ROWS in all."""
     rng = random.Random(seed)
-    if example:
-        jittered = [_jitter(rng.choice(example), columns, rng) for _ in range(JITTERED_COPIES)]
-        return tuple(example) + tuple(jittered), "input example"
-    return tuple(_synthesized(columns, rng) for _ in range(SYNTHESIZED_ROWS)), "synthesized from the signature"
+    parts, sources = [], []
+    base = tuple(sample or example or ())
+    if sample:
+        parts.append(tuple(sample))
+        sources.append(f"{len(sample)} sample-data")
+    elif example:
+        parts.append(tuple(example))
+        sources.append(f"{len(example)} input-example")
+    if base:
+        jittered = tuple(_jitter(rng.choice(base), columns, rng) for _ in range(JITTERED_COPIES))
+        parts.append(jittered)
+        sources.append(f"{len(jittered)} jittered")
+    synthesized = tuple(_synthesized(columns, rng, base) for _ in range(SYNTHESIZED_ROWS))
+    parts.append(synthesized)
+    sources.append(f"{len(synthesized)} synthesized from {columns_from}")
+    at_thresholds = tuple(boundary(base or synthesized)) if boundary else ()
+    if at_thresholds:
+        parts.append(at_thresholds)
+        sources.append(f"{len(at_thresholds)} at decision thresholds")
+    records = tuple(r for part in parts for r in part)
+    while len(records) < MIN_PARITY_ROWS:
+        extra = tuple(_synthesized(columns, rng, base) for _ in range(MIN_PARITY_ROWS - len(records)))
+        records += extra
+    return records, " + ".join(sources) + " rows"
 
 
 def _jitter(record: dict, columns, rng: random.Random) -> dict:
@@ -68,7 +91,17 @@ def _jitter(record: dict, columns, rng: random.Random) -> dict:
     return copy
 
 
-def _synthesized(columns, rng: random.Random) -> dict:
+def _synthesized(columns, rng: random.Random, base: tuple[dict, ...] = ()) -> dict:
+    """A row of signature-typed values; numbers on the scale of the base rows' (and strings drawn
+    from theirs, so an encoder meets categories it knows)."""
+    if base:
+        row = {}
+        for column in columns:
+            value = rng.choice(base).get(column.name)
+            if column.type in ("double", "float") and isinstance(value, (int, float)) and value == value:
+                value = float(value) * rng.uniform(0.0, 2.0) + rng.gauss(0, 1) * (rng.random() < 0.3)
+            row[column.name] = value
+        return row
     values = {
         "double": lambda: rng.gauss(0, 1),
         "float": lambda: rng.gauss(0, 1),

@@ -95,7 +95,8 @@ def _compare(method: str, name: str, got: np.ndarray, expected: np.ndarray, tole
         both_nan = np.isnan(got64) & np.isnan(expected64)
         diff = np.where(both_nan, 0.0, np.abs(got64 - expected64))
         scaled = diff / np.maximum(1.0, np.abs(np.nan_to_num(expected64)))
-        bad = int(np.count_nonzero(~(scaled <= tolerance)))
+        failing = ~(scaled <= tolerance)
+        bad = int(np.count_nonzero(failing.reshape(len(failing), -1).any(axis=1) if failing.ndim else failing))
         return OutputParity(method, name, float(np.nanmax(diff, initial=0.0)), float(np.nanmax(scaled, initial=0.0)), bad, 0, bad == 0)
     differs = got.reshape(len(got), -1) != expected.reshape(len(expected), -1)
     differs = differs.any(axis=1) if differs.ndim > 1 else differs

@@ -145,7 +145,7 @@ def build(options: BuildOptions, progress: Progress | None = None) -> BuildRepor
                 optimized = optimize_graph(converted.onnx_bytes)
                 progress.note(f"{converted.flavor} -> ONNX ({converted.signature['layout']} layout, {len(optimized) / 1024:.0f} KiB)")
         with stage("parity"):
-            records, request, source = _check_rows(converted, sample, example)
+            records, request, source = _check_rows(converted, sample, example, columns)
             report = check_parity(converted, optimized, parity_requests(converted, records, request), source, options.tolerance, records)
             if not report.passed:
                 raise MpackError(
@@ -247,13 +247,12 @@ def _convert(resolved, model, example, conversion: ConversionOptions, options: B
     return converted
 
 
-def _check_rows(converted, sample, example):
+def _check_rows(converted, sample, example, signature_columns):
     """(records, tensor request, description) the parity gate runs on."""
     if converted.signature["layout"] == "tensors":
         return None, tensor_request(converted.signature["inputs"]), "synthesized tensors"
-    if sample:
-        return sample, None, "sample data"
-    records, source = parity_records(example, converted.columns)
+    origin = "the signature" if signature_columns else "the model's recorded input features (no signature)"
+    records, source = parity_records(example, converted.columns, converted.boundary_records, sample, origin)
     return records, None, source
 
 

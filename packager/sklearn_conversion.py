@@ -1,19 +1,21 @@
 """scikit-learn estimators and Pipelines (ColumnTransformer included) to ONNX with skl2onnx.
 
-Numeric columns are fed as float32 (ONNX Runtime's tree and imputer kernels compute in float32);
-string columns as string tensors. A model fed one [rows, columns] matrix is fastest, so that layout
-is used whenever no column is a string and nothing selects columns by name.
+Numeric columns are fed in the dtype scikit-learn computes in when MLflow feeds it the signature's
+types: float32 when every numeric column is ``float``, else float64 (pandas upcasts mixed frames), so
+imputers, scalers and linear steps run in float64 and trees cast to float32 themselves, as scikit-learn
+does (DESIGN.md §11). String columns are string tensors. A model fed one [rows, columns] matrix is
+fastest, so that layout is used whenever no column is a string and nothing selects columns by name.
 """
 
 from __future__ import annotations
-
-import warnings
 
 from .conversion import ConversionOptions, ConvertedModel
 from .errors import MpackError
 from .mlmodel import Column, MLmodel
 from .onnx_passthrough import tensor_info
+from .sklearn_graph import sklearn_to_onnx
 from .sklearn_model import load_sklearn_model
+from .threshold_rows import threshold_records
 
 PANDAS_DTYPES = {"double": "float64", "float": "float32", "long": "int64", "integer": "int32", "boolean": "bool", "string": "object"}
 FLOAT_TYPES = ("double", "float")
@@ -36,17 +38,26 @@ def convert_sklearn(model: MLmodel, records, options: ConversionOptions) -> Conv
             "mpack serves scikit-learn classifiers and regressors (estimators or Pipelines ending in one)",
         )
     layout = "columns" if _selects_by_name(estimator) or any(c.type == "string" for c in columns) else "matrix"
-    onnx_model = _to_onnx(estimator, columns, layout, options.opset, classifier=task == "classifier")
+    numeric_dtype = numeric_feed_dtype(columns)
+    try:
+        onnx_model = _to_onnx(estimator, columns, layout, numeric_dtype, options.opset, classifier=task == "classifier")
+    except MpackError:
+        if numeric_dtype == "float32":
+            raise
+        # skl2onnx lacks a float64 path for some estimators (HistGradientBoosting): feed float32
+        # and let the parity gate, with its rows at the model's thresholds, judge the difference.
+        numeric_dtype = "float32"
+        onnx_model = _to_onnx(estimator, columns, layout, numeric_dtype, options.opset, classifier=task == "classifier")
     outputs = [o.name for o in onnx_model.graph.output]
     reference = _Reference(estimator, columns)
     allow_missing = _columns_accepting_missing(reference, columns, records)
     signature = {
         "layout": layout,
         "columns": [
-            {"name": c.name, "type": c.type, "dtype": "string" if c.type == "string" else "float32", "allow_missing": c.name in allow_missing}
+            {"name": c.name, "type": c.type, "dtype": "string" if c.type == "string" else numeric_dtype, "allow_missing": c.name in allow_missing}
             for c in columns
         ],
-        "inputs": _inputs(columns, layout),
+        "inputs": _inputs(columns, layout, numeric_dtype),
         "outputs": [tensor_info(o) for o in onnx_model.graph.output],
     }
     if task == "classifier":
@@ -64,7 +75,14 @@ def convert_sklearn(model: MLmodel, records, options: ConversionOptions) -> Conv
         converter={"skl2onnx": skl2onnx.__version__, "scikit-learn": sklearn.__version__, "estimator": _describe(estimator)},
         reference=reference,
         columns=tuple(columns),
+        boundary_records=lambda base: threshold_records(estimator, columns, base, reference.frame),
     )
+
+
+def numeric_feed_dtype(columns) -> str:
+    """float32 only when every numeric column is MLflow ``float``; otherwise scikit-learn sees float64."""
+    numeric = [c.type for c in columns if c.type != "string"]
+    return "float32" if numeric and all(t == "float" for t in numeric) else "float64"
 
 
 def _columns_from_estimator(estimator) -> tuple[Column, ...]:
@@ -88,26 +106,22 @@ def _selects_by_name(estimator) -> bool:
     return False
 
 
-def _inputs(columns, layout: str) -> list[dict]:
+def _inputs(columns, layout: str, numeric_dtype: str) -> list[dict]:
     if layout == "matrix":
-        return [{"name": "input", "dtype": "float32", "shape": [-1, len(columns)]}]
-    return [{"name": c.name, "dtype": "string" if c.type == "string" else "float32", "shape": [-1, 1]} for c in columns]
+        return [{"name": "input", "dtype": numeric_dtype, "shape": [-1, len(columns)]}]
+    return [{"name": c.name, "dtype": "string" if c.type == "string" else numeric_dtype, "shape": [-1, 1]} for c in columns]
 
 
-def _to_onnx(estimator, columns, layout: str, opset: dict | None, classifier: bool):
-    from skl2onnx import to_onnx
-    from skl2onnx.common.data_types import FloatTensorType, StringTensorType
+def _to_onnx(estimator, columns, layout: str, numeric_dtype: str, opset: dict | None, classifier: bool):
+    from skl2onnx.common.data_types import DoubleTensorType, FloatTensorType, StringTensorType
 
+    numeric_type = DoubleTensorType if numeric_dtype == "float64" else FloatTensorType
     if layout == "matrix":
-        initial_types = [("input", FloatTensorType([None, len(columns)]))]
+        initial_types = [("input", numeric_type([None, len(columns)]))]
     else:
-        initial_types = [(c.name, StringTensorType([None, 1]) if c.type == "string" else FloatTensorType([None, 1])) for c in columns]
+        initial_types = [(c.name, StringTensorType([None, 1]) if c.type == "string" else numeric_type([None, 1])) for c in columns]
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            # zipmap off: probabilities as one tensor, not a list of dicts (much faster to serve)
-            options = {"zipmap": False} if classifier else None
-            return to_onnx(estimator, initial_types=initial_types, options=options, target_opset=opset)
+        return sklearn_to_onnx(estimator, initial_types, opset, classifier)
     except Exception as exc:  # skl2onnx raises RuntimeError/MissingShapeCalculator/NotImplementedError...
         raise MpackError(
             f"skl2onnx cannot convert {_describe(estimator)}: {str(exc).splitlines()[0][:200]}",

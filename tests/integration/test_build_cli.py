@@ -119,7 +119,7 @@ def test_parity_can_use_sample_data_files(store, tmp_path, runtime_cache):
     result = mpack("build", "--model", "models:/fraud/1", "--sample-data", str(sample), "--no-verify", "--json", "--output", str(tmp_path / "s.zip"), "--cache-dir", str(runtime_cache), store=store)
     assert result.returncode == 0, result.stderr
     parity = json.loads(result.stdout)["parity"]
-    assert parity["rows"] == 60 and parity["source"] == "sample data"
+    assert parity["rows"] >= 2000 and parity["source"].startswith("60 sample-data + ")
     wrong = tmp_path / "wrong.json"
     wrong.write_text(json.dumps([{"a": 1}]))
     assert_clean_error(mpack("build", "--model", "models:/fraud/1", "--sample-data", str(wrong), store=store), "lacks column(s) f0")
@@ -215,5 +215,6 @@ def test_without_an_input_example_parity_runs_on_rows_synthesized_from_the_signa
     result = mpack("build", "--model", str(folder), "--json", "--output", str(tmp_path / "n.zip"), "--cache-dir", str(runtime_cache))
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
-    assert report["parity"]["source"] == "synthesized from the signature" and report["parity"]["rows"] == 32
+    source = report["parity"]["source"]
+    assert "synthesized from the signature" in source and "at decision thresholds" in source and report["parity"]["rows"] >= 2000
     assert report["verification"]["ran"] is True
