@@ -13,5 +13,7 @@ class AsgiHttp:
         self._mangum = Mangum(create_app(service), lifespan="off")
 
     def __call__(self, event: dict, context, kind: str) -> tuple[dict, Response]:
+        if event.get("headers") is None:  # API Gateway may send null; Mangum expects an object
+            event = dict(event, headers={})
         result = self._mangum(event, context)
         return result, Response(result.get("statusCode", 500), None)

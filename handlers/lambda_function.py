@@ -49,7 +49,11 @@ def handler(event, context):
         result, rows, errors = response.body, response.rows, int(not response.ok)
         _log_failure(kind, response)
     else:
-        result, response = _http(event, context, kind)
+        problem = lambda_events.http_event_problem(event, kind)
+        if problem:
+            result, response = lambda_events.malformed_http_answer(event, kind, problem)
+        else:
+            result, response = _http(event, context, kind)
         rows, errors = response.rows, int(not response.ok)
         _log_failure(kind, response)
     metrics.add_metric(name="Latency", unit=MetricUnit.Milliseconds, value=(time.perf_counter() - started) * 1000)

@@ -17,15 +17,30 @@ class RecordRejected(Exception):
     """A record whose request was refused; raising marks it failed in the batch response."""
 
 
+WHOLE_BATCH = ""  # an empty itemIdentifier makes Lambda retry the whole batch (AWS's rule)
+
+
 def handle_batch(event: dict, context, service: ScoringService, logger) -> tuple[dict, int, int]:
-    """(batch response, rows scored, failed records)."""
-    processor = BatchProcessor(event_type=EventType.SQS)
+    """(batch response, rows scored, failed records).
+
+    Every record that cannot be scored is reported, so SQS retries it (and, past maxReceiveCount,
+    moves it to the dead-letter queue); none is lost. A record without a string messageId cannot be
+    named, so the whole batch is reported failed and retried rather than dropped."""
+    records = event["Records"]
+    readable = [r for r in records if isinstance(r, dict) and isinstance(r.get("messageId"), str)]
+    if len(readable) != len(records):
+        logger.warning("SQS event has records without a messageId; the whole batch will be retried")
+        return {"batchItemFailures": [{"itemIdentifier": WHOLE_BATCH}]}, 0, len(records)
+    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
     rows = 0
 
     def score_record(record) -> None:
         nonlocal rows
+        body = record.raw_event.get("body")
+        if not isinstance(body, str):
+            raise RecordRejected("the record's body must be a string holding a JSON scoring request")
         try:
-            response = service.score_document(parse_json(record.body or ""))
+            response = service.score_document(parse_json(body))
         except RequestError as error:
             raise RecordRejected(error.message) from None
         if not response.ok:

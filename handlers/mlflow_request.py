@@ -37,12 +37,13 @@ def split_document(document) -> tuple[str, object, dict]:
         )
     unknown = [k for k in document if k not in ALLOWED_KEYS]
     if unknown:
-        raise RequestError(f"unknown key(s) {', '.join(map(repr, unknown))} in request; expected one of {', '.join(FORMATS)} and optional 'params'")
+        raise RequestError(f"unknown key(s) {', '.join(repr(k)[:80] for k in unknown[:10])} in request; expected one of {', '.join(FORMATS)} and optional 'params'")
     present = [k for k in FORMATS if k in document]
     if len(present) != 1:
         detail = "none" if not present else ", ".join(present)
         raise RequestError(f"request must contain exactly one of {', '.join(FORMATS)} (found {detail})")
-    params = document.get("params") or {}
+    params = document.get("params")
+    params = {} if params is None else params
     if not isinstance(params, dict):
         raise RequestError("'params' must be a JSON object", error_code="INVALID_PARAMETER_VALUE")
     return present[0], document[present[0]], params
@@ -51,19 +52,21 @@ def split_document(document) -> tuple[str, object, dict]:
 # -- tabular ---------------------------------------------------------------------------------------
 
 
-def tabular_rows(fmt: str, payload, signature: InputSignature) -> list[list]:
-    """Rows in the signature's column order, each of the signature's width."""
+def tabular_rows(fmt: str, payload, signature: InputSignature, ignored: list | None = None) -> list[list]:
+    """Rows in the signature's column order, each of the signature's width; the names of columns
+    the model does not take are appended to ``ignored``."""
+    ignored = [] if ignored is None else ignored
     if fmt == "dataframe_split":
-        rows = _split_rows(payload, signature)
+        rows = _split_rows(payload, signature, ignored)
     elif fmt == "dataframe_records":
-        rows = _record_rows(payload, signature, fmt)
+        rows = _record_rows(payload, signature, fmt, ignored)
     elif fmt == "inputs" and isinstance(payload, dict):
-        rows = _columnar_rows(payload, signature)
+        rows = _columnar_rows(payload, signature, ignored)
     else:  # instances / inputs as a list: records or positional rows
         if not isinstance(payload, list):
             raise RequestError(f"'{fmt}' must be a list of rows or records")
         if payload and all(isinstance(item, dict) for item in payload):
-            rows = _record_rows(payload, signature, fmt)
+            rows = _record_rows(payload, signature, fmt, ignored)
         else:
             rows = _positional_rows(payload, signature, fmt)
     if not rows:
@@ -71,7 +74,7 @@ def tabular_rows(fmt: str, payload, signature: InputSignature) -> list[list]:
     return rows
 
 
-def _split_rows(payload, signature: InputSignature) -> list[list]:
+def _split_rows(payload, signature: InputSignature, ignored: list) -> list[list]:
     if not isinstance(payload, dict):
         raise RequestError("'dataframe_split' must be an object with 'columns' and 'data'")
     extra = [k for k in payload if k not in ("columns", "data", "index")]
@@ -86,6 +89,8 @@ def _split_rows(payload, signature: InputSignature) -> list[list]:
     if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
         raise RequestError("'dataframe_split.columns' must be a list of column names")
     order = _column_order(columns, signature)
+    if order is not None:
+        ignored.extend(ignored_columns(columns, signature))
     width = len(columns)
     for index, row in enumerate(data):
         if not isinstance(row, list) or len(row) != width:
@@ -97,7 +102,7 @@ def _split_rows(payload, signature: InputSignature) -> list[list]:
     return [[row[i] for i in order] for row in data]
 
 
-def _record_rows(payload, signature: InputSignature, fmt: str) -> list[list]:
+def _record_rows(payload, signature: InputSignature, fmt: str, ignored: list) -> list[list]:
     if not isinstance(payload, list):
         raise RequestError(f"'{fmt}' must be a list of records (objects)")
     names = signature.column_names
@@ -108,13 +113,16 @@ def _record_rows(payload, signature: InputSignature, fmt: str) -> list[list]:
             raise RequestError(f"record {index} of '{fmt}' must be an object of column: value")
         if record.keys() != expected:
             _column_order(list(record), signature, where=f" in record {index}")
+            if not ignored:
+                ignored.extend(ignored_columns(record, signature))
         rows.append([record[name] for name in names])
     return rows
 
 
-def _columnar_rows(payload: dict, signature: InputSignature) -> list[list]:
+def _columnar_rows(payload: dict, signature: InputSignature, ignored: list) -> list[list]:
     names = list(payload)
     _column_order(names, signature)
+    ignored.extend(ignored_columns(names, signature))
     columns = []
     for name in signature.column_names:
         values = payload[name]
@@ -139,19 +147,38 @@ def _positional_rows(payload, signature: InputSignature, fmt: str) -> list[list]
     return payload
 
 
-def _column_order(columns: list[str], signature: InputSignature, where: str = "") -> list[int] | None:
+MAX_NAMED_COLUMNS = 10  # columns named in one message
+MAX_SUGGESTIONS = 3  # "did you mean" look-ups per request (difflib is quadratic in name length)
+
+
+def _column_order(columns: list, signature: InputSignature, where: str = "") -> list[int] | None:
     """Index of each signature column in ``columns`` (None when already in order), or a 400 naming
-    the missing, unexpected (with a likely spelling) and duplicated columns."""
+    the missing (with a likely spelling among the unexpected ones) and duplicated columns.
+
+    Columns the model does not take are ignored, as MLflow ignores them (ID columns are common);
+    ``ignored_columns`` reports them for a log line. Linear in the number of columns.
+    """
     names = signature.column_names
-    if tuple(columns) == names:
+    if len(columns) == len(names) and tuple(columns) == names:
         return None
-    given, known = set(columns), set(names)
-    missing = [n for n in names if n not in given]
-    extra = [c for c in columns if c not in known]
-    duplicated = sorted({c for c in columns if columns.count(c) > 1})
-    if missing or extra or duplicated:
-        raise RequestError(_column_problem(missing, extra, duplicated, names) + where, error_code="INVALID_PARAMETER_VALUE")
-    return [columns.index(n) for n in names]
+    position: dict = {}
+    duplicated = []
+    for index, name in enumerate(columns):
+        if name in position:
+            if name in signature.column_index:
+                duplicated.append(name)
+        else:
+            position[name] = index
+    missing = [n for n in names if n not in position]
+    if missing or duplicated:
+        extra = [c for c in position if c not in signature.column_index]
+        raise RequestError(_column_problem(missing, extra, sorted(set(duplicated)), names) + where, error_code="INVALID_PARAMETER_VALUE")
+    return [position[n] for n in names]
+
+
+def ignored_columns(columns, signature: InputSignature) -> list:
+    """The request's columns the model does not take (named in a log line, never refused)."""
+    return [c for c in columns if c not in signature.column_index]
 
 
 def _column_problem(missing: list[str], extra: list[str], duplicated: list[str], names: tuple[str, ...]) -> str:
@@ -159,22 +186,22 @@ def _column_problem(missing: list[str], extra: list[str], duplicated: list[str],
 
     parts = []
     if missing:
-        parts.append(f"missing column(s) {', '.join(map(repr, missing))}")
-    if extra:
         described = []
-        for name in extra:
-            close = difflib.get_close_matches(name, missing or names, n=1)
+        candidates = [e for e in extra if isinstance(e, str) and len(e) <= 200][:1000]
+        for rank, name in enumerate(missing[:MAX_NAMED_COLUMNS]):
+            close = difflib.get_close_matches(name, candidates, n=1) if rank < MAX_SUGGESTIONS and candidates else []
             described.append(f"{name!r} (did you mean {close[0]!r}?)" if close else repr(name))
-        parts.append(f"unexpected column(s) {', '.join(described)}")
+        more = f" and {len(missing) - MAX_NAMED_COLUMNS} more" if len(missing) > MAX_NAMED_COLUMNS else ""
+        parts.append(f"missing column(s) {', '.join(described)}{more}")
     if duplicated:
-        parts.append(f"duplicated column(s) {', '.join(map(repr, duplicated))}")
+        parts.append(f"duplicated column(s) {', '.join(map(repr, duplicated[:MAX_NAMED_COLUMNS]))}")
     return "; ".join(parts)
 
 
 # -- CSV -------------------------------------------------------------------------------------------
 
 
-def csv_rows(body: bytes | str, signature: InputSignature) -> list[list]:
+def csv_rows(body: bytes | str, signature: InputSignature, ignored: list | None = None) -> list[list]:
     """text/csv with a header row, converted by column type ('' is a missing value)."""
     try:
         text = body.decode("utf-8") if isinstance(body, bytes) else body
@@ -186,6 +213,8 @@ def csv_rows(body: bytes | str, signature: InputSignature) -> list[list]:
         raise RequestError("CSV body is empty; expected a header row and data rows", error_code="INVALID_PARAMETER_VALUE")
     header, data = [h.strip() for h in records[0]], records[1:]
     order = _column_order(header, signature)
+    if order is not None and ignored is not None:
+        ignored.extend(ignored_columns(header, signature))
     rows = []
     for index, record in enumerate(data):
         if len(record) != len(header):
@@ -230,7 +259,9 @@ def tensor_payloads(fmt: str, payload, signature: InputSignature) -> dict[str, o
         extra = [k for k in payload if k not in names]
         missing = [n for n in names if n not in payload]
         if extra or missing:
-            raise RequestError(_column_problem(missing, extra, [], tuple(names)).replace("column", "input"), error_code="INVALID_PARAMETER_VALUE")
+            problems = [f"missing input(s) {', '.join(map(repr, missing[:MAX_NAMED_COLUMNS]))}"] if missing else []
+            problems += [f"unexpected input(s) {', '.join(repr(e)[:80] for e in extra[:MAX_NAMED_COLUMNS])}"] if extra else []
+            raise RequestError(f"{'; '.join(problems)}; this model takes {', '.join(names)}", error_code="INVALID_PARAMETER_VALUE")
         return payload
     if not isinstance(payload, list):
         raise RequestError(f"'{fmt}' must be a list (or, for 'inputs', an object of input name: data)")

@@ -8,6 +8,7 @@ with ``"params": {"predict_method": "predict_proba"}``.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, field
 
 from . import mlflow_request as requests
@@ -20,6 +21,9 @@ CSV_CONTENT_TYPES = frozenset(("text/csv", "application/csv"))
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"  # curl -d's default; accepted when the body is JSON
 SCORING_PATHS = ("", "/invocations")
 HEALTH_PATHS = ("/ping", "/health")
+LOGGED_COLUMN_SETS = 64  # distinct ignored-column sets logged per process (clients choose them)
+
+log = logging.getLogger("mpack")
 
 
 @dataclass(frozen=True)
@@ -72,7 +76,10 @@ class ScoringService:
                 raise payload_too_large(size)
             media = (content_type or "").split(";", 1)[0].strip().lower()
             if media in CSV_CONTENT_TYPES:
-                return self._score(requests.csv_rows(body or b"", self.signature), {}, tabular=True)
+                ignored: list = []
+                rows = requests.csv_rows(body or b"", self.signature, ignored)
+                self._note_ignored(ignored)
+                return self._score(rows, {}, tabular=True)
             if media == FORM_CONTENT_TYPE and (body or b"").lstrip()[:1] in (b"{", "{"):
                 media = ""
             if media not in JSON_CONTENT_TYPES:
@@ -94,7 +101,10 @@ class ScoringService:
             if self.signature.layout == "tensors":
                 data = requests.tensor_payloads(fmt, payload, self.signature)
                 return self._score(data, params, tabular=False)
-            return self._score(requests.tabular_rows(fmt, payload, self.signature), params, tabular=True)
+            ignored: list = []
+            rows = requests.tabular_rows(fmt, payload, self.signature, ignored)
+            self._note_ignored(ignored)
+            return self._score(rows, params, tabular=True)
         except RequestError as error:
             return error_response(error)
 
@@ -137,14 +147,26 @@ class ScoringService:
     def _method(self, params: dict) -> dict:
         unknown = [k for k in params if k != "predict_method"]
         if unknown:
-            raise RequestError(f"unknown param(s) {', '.join(map(repr, unknown))}; supported: 'predict_method'", error_code="INVALID_PARAMETER_VALUE")
+            raise RequestError(f"unknown param(s) {', '.join(repr(k)[:80] for k in unknown[:10])}; supported: 'predict_method'", error_code="INVALID_PARAMETER_VALUE")
         name = params.get("predict_method", self.default_method)
-        if name not in self.methods:
+        if not isinstance(name, str) or name not in self.methods:
             raise RequestError(
-                f"param 'predict_method' must be one of {', '.join(sorted(self.methods))}; got {name!r}",
+                f"param 'predict_method' must be one of {', '.join(sorted(self.methods))}; got {json.dumps(name)[:80]}",
                 error_code="INVALID_PARAMETER_VALUE",
             )
         return self.methods[name]
+
+    def _note_ignored(self, ignored: list) -> None:
+        """One log line per distinct set of ignored columns (MLflow ignores them too)."""
+        if not ignored:
+            return
+        key = tuple(ignored[:50])
+        seen = self.__dict__.setdefault("_ignored_sets", set())
+        if key in seen or len(seen) >= LOGGED_COLUMN_SETS:
+            return
+        seen.add(key)
+        shown = ", ".join(repr(c)[:60] for c in ignored[:20]) + (f" and {len(ignored) - 20} more" if len(ignored) > 20 else "")
+        log.warning("ignored column(s) the model does not take: %s", shown)
 
     def _score(self, data, params: dict, tabular: bool) -> Response:
         method = self._method(params)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -30,6 +31,7 @@ TENSOR_DTYPES = {
 _NUMBERS = frozenset((int, float))
 _INTEGERS = frozenset((int,))
 _FLOATING = ("double", "float")
+MISSING_STRING = ""  # fed for null in a string column whose model treats it as an unknown category
 
 
 @dataclass(frozen=True)
@@ -64,9 +66,13 @@ class InputSignature:
         tensors = tuple(TensorSpec(t["name"], t["dtype"], tuple(t["shape"])) for t in signature["inputs"])
         return cls(signature["layout"], columns, tensors)
 
-    @property
+    @cached_property
     def column_names(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.columns)
+
+    @cached_property
+    def column_index(self) -> dict[str, int]:
+        return {name: index for index, name in enumerate(self.column_names)}
 
     def describe(self) -> dict:
         """The input contract as clients see it (for /version and error messages)."""
@@ -89,7 +95,7 @@ def _bad_value(column: ColumnSpec, values: list, expected: str) -> RequestError:
 def _value_fits(column: ColumnSpec, value) -> bool:
     kind = column.type
     if value is None:
-        return kind in _FLOATING and column.allow_missing
+        return (kind in _FLOATING or kind == "string") and column.allow_missing
     value_type = type(value)
     if kind in _FLOATING:
         if value_type not in _NUMBERS:
@@ -124,11 +130,14 @@ def column_array(column: ColumnSpec, values: list) -> np.ndarray:
             types.discard(type(None))
         if not types <= _NUMBERS:
             raise _bad_value(column, values, _EXPECTED[kind])
-        array = np.asarray(values, dtype=TENSOR_DTYPES[column.dtype])
+        try:
+            array = np.asarray(values, dtype=TENSOR_DTYPES[column.dtype])
+        except OverflowError:  # an integer beyond float64 (a 400-digit number)
+            raise _out_of_range(column, values) from None
         finite = np.isfinite(array)
         if not finite.all():
             if np.isinf(array).any():
-                raise RequestError(f"column '{column.name}' contains an infinite value", error_code="INVALID_PARAMETER_VALUE")
+                raise _out_of_range(column, values)
             if not column.allow_missing:
                 raise _missing(column, values)
         return array
@@ -138,12 +147,33 @@ def column_array(column: ColumnSpec, values: list) -> np.ndarray:
                 raise _bad_value(column, values, _EXPECTED[kind])
         try:
             return np.asarray(values, dtype=TENSOR_DTYPES[column.dtype])
-        except OverflowError:
-            raise RequestError(f"column '{column.name}' has an integer out of range", error_code="INVALID_PARAMETER_VALUE") from None
+        except (OverflowError, ValueError, TypeError):
+            raise _out_of_range(column, values) from None
     expected_type = bool if kind == "boolean" else str
     if types != {expected_type}:
-        raise _bad_value(column, values, _EXPECTED[kind])
+        if kind == "string" and column.allow_missing and types <= {str, type(None)}:
+            # The model treats a missing category as an unknown one (checked at build time).
+            values = [MISSING_STRING if v is None else v for v in values]
+        else:
+            raise _bad_value(column, values, _EXPECTED[kind])
     return np.asarray(values, dtype=TENSOR_DTYPES[column.dtype])
+
+
+def _out_of_range(column: ColumnSpec, values: list) -> RequestError:
+    """A number the column's dtype cannot hold (1e39 in float32, 1e400, a 400-digit integer)."""
+    limit = {"float32": "float32 (about ±3.4e38)", "float64": "float64 (about ±1.8e308)"}.get(column.dtype, column.dtype)
+    for row, value in enumerate(values):
+        if type(value) in _NUMBERS and not _representable(value, column.dtype):
+            shown = repr(value) if len(repr(value)) <= 40 else f"a {len(str(abs(value)))}-digit number"
+            return RequestError(f"column '{column.name}' has {shown} in row {row}, outside the range of {limit}", error_code="INVALID_PARAMETER_VALUE")
+    return RequestError(f"column '{column.name}' has a value outside the range of {limit}", error_code="INVALID_PARAMETER_VALUE")
+
+
+def _representable(value, dtype: str) -> bool:
+    try:
+        return bool(np.isfinite(np.asarray(value, dtype=TENSOR_DTYPES[dtype])))
+    except (OverflowError, ValueError, TypeError):
+        return False
 
 
 def _missing(column: ColumnSpec, values: list) -> RequestError:
@@ -163,8 +193,11 @@ def matrix_feed(signature: InputSignature, rows: list[list]) -> np.ndarray:
     dtype = TENSOR_DTYPES[tensor.dtype]
     types = {type(v) for row in rows for v in row}
     if types <= _NUMBERS:
-        array = np.asarray(rows, dtype=dtype)
-        if np.isfinite(array).all():
+        try:
+            array = np.asarray(rows, dtype=dtype)
+        except OverflowError:
+            array = None
+        if array is not None and np.isfinite(array).all():
             return array
     # Slow path: find and name the offending column (or accept allowed missing values).
     columns = list(zip(*rows))
