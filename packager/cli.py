@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sys
 import threading
+from dataclasses import replace
 from pathlib import Path
 from typing import Optional
 
@@ -37,6 +38,7 @@ def build(
     sample_data: Optional[Path] = typer.Option(None, "--sample-data", help="CSV or JSON rows for the parity check [default: the model's input example]."),
     lambda_http: str = typer.Option("native", "--lambda-http", help="HTTP events: native (fastest) or asgi (through Mangum, same app as containers)."),
     trust_type: list[str] = typer.Option([], "--trust-type", help="A type to allow when loading a skops model file (repeatable)."),
+    allow_pickle: bool = typer.Option(False, "--allow-pickle", help="Load a pickle/cloudpickle model file (runs code from it) [also: allow_pickle = true under [tool.mpack]]."),
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", envvar="MPACK_CACHE_DIR", help="Cache for runtime wheels [default: ~/.cache/mpack]."),
     verify: bool = typer.Option(True, "--verify/--no-verify", help="Run the finished bundle (or image) on the input example before publishing it."),
     base_image: Optional[str] = typer.Option(None, "--base-image", help="Image targets: the base image, already on this machine [default: python:<py>-slim]."),
@@ -67,6 +69,7 @@ def build(
         sample_data=sample_data,
         lambda_http=lambda_http,
         trusted_types=tuple(trust_type),
+        allow_pickle=allow_pickle,
         cache_dir=cache_dir,
         verify=verify,
         base_image=base_image,
@@ -75,6 +78,10 @@ def build(
         runtime=runtime,
     )
     with _error_boundary(as_json, debug):
+        if not allow_pickle:
+            from .build_config import allow_pickle_setting
+
+            options = replace(options, allow_pickle=allow_pickle_setting(Path.cwd()))
         report = run_build(options, RichProgress(_stderr))
     if as_json:
         print(json.dumps(report.to_dict(), indent=2))

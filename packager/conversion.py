@@ -16,6 +16,7 @@ from .sources import ResolvedModel
 @dataclass(frozen=True)
 class ConversionOptions:
     trusted_types: tuple[str, ...] = ()
+    allow_pickle: bool = False  # pickle/cloudpickle model files run code when loaded: opt-in only
     opset: dict | None = None  # target opsets the bundle's onnxruntime reads; None: the newest
 
 

@@ -14,6 +14,7 @@ from .mlmodel import Column, records_from_json
 JITTERED_COPIES = 1000
 SYNTHESIZED_ROWS = 1000
 MIN_PARITY_ROWS = 2000
+MISSING_ROWS = 50  # per column that accepts missing values
 MANIFEST_EXAMPLE_ROWS = 3
 
 
@@ -51,7 +52,7 @@ def _typed_csv_record(record: dict, columns: tuple[Column, ...]) -> dict:
     return typed
 
 
-def parity_records(example: tuple[dict, ...] | None, columns: tuple[Column, ...], boundary=None, sample=None, columns_from: str = "the signature", seed: int = 0) -> tuple[tuple[dict, ...], str]:
+def parity_records(example: tuple[dict, ...] | None, columns: tuple[Column, ...], boundary=None, sample=None, columns_from: str = "the signature", missing_columns: tuple[str, ...] = (), seed: int = 0) -> tuple[tuple[dict, ...], str]:
     """(records, where they came from): the user's sample data or the input example, jittered copies
     of it, rows synthesized from the signature (values drawn from the example's where there is one),
     and rows at the model's own decision thresholds; at least MIN_PARITY_ROWS in all."""
@@ -75,6 +76,10 @@ def parity_records(example: tuple[dict, ...] | None, columns: tuple[Column, ...]
     if at_thresholds:
         parts.append(at_thresholds)
         sources.append(f"{len(at_thresholds)} at decision thresholds")
+    if missing_columns and base:
+        with_missing = tuple(dict(rng.choice(base), **{name: None}) for name in missing_columns for _ in range(MISSING_ROWS))
+        parts.append(with_missing)
+        sources.append(f"{len(with_missing)} with missing values")
     records = tuple(r for part in parts for r in part)
     while len(records) < MIN_PARITY_ROWS:
         extra = tuple(_synthesized(columns, rng, base) for _ in range(MIN_PARITY_ROWS - len(records)))

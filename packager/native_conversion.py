@@ -28,7 +28,7 @@ def native_model(model: MLmodel, records, options: ConversionOptions) -> Convert
     flavor = model.flavor("sklearn")
     if flavor is None:
         raise MpackError("--runtime native ships scikit-learn models only", "log the model with mlflow.sklearn, or use the ONNX runtime")
-    estimator = load_sklearn_model(model.path, flavor, options.trusted_types)
+    estimator = load_sklearn_model(model.path, flavor, options.trusted_types, options.allow_pickle)
     columns = model.columns or _columns_from_estimator(estimator)
     classifier = is_classifier(estimator)
     outputs = {"label": "predict"} if classifier else {"variable": "predict"}

@@ -21,6 +21,7 @@ from .manifest import build_manifest, manifest_bytes
 from .optimize import optimize_graph
 from .parity import check_parity, describe_failure, parity_requests
 from .runtime_plan import native_plan, plan_runtime
+from .sklearn_model import PICKLE_RISK, is_pickle
 from .sources import parse_source, resolve
 from .targets import get_target
 from .verify import ASGI_STACK, FORBIDDEN_AT_RUNTIME, skipped, verify_bundle
@@ -63,6 +64,7 @@ class BuildOptions:
     sample_data: Path | None = None
     lambda_http: str = "native"
     trusted_types: tuple[str, ...] = ()
+    allow_pickle: bool = False  # --allow-pickle or [tool.mpack] allow_pickle
     cache_dir: Path | None = None
     verify: bool = True
     base_image: str | None = None  # image targets
@@ -136,7 +138,12 @@ def build(options: BuildOptions, progress: Progress | None = None) -> BuildRepor
             columns = model.columns if model and model.columns else ()
             sample = load_sample_data(options.sample_data, columns) if options.sample_data else None
             example = sample or (model.input_example if model else None)
-            converted = _convert(resolved, model, example, ConversionOptions(options.trusted_types, runtime.opset), options, target, progress)
+            if options.allow_pickle and model and model.flavor("sklearn") and is_pickle(model.flavor("sklearn")):
+                warning = f"loading the model's pickle file with --allow-pickle: {PICKLE_RISK}"
+                warnings.append(warning)
+                progress.warn(warning)
+            conversion = ConversionOptions(trusted_types=options.trusted_types, opset=runtime.opset, allow_pickle=options.allow_pickle)
+            converted = _convert(resolved, model, example, conversion, options, target, progress)
             if converted.native:
                 runtime = native_plan(runtime, converted.native["requirements"])
                 optimized = converted.model_bytes
@@ -252,7 +259,8 @@ def _check_rows(converted, sample, example, signature_columns):
     if converted.signature["layout"] == "tensors":
         return None, tensor_request(converted.signature["inputs"]), "synthesized tensors"
     origin = "the signature" if signature_columns else "the model's recorded input features (no signature)"
-    records, source = parity_records(example, converted.columns, converted.boundary_records, sample, origin)
+    missing = tuple(c["name"] for c in converted.signature["columns"] if c.get("allow_missing"))
+    records, source = parity_records(example, converted.columns, converted.boundary_records, sample, origin, missing)
     return records, None, source
 
 

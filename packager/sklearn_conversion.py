@@ -26,7 +26,7 @@ def convert_sklearn(model: MLmodel, records, options: ConversionOptions) -> Conv
     import skl2onnx
     from sklearn.base import is_classifier, is_regressor
 
-    estimator = load_sklearn_model(model.path, model.flavor("sklearn"), options.trusted_types)
+    estimator = load_sklearn_model(model.path, model.flavor("sklearn"), options.trusted_types, options.allow_pickle)
     columns = model.columns or _columns_from_estimator(estimator)
     if is_classifier(estimator):
         task = "classifier"
@@ -177,17 +177,19 @@ class _Reference:
 
 
 def _columns_accepting_missing(reference: _Reference, columns, records) -> set[str]:
-    """Float columns where the original model accepts NaN (e.g. behind an imputer), found by asking it."""
+    """Float columns where the original model accepts NaN (e.g. behind an imputer) and string
+    columns where it accepts null (e.g. an encoder ignoring unknown categories), found by asking it.
+    The parity gate then checks the converted graph on rows with those values missing."""
     if not records:
         return set()
     accepted = set()
     for column in columns:
-        if column.type not in FLOAT_TYPES:
+        if column.type not in FLOAT_TYPES + ("string",):
             continue
         probe = dict(records[0], **{column.name: None})
         try:
             reference.estimator.predict(reference.frame([probe]))
-        except ValueError:
+        except Exception:  # scikit-learn refuses with ValueError, TypeError (None among strings)...
             continue
         accepted.add(column.name)
     return accepted

@@ -33,14 +33,24 @@ def casts_to_float32(estimator) -> bool:
 
 def sklearn_to_onnx(estimator, initial_types: list, opset: dict | None, classifier: bool):
     """One ONNX ModelProto for ``estimator`` fed ``initial_types``."""
-    from skl2onnx import to_onnx
-    from skl2onnx.common.data_types import DoubleTensorType, FloatTensorType
+    from skl2onnx.common.data_types import DoubleTensorType
     from sklearn.pipeline import Pipeline
 
     register_exact_converters()
     options = {"zipmap": False} if classifier else None  # probabilities as one tensor: faster to serve
     final = estimator.steps[-1][1] if isinstance(estimator, Pipeline) else estimator
     fed_double = any(isinstance(t, DoubleTensorType) for _, t in initial_types)
+    model = _convert(estimator, final, initial_types, opset, options, fed_double)
+    if classifier and hasattr(final, "predict_proba") and (casts_to_float32(final) or type(final).__module__.startswith("sklearn.linear_model")):
+        first_maximum_labels(model, final.classes_)
+    return sorted_opsets(model)
+
+
+def _convert(estimator, final, initial_types, opset, options, fed_double: bool):
+    from skl2onnx import to_onnx
+    from skl2onnx.common.data_types import FloatTensorType
+    from sklearn.pipeline import Pipeline
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if not (fed_double and casts_to_float32(final)):
@@ -52,6 +62,40 @@ def sklearn_to_onnx(estimator, initial_types: list, opset: dict | None, classifi
         else:
             head = None
     return _join(head, tree, initial_types[0][0])
+
+
+def first_maximum_labels(model, classes) -> None:
+    """Labels as scikit-learn picks them, ``classes_[argmax(proba)]`` with the first class winning an
+    exact tie (a 20-of-40-trees vote), instead of the tree operator's own choice."""
+    from onnx import helper, numpy_helper
+
+    outputs = [o.name for o in model.graph.output]
+    if len(outputs) != 2:
+        return
+    label, probabilities = outputs
+    classes = np.asarray(classes)
+    values = classes.astype(object) if classes.dtype.kind in "OUS" else classes.astype(np.int64)
+    producer = next(n for n in model.graph.node if label in n.output)
+    producer.output[list(producer.output).index(label)] = "mpack_operator_label"
+    model.graph.initializer.append(numpy_helper.from_array(np.array(values.tolist(), dtype=object if classes.dtype.kind in "OUS" else np.int64), "mpack_classes"))
+    model.graph.node.extend([
+        helper.make_node("ArgMax", [probabilities], ["mpack_first_maximum"], axis=1, keepdims=0, select_last_index=0, name="mpack_argmax"),
+        helper.make_node("Gather", ["mpack_classes", "mpack_first_maximum"], [label], axis=0, name="mpack_label"),
+    ])
+
+
+def sorted_opsets(model):
+    """opset_import in domain order: skl2onnx lists them in set order, which follows
+    PYTHONHASHSEED, so the same model would serialize to different bytes in each process."""
+    versions: dict[str, int] = {}
+    for opset in model.opset_import:  # merged graphs may list a domain twice: keep the newer
+        versions[opset.domain] = max(versions.get(opset.domain, 0), opset.version)
+    imports = sorted(versions.items())
+    del model.opset_import[:]
+    for domain, version in imports:
+        entry = model.opset_import.add()
+        entry.domain, entry.version = domain, version
+    return model
 
 
 def _join(head, tree, input_name: str):

@@ -12,11 +12,29 @@ from pathlib import Path
 
 from .errors import MpackError
 
-def load_sklearn_model(model_dir: Path, flavor: dict, trusted_types: tuple[str, ...] = ()):
+PICKLE_FORMATS = ("pickle", "cloudpickle")
+PICKLE_RISK = "loading a pickle runs any code its author put in it, on this machine, with your permissions"
+
+
+def is_pickle(flavor: dict) -> bool:
+    return flavor.get("serialization_format", "pickle") in PICKLE_FORMATS
+
+
+def refuse_pickle(file_name: str) -> MpackError:
+    return MpackError(
+        f"model file {file_name} is a pickle, and {PICKLE_RISK}",
+        "if you trust where this model came from, pass --allow-pickle (or set allow_pickle = true under [tool.mpack] in pyproject.toml); "
+        "better, log it with serialization_format='skops' or as ONNX, which never run code",
+    )
+
+
+def load_sklearn_model(model_dir: Path, flavor: dict, trusted_types: tuple[str, ...] = (), allow_pickle: bool = False):
     file = model_dir / flavor.get("pickled_model", "model.pkl")
     if not file.is_file():
         raise MpackError(f"model file {file.name} named in MLmodel is missing from {model_dir}", "the model directory is incomplete; re-log the model")
     serialization = flavor.get("serialization_format", "pickle")
+    if serialization in PICKLE_FORMATS and not allow_pickle:
+        raise refuse_pickle(file.name)
     try:
         if serialization == "skops":
             return _load_skops(file, tuple(flavor.get("skops_trusted_types") or ()) + trusted_types)

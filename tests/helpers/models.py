@@ -47,6 +47,22 @@ def mixed_frame(rows: int = 300, seed: int = 2):
     return frame, labels
 
 
+def realistic_frame(rows: int, seed: int = 3):
+    """Transactions as they arrive: amounts in cents, whole ages with gaps, scores, a country."""
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(
+        {
+            "amount": np.round(rng.lognormal(3, 1, rows), 2),
+            "age": rng.integers(18, 90, rows).astype(float),
+            "score": np.round(rng.random(rows), 3),
+            "country": rng.choice(["us", "fr", "de", "jp"], rows),
+        }
+    )
+    frame.loc[rng.random(rows) < 0.05, "age"] = np.nan
+    labels = ((frame["amount"] > 30) ^ (frame["country"] == "fr") ^ (frame["score"] > 0.7)).astype(int).to_numpy()
+    return frame, labels
+
+
 def populate(root: Path) -> Store:
     import mlflow
     from mlflow.tracking import MlflowClient
@@ -92,6 +108,22 @@ def populate(root: Path) -> Store:
     with mlflow.start_run(experiment_id=experiment):
         mlflow.sklearn.log_model(house, name="model", input_example=house_x.head(3), registered_model_name="house", serialization_format="pickle")
 
+    # DESIGN.md §11: the pipeline whose float32 conversion flipped labels, and a float32-signature
+    # scaler + GBM (reciprocal multiply vs division)
+    from sklearn.ensemble import RandomForestClassifier
+
+    realistic_x, realistic_y = realistic_frame(3000)
+    realistic = Pipeline([("columns", ColumnTransformer([
+        ("num", Pipeline([("impute", SimpleImputer()), ("scale", StandardScaler())]), ["amount", "age", "score"]),
+        ("cat", OneHotEncoder(handle_unknown="ignore"), ["country"]),
+    ])), ("forest", RandomForestClassifier(n_estimators=40, random_state=0))]).fit(realistic_x, realistic_y)
+    with mlflow.start_run(experiment_id=experiment):
+        mlflow.sklearn.log_model(realistic, name="model", input_example=realistic_x.head(5), registered_model_name="realistic", skops_trusted_types=TREE + ["numpy.dtype"])
+    narrow_x = fraud_x.astype(np.float32)
+    narrow = Pipeline([("scale", StandardScaler()), ("boost", GradientBoostingClassifier(n_estimators=40, random_state=0))]).fit(narrow_x, fraud_y)
+    with mlflow.start_run(experiment_id=experiment):
+        mlflow.sklearn.log_model(narrow, name="model", input_example=narrow_x.head(3), registered_model_name="narrow", skops_trusted_types=TREE)
+
     # skl2onnx has no converter for NearestCentroid: image targets ship it natively (--runtime native)
     from sklearn.neighbors import NearestCentroid
 
@@ -116,8 +148,8 @@ def populate(root: Path) -> Store:
     skops_file.write_bytes(skops_file.read_bytes()[: skops_file.stat().st_size // 3])
     store.empty_dir = root / "not-a-model"
     store.empty_dir.mkdir()
-    store.estimators = {"fraud": fraud, "logistic": logistic, "mixed": mixed, "house": house, "centroid": centroid}
-    store.frames = {"fraud": fraud_x, "mixed": mixed_x}
+    store.estimators = {"fraud": fraud, "logistic": logistic, "mixed": mixed, "house": house, "centroid": centroid, "realistic": realistic, "narrow": narrow}
+    store.frames = {"fraud": fraud_x, "mixed": mixed_x, "realistic": realistic_x, "narrow": narrow_x}
     return store
 
 

@@ -108,9 +108,28 @@ def test_untrusted_skops_types_are_refused_unless_named(store, tmp_path, runtime
 
 
 def test_parity_failure_names_the_output_and_the_figure(store, tmp_path):
-    result = mpack("build", "--model", "models:/house/1", "--tolerance", "0", "--output", str(tmp_path / "h.zip"), store=store)
+    result = mpack("build", "--model", "models:/house/1", "--allow-pickle", "--tolerance", "0", "--output", str(tmp_path / "h.zip"), store=store)
     assert_clean_error(result, "parity check failed", "predict output 'variable'", "tolerance 0")
     assert not (tmp_path / "h.zip").exists()
+
+
+def test_pickle_models_need_consent_given_by_flag_or_project_setting(store, tmp_path, runtime_cache):
+    assert_clean_error(mpack("build", "--model", "models:/house/1", store=store, cwd=tmp_path), "model.pkl is a pickle", "runs any code", "--allow-pickle")
+    (tmp_path / "pyproject.toml").write_text("[tool.mpack]\nallow_pickle = true\n")
+    allowed = mpack("build", "--model", "models:/house/1", "--no-verify", "--json", "--output", str(tmp_path / "h.zip"), "--cache-dir", str(runtime_cache), store=store, cwd=tmp_path)
+    assert allowed.returncode == 0, allowed.stderr
+    assert any("--allow-pickle" in w and "runs any code" in w for w in json.loads(allowed.stdout)["warnings"])
+    (tmp_path / "pyproject.toml").write_text("[tool.mpack]\nallow_pickle = \"yes\"\n")
+    assert_clean_error(mpack("build", "--model", "models:/house/1", store=store, cwd=tmp_path), "allow_pickle must be true or false")
+
+
+def test_rebuilds_are_byte_identical_across_processes_and_hash_seeds(store, tmp_path, runtime_cache):
+    hashes = set()
+    for seed in ("1", "2", "3"):
+        result = mpack("build", "--model", "models:/realistic/1", "--no-verify", "--json", "--output", str(tmp_path / f"r{seed}.zip"), "--cache-dir", str(runtime_cache), store=store, env={"PYTHONHASHSEED": seed})
+        assert result.returncode == 0, result.stderr
+        hashes.add(json.loads(result.stdout)["artifact"]["sha256"])
+    assert len(hashes) == 1
 
 
 def test_parity_can_use_sample_data_files(store, tmp_path, runtime_cache):
@@ -164,7 +183,7 @@ def test_over_250_mb_unzipped_is_refused_with_the_image_hint_and_leaves_nothing(
 def test_a_failed_build_keeps_the_previous_artifact(store, tmp_path):
     output = tmp_path / "keep.zip"
     output.write_bytes(b"previous bundle")
-    result = mpack("build", "--model", "models:/house/1", "--tolerance", "0", "--output", str(output), store=store)
+    result = mpack("build", "--model", "models:/house/1", "--allow-pickle", "--tolerance", "0", "--output", str(output), store=store)
     assert result.returncode == 1
     assert output.read_bytes() == b"previous bundle"
 

@@ -208,7 +208,7 @@ def test_a_model_onnx_cannot_express_ships_natively_on_image_targets(store, dock
             self.warnings.append(text)
 
     progress = Recorder()
-    report = build(BuildOptions(model="models:/centroid/1", target="container", tracking_uri=store.uri, cache_dir=runtime_cache, base_image=base_image, tag="mpack-test/centroid:1"), progress)
+    report = build(BuildOptions(model="models:/centroid/1", target="container", tracking_uri=store.uri, cache_dir=runtime_cache, base_image=base_image, tag="mpack-test/centroid:1", allow_pickle=True), progress)
     assert any("shipping the model with scikit-learn instead (--runtime native)" in w for w in progress.warnings)
     assert report.manifest["runtime"]["kind"] == "native" and report.manifest["model"]["file"] == "model.pkl"
     assert not any(p.lower().startswith("mlflow") for p in report.manifest["runtime"]["packages"])
@@ -227,6 +227,6 @@ def test_a_model_onnx_cannot_express_ships_natively_on_image_targets(store, dock
     finally:
         running.close()
     with pytest.raises(MpackError, match="--runtime native ships scikit-learn, too large"):
-        build(BuildOptions(model="models:/centroid/1", target="lambda", tracking_uri=store.uri, cache_dir=runtime_cache, runtime="native"))
+        build(BuildOptions(model="models:/centroid/1", target="lambda", tracking_uri=store.uri, cache_dir=runtime_cache, runtime="native", allow_pickle=True))
     with pytest.raises(MpackError, match="skl2onnx cannot convert"):
-        build(BuildOptions(model="models:/centroid/1", target="container", tracking_uri=store.uri, cache_dir=runtime_cache, base_image=base_image, runtime="onnx"))
+        build(BuildOptions(model="models:/centroid/1", target="container", tracking_uri=store.uri, cache_dir=runtime_cache, base_image=base_image, runtime="onnx", allow_pickle=True))

@@ -22,7 +22,7 @@ from mpack.packager.sources import parse_source, resolve
 def _service(store, uri: str) -> ScoringService:
     resolved = resolve(parse_source(uri), store.root / "protocol-work", store.uri)
     model = read_model(resolved)
-    converted = convert(resolved, model, model.input_example if model else None, ConversionOptions(opset=LEGACY_GLIBC_RUNTIME["opset"]))
+    converted = convert(resolved, model, model.input_example if model else None, ConversionOptions(opset=LEGACY_GLIBC_RUNTIME["opset"], allow_pickle=True))
     manifest = {"signature": converted.signature, "prediction": converted.prediction, "model": {"name": resolved.name}}
     return ScoringService(manifest, create_session(optimize_graph(converted.onnx_bytes), threads=1))
 
@@ -88,8 +88,11 @@ ROW = {f"f{i}": 0.5 for i in range(8)}
     ("body", "content_type", "status", "needle"),
     [
         ({"dataframe_records": [{k: v for k, v in ROW.items() if k != "f3"}]}, "application/json", 400, "missing column(s) 'f3'"),
-        ({"dataframe_records": [dict(ROW, f9=1.0)]}, "application/json", 400, "unexpected column(s) 'f9'"),
-        ({"dataframe_split": {"columns": ["f0", "f1", "f2", "f3", "f4", "f5", "f6", "fx7"], "data": [[0.1] * 8]}}, "application/json", 400, "did you mean 'f7'"),
+        ({"dataframe_split": {"columns": ["f0", "f1", "f2", "f3", "f4", "f5", "f6", "fx7"], "data": [[0.1] * 8]}}, "application/json", 400, "missing column(s) 'f7' (did you mean 'fx7'?)"),
+        ({"dataframe_records": [dict(ROW, f2=1e400)]}, "application/json", 400, "column 'f2' has inf in row 0, outside the range of float64"),
+        ({"dataframe_records": [dict(ROW, f2=10**400)]}, "application/json", 400, "column 'f2' has a 401-digit number in row 0"),
+        ({"dataframe_records": [ROW], "params": []}, "application/json", 400, "'params' must be a JSON object"),
+        ({"dataframe_records": [ROW], "params": {"predict_method": ["predict"]}}, "application/json", 400, "param 'predict_method' must be one of"),
         ({"dataframe_records": [dict(ROW, f2="high")]}, "application/json", 400, "column 'f2' expects a number, got 'high' in row 0"),
         ({"dataframe_records": [dict(ROW, f2=True)]}, "application/json", 400, "column 'f2' expects a number"),
         ({"instances": [[0.1] * 7]}, "application/json", 400, "must have 8 values"),
@@ -113,6 +116,15 @@ def test_bad_input_is_answered_with_a_message_naming_the_problem(fraud, body, co
     assert response.body["error_code"]
     # ...and the service answers the next request normally
     assert fraud.score_document({"dataframe_records": [ROW]}).status == 200
+
+
+def test_extra_columns_are_ignored_like_mlflow_and_named_in_a_log_line(fraud, caplog):
+    plain = fraud.score_document({"dataframe_records": [ROW]})
+    with caplog.at_level("WARNING", logger="mpack"):
+        extra = fraud.score_document({"dataframe_records": [dict(ROW, customer_id="c-1")]})
+        split = fraud.score_document({"dataframe_split": {"columns": ["request_id", *ROW], "data": [["r-1", *ROW.values()]]}})
+    assert plain.body == extra.body == split.body and plain.status == 200
+    assert "customer_id" in caplog.text and "request_id" in caplog.text
 
 
 def test_nan_literal_where_the_model_cannot_take_it_is_refused(fraud):
