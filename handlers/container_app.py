@@ -26,7 +26,7 @@ def _endpoint(path: str) -> str:
     if path.startswith("/v2/"):
         return "v2-infer" if path.endswith("/infer") else "v2-metadata"
     name = path.rstrip("/").rsplit("/", 1)[-1] or "invocations"
-    return name if name in ("invocations", "ping", "health", "version") else "other"
+    return name if name in ("invocations", "ping", "health", "version", "metadata") else "other"
 
 
 def create_container_app(service: ScoringService) -> Starlette:

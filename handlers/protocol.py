@@ -34,6 +34,9 @@ class Response:
     headers: dict = field(default_factory=lambda: {"Content-Type": "application/json"})
 
     def json(self) -> str:
+        """The wire body: JSON, or the text itself for a text/plain answer (``/version``)."""
+        if isinstance(self.body, str) and self.headers.get("Content-Type", "").startswith("text/plain"):
+            return self.body
         return json.dumps(self.body, separators=(",", ":"))
 
     @property
@@ -117,11 +120,15 @@ class ScoringService:
         return method["outputs"], self.session.run(method["outputs"], self._feeds(data))
 
     def handle_http(self, method: str, path: str, content_type: str | None, body: bytes | str | None) -> Response:
-        """Route an HTTP request: /invocations, /ping, /health, /version."""
+        """Route an HTTP request: /invocations, /ping, /health, /version (plain text, as MLflow's),
+        /metadata (the model and its input contract, JSON)."""
         route = path.rstrip("/")
         if route in HEALTH_PATHS or route.endswith(HEALTH_PATHS):
             return self._only(method, "GET", lambda: Response(200, {"status": "ok"}))
         if route.endswith("/version"):
+            text = str(self.manifest.get("mpack_version") or "unknown")
+            return self._only(method, "GET", lambda: Response(200, text, headers={"Content-Type": "text/plain; charset=utf-8"}))
+        if route.endswith("/metadata"):
             return self._only(method, "GET", lambda: Response(200, self.version()))
         if route in SCORING_PATHS or route.endswith("/invocations"):
             return self._only(method, "POST", lambda: self.score_body(body, content_type))

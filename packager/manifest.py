@@ -21,12 +21,11 @@ def build_manifest(*, target: str, handler: str, resolved, converted, model_file
         "model": {
             "name": resolved.name,
             "version": resolved.version,
-            "source": resolved.source.uri,
+            "source": public_source(resolved.source),
             "flavor": converted.flavor,
             "task": converted.task,
             "file": model_file,
             "sha256": hashlib.sha256(model_bytes).hexdigest(),
-            "source_files": dict(resolved.files),
         },
         "signature": converted.signature,
         "prediction": converted.prediction,
@@ -36,6 +35,18 @@ def build_manifest(*, target: str, handler: str, resolved, converted, model_file
         "build": options,
         **({"native": {k: v for k, v in converted.native.items() if k != "requirements"}} if converted.native else {}),
     }
+
+
+def public_source(source) -> str:
+    """The source as the bundle may show it (``/version``, deploy descriptions): registry and run
+    URIs as typed, credentials masked; a local folder or file by its name only, never a host path."""
+    from pathlib import PurePath
+
+    from .errors import redact_credentials
+
+    if source.kind in ("directory", "onnx"):
+        return f"local:{PurePath(source.reference).name}"
+    return redact_credentials(source.uri)
 
 
 def manifest_bytes(manifest: dict) -> bytes:

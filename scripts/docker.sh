@@ -1,13 +1,9 @@
 #!/usr/bin/env bash
-# A running Docker engine for the image tests: installs Debian's docker.io (plus debootstrap for
-# `mpack base-image` and docker-registry for push tests) when missing, and starts dockerd in the
-# background when `docker info` fails. Exits non-zero when no engine can be had (the tests then fail
+# A running Docker engine for the image tests: installs Debian's docker.io, debootstrap (for
+# `mpack base-image`) and docker-registry (push tests) whenever one is missing - also where an engine
+# already runs - and starts dockerd in the background when `docker info` fails. Exits non-zero when no engine can be had (the tests then fail
 # under CI=true and skip elsewhere).
 set -uo pipefail
-if docker info >/dev/null 2>&1; then
-  echo "==> Docker engine: running"
-  exit 0
-fi
 SUDO=""
 [ "$(id -u)" -ne 0 ] && SUDO="sudo -n"
 missing=()
@@ -19,6 +15,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/tmp/mpack-docker-install.log 2>&1 \
     || { $SUDO apt-get update -q >/dev/null 2>&1 && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/tmp/mpack-docker-install.log 2>&1; } \
     || { echo "    could not install them (see /tmp/mpack-docker-install.log)"; exit 1; }
+fi
+if docker info >/dev/null 2>&1; then
+  echo "==> Docker engine: running"
+  exit 0
 fi
 echo "==> starting dockerd in the background (log: /tmp/mpack-dockerd.log)"
 $SUDO sh -c 'nohup dockerd >/tmp/mpack-dockerd.log 2>&1 &'

@@ -71,15 +71,35 @@ class FunctionState:
     last_update: str | None = None
     revision_id: str | None = None  # the function's, for optimistic concurrency on its first update
     versions: dict = field(default_factory=dict)  # version -> CodeSha256
+    # version -> the settings it was published with (configuration() keys plus "Role"): a version is
+    # reused only when its code *and* its settings are what is wanted (an interrupted deploy leaves
+    # $LATEST configured but unpublished; the old version with the same code has the old settings).
+    version_settings: dict = field(default_factory=dict)
     alias: AliasState | None = None
     url_auth: str | None = None  # AWS_IAM | NONE | None (no URL)
     reserved: int | None = None
     provisioned: int | None = None  # on the alias (read only when the deploy asks for it)
     image_uri: str | None = None  # image functions: the digest-pinned image they run
 
-    def version_with_code(self, code_sha256: str) -> str | None:
-        matching = [int(v) for v, sha in self.versions.items() if v != "$LATEST" and sha == code_sha256]
+    def version_like_latest(self) -> str | None:
+        """The newest published version with $LATEST's code and settings, if any."""
+        wanted = dict(self.configuration, Role=self.role_arn)
+        matching = [
+            int(v) for v, sha in self.versions.items()
+            if v != "$LATEST" and sha == self.code_sha256 and _comparable(self.version_settings.get(v), wanted)
+        ]
         return str(max(matching)) if matching else None
+
+
+def _comparable(settings: dict | None, wanted: dict) -> bool:
+    return settings is not None and all(settings.get(key) == value for key, value in wanted.items())
+
+
+def settings_of(config: dict) -> dict:
+    """The settings mpack manages, as GetFunction / ListVersionsByFunction report them."""
+    current = {key: config.get(key) for key in ("Handler", "Runtime", "MemorySize", "Timeout") if key in config}
+    current["Environment"] = {"Variables": (config.get("Environment") or {}).get("Variables") or {}}
+    return current
 
 
 def code_sha256(zip_path: Path) -> str:
@@ -97,17 +117,17 @@ def read_state(aws: Aws, name: str, alias: str, provisioned: bool = False) -> Fu
         raise aws_error(exc, f"read function {name}") from None
     config = function["Configuration"]
     try:
-        versions = {}
+        versions, version_settings = {}, {}
         for page in client.get_paginator("list_versions_by_function").paginate(FunctionName=name):
             versions.update({v["Version"]: v["CodeSha256"] for v in page["Versions"]})
+            version_settings.update({v["Version"]: dict(settings_of(v), Role=v.get("Role")) for v in page["Versions"]})
         alias_state = _alias(client, name, alias)
         url_auth = _url_auth(client, name, alias)
         reserved = client.get_function_concurrency(FunctionName=name).get("ReservedConcurrentExecutions")
         provisioned_count = _provisioned(client, name, alias) if provisioned and alias_state else None
     except Exception as exc:  # noqa: BLE001
         raise aws_error(exc, f"read the versions and alias of {name}") from None
-    current = {key: config.get(key) for key in ("Handler", "Runtime", "MemorySize", "Timeout") if key in config}
-    current["Environment"] = {"Variables": (config.get("Environment") or {}).get("Variables") or {}}
+    current = settings_of(config)
     return FunctionState(
         exists=True,
         arn=config["FunctionArn"],
@@ -117,6 +137,7 @@ def read_state(aws: Aws, name: str, alias: str, provisioned: bool = False) -> Fu
         last_update=config.get("LastUpdateStatus"),
         revision_id=config.get("RevisionId"),
         versions=versions,
+        version_settings=version_settings,
         alias=alias_state,
         url_auth=url_auth,
         reserved=reserved,

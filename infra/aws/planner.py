@@ -7,6 +7,8 @@ serving version as primary and gives the new one its weight.
 
 from __future__ import annotations
 
+import hashlib
+
 from .function_state import DesiredFunction, FunctionState
 from .steps import (
     ConfigureFunctionUrl,
@@ -16,6 +18,7 @@ from .steps import (
     MoveAlias,
     PublishVersion,
     PushImage,
+    RemoveFunctionUrl,
     SetProvisionedConcurrency,
     SetReservedConcurrency,
     SmokeTest,
@@ -32,7 +35,7 @@ URL_AUTH = {"iam": "AWS_IAM", "public": "NONE"}
 def plan_deploy(state: FunctionState, desired: DesiredFunction, zip_bytes: int) -> list:
     steps: list = []
     if desired.role_arn is None and not state.exists:
-        steps.append(CreateRole(f"mpack-{desired.name}"[:64]))
+        steps.append(CreateRole(role_name(desired.name)))
     if desired.image:
         code_changed = not state.exists or desired.image.pushed_uri is None or state.image_uri != desired.image.pushed_uri
         if desired.image.pushed_uri is None:
@@ -49,7 +52,7 @@ def plan_deploy(state: FunctionState, desired: DesiredFunction, zip_bytes: int) 
             steps += [UpdateCode(), WaitUntilUpdated()]
         if changed:
             steps += [UpdateConfiguration(changed), WaitUntilUpdated()]
-    existing = None if (code_changed or changed) else state.version_with_code(state.code_sha256)
+    existing = None if (code_changed or changed) else state.version_like_latest()
     if not _alias_serves(state, existing, desired):
         if existing is None:
             steps.append(PublishVersion())
@@ -62,7 +65,19 @@ def plan_deploy(state: FunctionState, desired: DesiredFunction, zip_bytes: int) 
     wanted_auth = URL_AUTH.get(desired.function_url)
     if wanted_auth and wanted_auth != state.url_auth:
         steps.append(ConfigureFunctionUrl(desired.alias, wanted_auth, exists=state.url_auth is not None))
+    elif wanted_auth is None and state.url_auth is not None:
+        steps.append(RemoveFunctionUrl(desired.alias))
     return steps
+
+
+def role_name(function: str) -> str:
+    """IAM's 64-character limit, without two long function names sharing a role (and its log
+    policy): long names keep a prefix and gain a digest of the whole name."""
+    name = f"mpack-{function}"
+    if len(name) <= 64:
+        return name
+    digest = hashlib.sha256(function.encode()).hexdigest()[:10]
+    return f"{name[:53]}-{digest}"
 
 
 def _changed_settings(state: FunctionState, desired: DesiredFunction) -> tuple[str, ...]:

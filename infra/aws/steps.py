@@ -279,9 +279,40 @@ class ConfigureFunctionUrl:
             else:
                 client.create_function_url_config(FunctionName=name, Qualifier=self.alias, AuthType=self.auth)
             if self.auth == "NONE":
-                client.add_permission(FunctionName=name, Qualifier=self.alias, StatementId="mpack-public-url", Action="lambda:InvokeFunctionUrl", Principal="*", FunctionUrlAuthType="NONE")
+                client.add_permission(FunctionName=name, Qualifier=self.alias, StatementId=PUBLIC_URL_STATEMENT, Action="lambda:InvokeFunctionUrl", Principal="*", FunctionUrlAuthType="NONE")
+            else:
+                _remove_public_permission(client, name, self.alias)
         except Exception as exc:  # noqa: BLE001
             raise aws_error(exc, f"configure the function URL of {name}") from None
+
+
+PUBLIC_URL_STATEMENT = "mpack-public-url"
+
+
+def _remove_public_permission(client, name: str, alias: str) -> None:
+    """Drop the public-invoke statement mpack added (absent already: nothing to do)."""
+    try:
+        client.remove_permission(FunctionName=name, Qualifier=alias, StatementId=PUBLIC_URL_STATEMENT)
+    except client.exceptions.ResourceNotFoundException:
+        pass
+
+
+@dataclass(frozen=True)
+class RemoveFunctionUrl:
+    alias: str
+
+    def describe(self) -> str:
+        return f"remove the function URL on alias {self.alias} and mpack's public-invoke permission (--function-url none)"
+
+    def apply(self, ctx: DeployContext) -> None:
+        client, name = ctx.aws.lambda_, ctx.desired.name
+        try:
+            _remove_public_permission(client, name, self.alias)
+            client.delete_function_url_config(FunctionName=name, Qualifier=self.alias)
+        except client.exceptions.ResourceNotFoundException:
+            pass
+        except Exception as exc:  # noqa: BLE001
+            raise aws_error(exc, f"remove the function URL of {name}") from None
 
 
 @dataclass(frozen=True)

@@ -93,7 +93,9 @@ def test_mlflow_scoring_protocol(store, server):
     status, body = server.request("POST", "/invocations", proba)
     assert status == 200 and len(json.loads(body)["predictions"][0]) == 2
     assert server.request("GET", "/health")[0] == 200
-    status, body = server.request("GET", "/version")
+    status, body = server.request("GET", "/version")  # plain text, as mlflow models serve answers it
+    assert status == 200 and body.decode().strip() and not body.startswith(b"{")
+    status, body = server.request("GET", "/metadata")
     assert json.loads(body)["model"]["name"] == "fraud"
     status, body = server.request("POST", "/invocations", {"dataframe_split": {"columns": ["f0"], "data": [[1]]}})
     assert status == 400 and "missing column" in json.loads(body)["message"]

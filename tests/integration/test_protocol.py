@@ -143,7 +143,9 @@ def test_http_routes(fraud):
     assert fraud.handle_http("GET", "/ping", None, None).status == 200
     assert fraud.handle_http("GET", "/health", None, None).status == 200
     version = fraud.handle_http("GET", "/version", None, None)
-    assert version.status == 200 and version.body["model"]["name"] == "fraud"
+    assert version.status == 200 and version.headers["Content-Type"].startswith("text/plain") and version.json() == version.body
+    metadata = fraud.handle_http("GET", "/metadata", None, None)
+    assert metadata.status == 200 and metadata.body["model"]["name"] == "fraud"
     assert fraud.handle_http("GET", "/invocations", None, None).status == 405
     assert fraud.handle_http("POST", "/nowhere", "application/json", "{}").status == 404
     assert fraud.handle_http("POST", "/invocations", "application/json", json.dumps({"dataframe_records": [ROW]})).status == 200

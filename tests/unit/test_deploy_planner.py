@@ -21,7 +21,8 @@ def desired(**changes) -> DesiredFunction:
 
 def serving(code: str = "OLD", version: str = "1", weights: dict | None = None, **changes) -> FunctionState:
     versions = {"$LATEST": code, version: code} if version == "1" else {"$LATEST": code, "1": "OLD", version: code}
-    base = dict(exists=True, arn="arn", code_sha256=code, configuration=dict(CONFIG), role_arn="role", versions=versions, alias=AliasState("1", weights or {}, "rev", None))
+    published = {v: dict(CONFIG, Role="role") for v in versions if v != "$LATEST"}
+    base = dict(exists=True, arn="arn", code_sha256=code, configuration=dict(CONFIG), role_arn="role", versions=versions, version_settings=published, alias=AliasState("1", weights or {}, "rev", None))
     return FunctionState(**{**base, **changes})
 
 
@@ -62,6 +63,30 @@ def test_a_version_that_failed_its_smoke_test_is_tested_again_before_the_alias_m
     state = serving(code="NEW", version="2")  # version 2 exists with this code, the alias is still on 1
     state = FunctionState(**{**state.__dict__, "alias": AliasState("1", {}, "rev", None)})
     assert kinds(plan_deploy(state, desired(), 1000)) == ["SmokeTest", "MoveAlias"]
+
+
+def test_an_interrupted_deploy_publishes_instead_of_reusing_a_version_with_old_settings():
+    """Killed between UpdateFunctionConfiguration and PublishVersion: $LATEST has X=v3 and the
+    code of version 1, which was published with X=v2. Re-running must publish, not point at 1."""
+    latest = dict(CONFIG, Environment={"Variables": {"X": "v3"}})
+    state = serving(code="NEW", version="2", configuration=latest)
+    state = FunctionState(**{**state.__dict__, "version_settings": {"1": dict(CONFIG, Role="role"), "2": dict(CONFIG, Environment={"Variables": {"X": "v2"}}, Role="role")}, "alias": AliasState("2", {}, "rev", "1")})
+    steps = plan_deploy(state, desired(environment={"X": "v3"}), 1000)
+    assert kinds(steps) == ["PublishVersion", "SmokeTest", "MoveAlias"]
+    assert steps[-1].version is None  # the version published now, not an old one
+
+
+def test_function_url_none_removes_the_url_mpack_made():
+    assert kinds(plan_deploy(serving(code="NEW", url_auth="NONE"), desired(function_url="none"), 1000)) == ["RemoveFunctionUrl"]
+    assert plan_deploy(serving(code="NEW"), desired(function_url="none"), 1000) == []
+
+
+def test_long_function_names_get_distinct_roles_within_iams_limit():
+    from mpack.infra.aws.planner import role_name
+
+    first, second = role_name("a" * 70 + "-scoring"), role_name("a" * 70 + "-training")
+    assert first != second and len(first) <= 64 and len(second) <= 64
+    assert role_name("fraud") == "mpack-fraud"
 
 
 def test_promote_and_rollback():
