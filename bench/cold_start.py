@@ -28,9 +28,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from examples.train_demo import train_and_register  # noqa: E402
-from mpack.infra.events import wrap_event  # noqa: E402
+from mpack.infra.local.events import wrap_event  # noqa: E402
 from mpack.packager.pipeline import BuildOptions, build  # noqa: E402
+
+from examples.train_demo import train_and_register  # noqa: E402
 
 MODEL = "bench-fraud"
 FLOORS = {"a/c": 1.5, "b/a": 20.0, "zip_mb": 27.0, "warm_us": 150.0}

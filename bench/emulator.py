@@ -30,11 +30,12 @@ sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(BENCH.parent))
 
 import cold_start  # noqa: E402
-from examples.train_demo import train_and_register  # noqa: E402
 from mpack.packager.pipeline import BuildOptions, build  # noqa: E402
 
+from examples.train_demo import train_and_register  # noqa: E402
+
 FLOORS = {"overhead_ms": 1.0, "init_ratio": 1.2, "invoke_extra_ms": 500.0}
-MPACK = [sys.executable, "-m", "mpack.packager.cli"]
+MPACK = [sys.executable, "-m", "mpack.packager.cli.app"]
 CLIENT = r"""
 import json, socket, sys, threading, time
 host, port, path, payload, mode, amount, clients = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4].encode(), sys.argv[5], float(sys.argv[6]), int(sys.argv[7])

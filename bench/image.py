@@ -31,10 +31,11 @@ sys.path.insert(0, str(BENCH.parent))
 
 import cold_start  # noqa: E402
 import emulator  # noqa: E402
-from examples.train_demo import train_and_register  # noqa: E402
-from mpack.packager.base_image import build_base_image  # noqa: E402
-from mpack.packager.docker_engine import connect  # noqa: E402
+from mpack.infra.docker_engine import connect  # noqa: E402
+from mpack.packager.image.base_image import build_base_image  # noqa: E402
 from mpack.packager.pipeline import BuildOptions, build  # noqa: E402
+
+from examples.train_demo import train_and_register  # noqa: E402
 
 FLOORS = {"start_ratio": 10.0, "p50_ratio": 10.0, "rebuild_s": 10.0, "above_base_mb": 200.0}
 ONE_ROW = {"dataframe_split": {"columns": [f"f{i:02d}" for i in range(20)], "data": [[0.1] * 20]}}

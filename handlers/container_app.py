@@ -21,6 +21,7 @@ from .metrics import CONTENT_TYPE, ServerMetrics
 from .open_inference import OpenInference
 from .protocol import ScoringService
 
+
 def _endpoint(path: str) -> str:
     """A bounded label for a path (never the raw path: clients choose paths)."""
     if path.startswith("/v2/"):

@@ -12,19 +12,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from .bundle import partial_path, publish, write_zip
-from .conversion import ConversionOptions, convert, read_model
-from .dependencies import default_cache_dir, install_runtime
-from .errors import MpackError
-from .examples import load_sample_data, parity_records, scoring_request, tensor_request
-from .manifest import build_manifest, manifest_bytes
-from .optimize import optimize_graph
-from .parity import check_parity, describe_failure, parity_requests
-from .runtime_plan import native_plan, plan_runtime
-from .sklearn_model import PICKLE_RISK, is_pickle
-from .sources import parse_source, resolve
-from .targets import get_target
-from .verify import ASGI_STACK, FORBIDDEN_AT_RUNTIME, skipped, verify_bundle
+from mpack.infra.errors import MpackError
+from mpack.packager.bundle.dependencies import default_cache_dir, install_runtime
+from mpack.packager.bundle.manifest import build_manifest, manifest_bytes
+from mpack.packager.bundle.runtime_plan import native_plan, plan_runtime
+from mpack.packager.bundle.zip_writer import partial_path, publish, write_zip
+from mpack.packager.check.parity import check_parity, describe_failure, parity_requests
+from mpack.packager.check.verify import ASGI_STACK, FORBIDDEN_AT_RUNTIME, skipped, verify_bundle
+from mpack.packager.convert.optimize import optimize_graph
+from mpack.packager.convert.registry import ConversionOptions, convert, read_model
+from mpack.packager.source.examples import load_sample_data, parity_records, scoring_request, tensor_request
+from mpack.packager.source.resolve import parse_source, resolve
+from mpack.packager.source.sklearn_model import PICKLE_RISK, is_pickle
+from mpack.packager.targets import get_target
 
 RUNTIMES = ("auto", "onnx", "native")
 
@@ -178,7 +178,7 @@ def build(options: BuildOptions, progress: Progress | None = None) -> BuildRepor
             options=options.recorded(),
         )
         if target.kind == "image":
-            from .image_pipeline import build_and_verify_image
+            from mpack.packager.image.pipeline import build_and_verify_image
 
             image, verification = build_and_verify_image(target, options, resolved, manifest, optimized, installed, runtime, example_request, work, stage, progress)
             return BuildReport(
@@ -233,7 +233,7 @@ def build(options: BuildOptions, progress: Progress | None = None) -> BuildRepor
 
 def _convert(resolved, model, example, conversion: ConversionOptions, options: BuildOptions, target, progress):
     """ONNX, or the native runtime: when asked, or on image targets when ONNX cannot express the model."""
-    from .native_conversion import native_model
+    from mpack.packager.convert.native import native_model
 
     if options.runtime not in RUNTIMES:
         raise MpackError(f"--runtime {options.runtime} is not a runtime", f"choose one of {', '.join(RUNTIMES)}")
@@ -265,8 +265,7 @@ def _check_rows(converted, sample, example, signature_columns):
 
 
 def _verify(partial: Path, runtime, options: BuildOptions, manifest: dict, optimized: bytes, request: dict, progress):
-    from mpack.handlers.loader import create_session
-    from mpack.handlers.protocol import ScoringService
+    from mpack.packager.check.scoring import scoring_service
 
     if not options.verify:
         return skipped("disabled with --no-verify")
@@ -274,7 +273,7 @@ def _verify(partial: Path, runtime, options: BuildOptions, manifest: dict, optim
         reason = f"target Python {runtime.python}/{runtime.arch} differs from this interpreter; the bundle was not run here"
         progress.warn(reason)
         return skipped(reason)
-    expected = ScoringService(manifest, create_session(optimized, threads=1)).score_document(request)
+    expected = scoring_service(manifest, optimized).score_document(request)
     forbidden = FORBIDDEN_AT_RUNTIME + (ASGI_STACK if options.lambda_http == "native" else ())
     verification = verify_bundle(partial, request, expected.body["predictions"], max(options.tolerance, 1e-6), forbidden)
     progress.note(f"answered the input example in a fresh interpreter (init {verification.init_seconds * 1000:.0f} ms)")

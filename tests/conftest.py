@@ -56,8 +56,8 @@ TEST_BASE_IMAGE = "mpack-test/python:3.11-bookworm"
 @pytest.fixture(scope="session")
 def docker_client():
     """The real Docker engine. Under CI=true its absence fails the test; elsewhere it skips."""
-    from mpack.packager.docker_engine import connect
-    from mpack.packager.errors import MpackError
+    from mpack.infra.docker_engine import connect
+    from mpack.infra.errors import MpackError
 
     try:
         return connect()
@@ -72,7 +72,7 @@ def docker_client():
 def base_image(docker_client) -> str:
     """A Debian bookworm Python base image built from Debian packages (no registry), kept on the
     machine between test runs: debootstrap costs about a minute once."""
-    from mpack.packager.base_image import build_base_image
+    from mpack.packager.image.base_image import build_base_image
 
     return build_base_image(TEST_BASE_IMAGE).tag
 

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from mpack.packager.errors import MpackError
-
-from .function_state import DesiredFunction, FunctionState, read_state
-from .planner import plan_deploy, plan_promote, plan_rollback
-from .session import Aws
-from .steps import DeployContext
+from mpack.infra.aws.function_state import DesiredFunction, FunctionState, read_state
+from mpack.infra.aws.planner import plan_deploy, plan_promote, plan_rollback
+from mpack.infra.aws.session import Aws
+from mpack.infra.aws.steps import DeployContext
+from mpack.infra.errors import MpackError
 
 
 @dataclass

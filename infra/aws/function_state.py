@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .session import Aws, aws_error
+from mpack.infra.aws.session import Aws, aws_error
 
 PREVIOUS = re.compile(r"previous=(\d+)")
 

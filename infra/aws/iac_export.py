@@ -8,7 +8,7 @@ Intrinsic functions are written in their long form ({"Ref": ...}), so any YAML p
 
 from __future__ import annotations
 
-from .function_state import DesiredFunction
+from mpack.infra.aws.function_state import DesiredFunction
 
 FORMATS = ("sam", "cloudformation")
 SAM_CANARIES = {10: "Canary10Percent5Minutes", 30: "Canary10Percent30Minutes"}

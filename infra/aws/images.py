@@ -9,10 +9,9 @@ from __future__ import annotations
 import base64
 import os
 
-from mpack.packager.errors import MpackError
-
-from .function_state import DesiredImage
-from .session import Aws, aws_error
+from mpack.infra.aws.function_state import DesiredImage
+from mpack.infra.aws.session import Aws, aws_error
+from mpack.infra.errors import MpackError
 
 
 def ecr_registry(aws: Aws) -> tuple[str, dict | None]:
@@ -29,7 +28,7 @@ def ecr_registry(aws: Aws) -> tuple[str, dict | None]:
 
 
 def desired_image(client, aws: Aws, local: str, repository: str) -> DesiredImage:
-    from mpack.infra.local_bundle import lambda_image
+    from mpack.infra.local.local_bundle import lambda_image
 
     image = lambda_image(client, local)
     labels = image.attrs["Config"].get("Labels") or {}
@@ -41,7 +40,7 @@ def desired_image(client, aws: Aws, local: str, repository: str) -> DesiredImage
 
 
 def push_to_repository(aws: Aws, desired: DesiredImage) -> str:
-    from mpack.packager.docker_engine import connect
+    from mpack.infra.docker_engine import connect
 
     client = connect()
     registry, auth = ecr_registry(aws)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import hashlib
 
-from .function_state import DesiredFunction, FunctionState
-from .steps import (
+from mpack.infra.aws.function_state import DesiredFunction, FunctionState
+from mpack.infra.aws.steps import (
     ConfigureFunctionUrl,
     CreateFunction,
     CreateRole,
@@ -110,7 +110,7 @@ def _move_alias(state: FunctionState, desired: DesiredFunction, version: str | N
 
 def plan_promote(state: FunctionState, alias_name: str) -> list:
     """Move the alias fully to its canary version."""
-    from mpack.packager.errors import MpackError
+    from mpack.infra.errors import MpackError
 
     alias = state.alias
     if alias is None or not alias.weights:
@@ -121,7 +121,7 @@ def plan_promote(state: FunctionState, alias_name: str) -> list:
 
 def plan_rollback(state: FunctionState, alias_name: str) -> list:
     """Put the alias back: drop a canary, else return to the version served before the last move."""
-    from mpack.packager.errors import MpackError
+    from mpack.infra.errors import MpackError
 
     alias = state.alias
     if alias is None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
-from mpack.packager.errors import MpackError
+from mpack.infra.errors import MpackError
 
 RETRIES = {"max_attempts": 8, "mode": "adaptive"}  # throttling and transient errors, with backoff
 
@@ -46,7 +46,7 @@ class Aws:
 
 def aws_error(exc: Exception, action: str) -> MpackError:
     """A botocore error, named by what mpack was doing."""
-    from botocore.exceptions import ClientError, NoCredentialsError, EndpointConnectionError
+    from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
 
     if isinstance(exc, NoCredentialsError):
         return MpackError(f"no AWS credentials to {action}", "set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or use OIDC in CI")

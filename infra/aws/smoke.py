@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import json
 
-from mpack.packager.errors import MpackError
-
-from .function_state import DesiredFunction
-from .session import Aws, aws_error
+from mpack.infra.aws.function_state import DesiredFunction
+from mpack.infra.aws.session import Aws, aws_error
+from mpack.infra.errors import MpackError
 
 SMOKE_MODES = ("aws", "local", "none")
 
@@ -44,14 +43,14 @@ def aws_smoke(aws: Aws, desired: DesiredFunction):
 
 def local_smoke(desired: DesiredFunction, cache_root):
     def run(version: str) -> str:
-        from mpack.infra.function_config import FunctionConfig
-        from mpack.infra.local_lambda import LocalLambda, open_bundle
+        from mpack.infra.local.function_config import FunctionConfig
+        from mpack.infra.local.local_lambda import LocalLambda, open_bundle
 
         launcher = None
         if desired.image:  # the very image, in a container on the local platform
-            from mpack.infra.container_launcher import ContainerLauncher
-            from mpack.infra.local_bundle import open_image
-            from mpack.packager.docker_engine import connect
+            from mpack.infra.docker_engine import connect
+            from mpack.infra.local.container_launcher import ContainerLauncher
+            from mpack.infra.local.local_bundle import open_image
 
             client = connect()
             bundle = open_image(desired.image.local, client)

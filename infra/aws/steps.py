@@ -12,10 +12,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from mpack.packager.errors import MpackError
-
-from .function_state import DesiredFunction, FunctionState
-from .session import Aws, aws_error
+from mpack.infra.aws.function_state import DesiredFunction, FunctionState
+from mpack.infra.aws.session import Aws, aws_error
+from mpack.infra.errors import MpackError
 
 TRUST_POLICY = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
 ROLE_PROPAGATION_TRIES = 10
@@ -354,6 +353,6 @@ class PushImage:
         return "push the image (the function will reference its digest, not a tag)"
 
     def apply(self, ctx: DeployContext) -> None:
-        from .images import push_to_repository
+        from mpack.infra.aws.images import push_to_repository
 
         ctx.code = {"ImageUri": push_to_repository(ctx.aws, ctx.desired.image)}

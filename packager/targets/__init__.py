@@ -8,12 +8,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Protocol
 
-from ..bundle import BundleEntry
-from ..errors import MpackError
-from ..image_build import ImageRecipe
-from .container_image import ContainerImageTarget
-from .lambda_image import LambdaImageTarget
-from .lambda_zip import LambdaZipTarget
+from mpack.infra.errors import MpackError
+from mpack.packager.bundle.zip_writer import BundleEntry
+from mpack.packager.image.build import ImageRecipe
+from mpack.packager.targets.container_image import ContainerImageTarget
+from mpack.packager.targets.lambda_image import LambdaImageTarget
+from mpack.packager.targets.lambda_zip import LambdaZipTarget
 
 
 class Target(Protocol):

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..image_build import ImageLayer, ImageRecipe, default_image_tag
-from .handler_code import handler_code, model_folder
+from mpack.packager.image.build import ImageLayer, ImageRecipe, default_image_tag
+from mpack.packager.targets.handler_code import handler_code, model_folder
 
 ROOT = "/opt/mpack"
 PORT = 8080

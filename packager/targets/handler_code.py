@@ -8,8 +8,8 @@ import json
 import shutil
 from pathlib import Path
 
-from ..dependencies import compile_tree
-from ..manifest import MANIFEST_NAME
+from mpack.packager.bundle.dependencies import compile_tree
+from mpack.packager.bundle.manifest import MANIFEST_NAME
 
 
 def package_dir(module_name: str) -> Path:

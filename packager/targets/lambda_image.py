@@ -9,9 +9,9 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from ..image_build import ImageLayer, ImageRecipe, default_image_tag
-from .handler_code import handler_code, model_folder, package_dir
-from .lambda_zip import CONTAINER_ONLY
+from mpack.packager.image.build import ImageLayer, ImageRecipe, default_image_tag
+from mpack.packager.targets.handler_code import handler_code, model_folder, package_dir
+from mpack.packager.targets.lambda_zip import CONTAINER_ONLY
 
 TASK_ROOT = "/var/task"
 RUNTIME_DIR = "/opt/mpack/runtime"
@@ -39,16 +39,15 @@ class LambdaImageTarget:
         app = handler_code(workdir / "app", exclude=CONTAINER_ONLY, precompile=False)
         shutil.copyfile(package_dir("mpack.templates") / "lambda" / "mpack_handler.py", app / "mpack_handler.py")
         if precompile:
-            from ..dependencies import compile_tree
+            from mpack.packager.bundle.dependencies import compile_tree
 
             compile_tree(app)
         layers = [ImageLayer("deps", runtime_site, TASK_ROOT), ImageLayer("model", model, TASK_ROOT), ImageLayer("app", app, TASK_ROOT)]
         environment = {"LAMBDA_TASK_ROOT": TASK_ROOT}
         entrypoint: tuple[str, ...] = ()
         if not base.startswith(AWS_BASES):
-            from mpack.infra.runtime_dir import runtime_dir
-
-            from ..dependencies import default_cache_dir
+            from mpack.infra.local.runtime_dir import runtime_dir
+            from mpack.packager.bundle.dependencies import default_cache_dir
 
             layers.insert(0, ImageLayer("runtime", runtime_dir(default_cache_dir()), RUNTIME_DIR))
             environment.update(PYTHONPATH=RUNTIME_DIR, LAMBDA_RUNTIME_DIR=RUNTIME_DIR)

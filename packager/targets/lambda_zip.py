@@ -9,11 +9,11 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from ..bundle import BundleEntry, tree_entries
-from ..dependencies import compile_tree
-from ..errors import MpackError
-from ..manifest import MANIFEST_NAME
-from .handler_code import handler_code, package_dir
+from mpack.infra.errors import MpackError
+from mpack.packager.bundle.dependencies import compile_tree
+from mpack.packager.bundle.manifest import MANIFEST_NAME
+from mpack.packager.bundle.zip_writer import BundleEntry, tree_entries
+from mpack.packager.targets.handler_code import handler_code, package_dir
 
 MODEL_FILE = "model.onnx"
 CONTAINER_ONLY = ("container_", "open_inference")  # handler modules a Lambda function never imports

@@ -6,7 +6,7 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path
 
-from mpack.packager.verify import run_isolated
+from mpack.packager.check.verify import run_isolated
 
 
 def unzip(bundle: Path, folder: Path) -> Path:

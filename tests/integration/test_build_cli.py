@@ -7,13 +7,12 @@ import json
 import zipfile
 
 import pytest
+from mpack.infra.errors import MpackError
+from mpack.packager.bundle.dependencies import install_runtime
+from mpack.packager.bundle.runtime_plan import plan_runtime
+from mpack.packager.source.resolve import parse_source, resolve
 
-from mpack.packager.dependencies import install_runtime
-from mpack.packager.runtime_plan import plan_runtime
-from mpack.packager.sources import parse_source, resolve
-from mpack.packager.errors import MpackError
 from tests.helpers.cli import assert_clean_error, mpack
-
 
 # -- sources ---------------------------------------------------------------------------------------
 

@@ -13,8 +13,7 @@ import urllib.error
 import urllib.request
 
 import pytest
-
-from mpack.packager.errors import MpackError
+from mpack.infra.errors import MpackError
 from mpack.packager.pipeline import BuildOptions, build
 
 pytestmark = pytest.mark.slow

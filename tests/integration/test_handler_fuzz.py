@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from mpack.infra.local.events import wrap_event
 
-from mpack.infra.events import template, wrap_event
 from tests.helpers.bundle_runner import unzip
 
 pytestmark = pytest.mark.slow

@@ -8,9 +8,9 @@ import zipfile
 
 import numpy as np
 import pytest
+from mpack.infra.errors import MpackError
+from mpack.infra.local.events import wrap_event
 
-from mpack.infra.events import wrap_event
-from mpack.packager.errors import MpackError
 from tests.helpers.bundle_runner import run_events, unzip
 
 pytestmark = pytest.mark.slow

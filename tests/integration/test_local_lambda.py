@@ -11,10 +11,10 @@ import time
 from pathlib import Path
 
 import pytest
+from mpack.infra.local.function_config import FunctionConfig
+from mpack.infra.local.local_bundle import open_bundle
+from mpack.infra.local.local_lambda import LocalLambda
 
-from mpack.infra.function_config import FunctionConfig
-from mpack.infra.local_bundle import open_bundle
-from mpack.infra.local_lambda import LocalLambda
 from tests.helpers.cli import assert_clean_error, mpack
 
 FUNCTIONS = Path(__file__).resolve().parent.parent / "fixtures" / "functions"

@@ -47,8 +47,8 @@ def _assert_same_labels(got, expected, probabilities):
 
 def test_rows_at_the_models_split_thresholds_get_scikit_learns_labels(store, built, tmp_path):
     """The rows random traffic rarely hits: adjacent float64 values on both sides of every split."""
-    from mpack.packager.mlmodel import Column
-    from mpack.packager.threshold_rows import threshold_records
+    from mpack.packager.check.threshold_rows import threshold_records
+    from mpack.packager.source.mlmodel import Column
 
     estimator = store.estimators["realistic"]
     frame = store.frames["realistic"]

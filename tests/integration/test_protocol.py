@@ -10,13 +10,12 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from mpack.handlers.loader import create_session
 from mpack.handlers.protocol import MAX_BODY_BYTES, ScoringService
-from mpack.packager.conversion import ConversionOptions, convert, read_model
-from mpack.packager.optimize import optimize_graph
-from mpack.packager.runtime_plan import LEGACY_GLIBC_RUNTIME
-from mpack.packager.sources import parse_source, resolve
+from mpack.packager.bundle.runtime_plan import LEGACY_GLIBC_RUNTIME
+from mpack.packager.convert.optimize import optimize_graph
+from mpack.packager.convert.registry import ConversionOptions, convert, read_model
+from mpack.packager.source.resolve import parse_source, resolve
 
 
 def _service(store, uri: str) -> ScoringService:

@@ -8,13 +8,12 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
 from mpack.handlers.lambda_events import event_kind
-from mpack.infra.events import EVENT_KINDS, wrap_event
-from mpack.packager.bundle import BundleEntry, contributor, write_zip
-from mpack.packager.errors import MpackError
-from mpack.packager.runtime_plan import plan_runtime
-from mpack.packager.strip import strip_site
+from mpack.infra.errors import MpackError
+from mpack.infra.local.events import EVENT_KINDS, wrap_event
+from mpack.packager.bundle.runtime_plan import plan_runtime
+from mpack.packager.bundle.strip import strip_site
+from mpack.packager.bundle.zip_writer import BundleEntry, contributor, write_zip
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -6,10 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from mpack.infra.aws.function_state import AliasState, DesiredFunction, FunctionState
 from mpack.infra.aws.planner import plan_deploy, plan_promote, plan_rollback
-from mpack.packager.errors import MpackError
+from mpack.infra.errors import MpackError
 
 CONFIG = {"Handler": "mpack_handler.handler", "Runtime": "python3.11", "MemorySize": 1024, "Timeout": 30, "Environment": {"Variables": {}}}
 

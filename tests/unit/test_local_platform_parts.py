@@ -9,14 +9,13 @@ import socket
 import threading
 
 import pytest
-
-from mpack.infra import lambda_logs
-from mpack.infra.function_config import FunctionConfig, function_name_for, parse_environment
-from mpack.infra.http_gateway import http_api_event, http_reply
-from mpack.infra.http_wire import Connection, Reply, Request, WireServer
-from mpack.infra.local_server import _function_name
-from mpack.packager.errors import MpackError
-from mpack.packager.local_run import InvokeInput, answer_failure, event_payload
+from mpack.infra.errors import MpackError
+from mpack.infra.local import lambda_logs
+from mpack.infra.local.function_config import FunctionConfig, function_name_for, parse_environment
+from mpack.infra.local.http_gateway import http_api_event, http_reply
+from mpack.infra.local.http_wire import Connection, Reply, Request, WireServer
+from mpack.infra.local.local_server import _function_name
+from mpack.packager.cli.local import InvokeInput, answer_failure, event_payload
 
 
 def test_report_line_is_lambdas_format():
@@ -164,7 +163,7 @@ def _read_until(sock: socket.socket, end: bytes) -> bytes:
 def test_runtime_output_keeps_every_line_of_a_chatty_writer():
     import os
 
-    from mpack.infra.runtime_output import RuntimeOutput
+    from mpack.infra.local.runtime_output import RuntimeOutput
 
     read_end, write_end = os.pipe()
     output = RuntimeOutput(read_end)
@@ -179,7 +178,7 @@ def test_runtime_output_keeps_every_line_of_a_chatty_writer():
 
 
 def test_an_unreachable_docker_engine_is_a_clear_error(monkeypatch, tmp_path):
-    from mpack.packager.docker_engine import connect
+    from mpack.infra.docker_engine import connect
 
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-docker.sock")
     with pytest.raises(MpackError, match="the Docker engine is not reachable") as caught:
@@ -188,7 +187,7 @@ def test_an_unreachable_docker_engine_is_a_clear_error(monkeypatch, tmp_path):
 
 
 def test_platform_flag_maps_to_the_architecture():
-    from mpack.packager.cli import _arch_of_platform
+    from mpack.packager.cli.app import _arch_of_platform
 
     assert _arch_of_platform("linux/amd64", None) == "x86_64" and _arch_of_platform("linux/arm64", "arm64") == "arm64"
     with pytest.raises(MpackError, match="not a platform"):
@@ -198,7 +197,7 @@ def test_platform_flag_maps_to_the_architecture():
 
 
 def test_dockerfile_puts_layers_in_cache_friendly_order(tmp_path):
-    from mpack.packager.image_build import ImageLayer, ImageRecipe, render_dockerfile
+    from mpack.packager.image.build import ImageLayer, ImageRecipe, render_dockerfile
 
     recipe = ImageRecipe(base="b:1", layers=(ImageLayer("deps", tmp_path, "/d"), ImageLayer("model", tmp_path, "/m"), ImageLayer("app", tmp_path, "/a")), entrypoint=("python3", "-m", "x"), command=("serve",), labels={"k": "v"}, expose=8080)
     text = render_dockerfile(recipe)

@@ -1,0 +1,1 @@
+"""local: see DESIGN.md §2."""

@@ -1,0 +1,156 @@
+"""A bundle made ready to run locally: unpacked read-only (as Lambda's /var/task), its manifest read,
+and refused early when it was built for another Python or architecture than this machine's.
+
+Zips are unpacked once per content (keyed by their sha256) into the cache, so a second
+``mpack invoke`` of the same bundle starts as fast as Lambda's warm code cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import shutil
+import stat
+import sys
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from mpack.handlers.loader import MANIFEST_NAME
+from mpack.infra.errors import MpackError
+
+KEEP_UNPACKED = 8
+_ARCH = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}
+
+
+@dataclass(frozen=True)
+class LocalBundle:
+    task_root: Path  # on this machine, or inside the image
+    manifest: dict | None  # None for a Lambda zip mpack did not build (then --handler is needed)
+    image: str | None = None  # a Lambda image: its runtime runs in containers
+    runtime_dir: Path | None = None  # the runtime interface client's folder inside the image
+
+    @property
+    def handler(self) -> str | None:
+        return (self.manifest or {}).get("handler")
+
+    @property
+    def model_name(self) -> str | None:
+        return (self.manifest or {}).get("model", {}).get("name")
+
+    @property
+    def input_example(self) -> dict | None:
+        return (self.manifest or {}).get("input_example")
+
+
+def open_bundle(path: Path, cache_root: Path) -> LocalBundle:
+    if not path.exists():
+        raise MpackError(f"bundle {path} does not exist", "build one with: mpack build --model models:/NAME@ALIAS")
+    root = path if path.is_dir() else _unpacked(path, cache_root / "bundles")
+    manifest = None
+    if (root / MANIFEST_NAME).exists():
+        try:
+            manifest = json.loads((root / MANIFEST_NAME).read_bytes())
+        except ValueError as exc:
+            raise MpackError(f"the manifest {MANIFEST_NAME} in {path} is not valid JSON: {exc}", "rebuild the bundle with mpack build") from None
+        check_compatible(manifest, path)
+    return LocalBundle(root, manifest)
+
+
+def check_compatible(manifest: dict, path: Path) -> None:
+    """The bundle's native wheels must match this interpreter and CPU to run in a local process."""
+    runtime = manifest.get("runtime", {})
+    wanted_python, wanted_arch = runtime.get("python"), runtime.get("arch")
+    here_python = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    here_arch = _ARCH.get(platform.machine().lower(), platform.machine())
+    if (wanted_python and wanted_python != here_python) or (wanted_arch and wanted_arch != here_arch):
+        raise MpackError(
+            f"{path} is built for Python {wanted_python} on {wanted_arch}, but this machine runs Python {here_python} on {here_arch}",
+            f"rebuild it with --python {here_python} --arch {here_arch} to test it here (or build --target lambda-image to run it in a container)",
+        )
+
+
+def _unpacked(zip_path: Path, folder: Path) -> Path:
+    digest = _sha256(zip_path)
+    target = folder / digest[:24]
+    if target.exists():
+        os.utime(target)  # most recently used: kept by the pruning below
+        return target
+    folder.mkdir(parents=True, exist_ok=True)
+    partial = folder / f".{digest[:24]}.{os.getpid()}.partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    try:
+        with zipfile.ZipFile(zip_path) as archive:
+            archive.extractall(partial)
+    except zipfile.BadZipFile:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise MpackError(f"{zip_path} is not a zip file (or it is truncated)", "pass a bundle built by mpack build, or its unpacked folder") from None
+    _make_read_only(partial)
+    try:
+        partial.rename(target)
+    except OSError:  # another process unpacked it first
+        _remove(partial)
+    _prune(folder)
+    return target
+
+
+def _sha256(path: Path) -> str:
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def _make_read_only(root: Path) -> None:
+    """Lambda's code folder is read-only; so is ours (root can still write: documented)."""
+    for folder, dirs, files in os.walk(root):
+        for name in files:
+            os.chmod(os.path.join(folder, name), stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH | (os.stat(os.path.join(folder, name)).st_mode & 0o111))
+    for folder, dirs, _ in os.walk(root, topdown=False):
+        for name in dirs:
+            os.chmod(os.path.join(folder, name), 0o555)
+    os.chmod(root, 0o555)
+
+
+def _remove(root: Path) -> None:
+    for folder, dirs, _ in os.walk(root):
+        os.chmod(folder, 0o755)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def _prune(folder: Path) -> None:
+    unpacked = sorted((p for p in folder.iterdir() if not p.name.startswith(".")), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in unpacked[KEEP_UNPACKED:]:
+        _remove(old)
+
+
+def open_image(reference: str, client) -> LocalBundle:
+    """A Lambda image built by mpack (``--target lambda-image``): its manifest, read from the image."""
+    import io
+    import tarfile
+
+    image = lambda_image(client, reference)
+    task_root = Path((image.attrs["Config"].get("WorkingDir") or "/var/task"))
+    container = client.containers.create(reference, entrypoint=["true"])
+    try:
+        stream, _ = container.get_archive(str(task_root / MANIFEST_NAME))
+        with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as archive:
+            manifest = json.load(archive.extractfile(MANIFEST_NAME))
+    finally:
+        container.remove(force=True)
+    runtime = next((v.split("=", 1)[1] for v in image.attrs["Config"].get("Env") or () if v.startswith("LAMBDA_RUNTIME_DIR=")), None)
+    return LocalBundle(task_root, manifest, image=reference, runtime_dir=Path(runtime) if runtime else Path("/var/runtime"))
+
+
+def lambda_image(client, reference: str):
+    """The local docker image ``reference``, refused unless mpack built it with --target lambda-image."""
+    from docker.errors import ImageNotFound
+
+    try:
+        image = client.images.get(reference)
+    except ImageNotFound:
+        raise MpackError(f"{reference} is neither a bundle file nor an image on this machine", "build one with mpack build --target lambda (zip) or --target lambda-image") from None
+    labels = image.attrs["Config"].get("Labels") or {}
+    if labels.get("io.mpack.target") != "lambda-image":
+        raise MpackError(f"image {reference} is not a Lambda image built by mpack (target {labels.get('io.mpack.target')!r})", "run HTTP images with docker run; build Lambda images with --target lambda-image")
+    return image

@@ -1,0 +1,62 @@
+"""The emulated Lambda runtime folder (Lambda's /var/runtime): AWS's runtime interface client and a
+bootstrap, kept beside the bundle, never inside it.
+
+The client's files are copied from this environment's installed distributions (no network, same
+versions the tests ran), once per version set, into the cache. The bootstrap gives the function
+Lambda's import order (task root first, then the runtime folder, then the standard library: no
+site-packages, so a module missing from the bundle fails here as it would on Lambda).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from importlib import metadata
+from pathlib import Path
+
+from mpack.infra.errors import MpackError
+
+RUNTIME_DISTRIBUTIONS = ("awslambdaric", "simplejson", "snapshot-restore-py")
+BOOTSTRAP_NAME = "bootstrap.py"
+_BOOTSTRAP = '''"""Lambda's Python bootstrap, as mpack's local platform runs it."""
+import os
+import sys
+
+sys.path[:0] = [os.environ["LAMBDA_TASK_ROOT"], os.environ["LAMBDA_RUNTIME_DIR"]]
+os.chdir(os.environ["LAMBDA_TASK_ROOT"])
+from awslambdaric.__main__ import main
+
+main([sys.argv[0], os.environ["_HANDLER"]])
+'''
+
+
+def runtime_dir(cache_root: Path) -> Path:
+    """The runtime folder for this interpreter, prepared once and reused."""
+    try:
+        versions = [f"{name}-{metadata.version(name)}" for name in RUNTIME_DISTRIBUTIONS]
+    except metadata.PackageNotFoundError as missing:
+        raise MpackError(f"the AWS runtime interface client is not installed ({missing.name} is missing)", "reinstall mpack: pip install mpack") from None
+    folder = cache_root / "lambda-runtime" / "-".join([f"cp{sys.version_info[0]}{sys.version_info[1]}", *versions])
+    if (folder / BOOTSTRAP_NAME).exists():
+        return folder
+    partial = folder.with_name(f"{folder.name}.partial-{os.getpid()}")
+    shutil.rmtree(partial, ignore_errors=True)
+    for name in RUNTIME_DISTRIBUTIONS:
+        _copy_distribution(name, partial)
+    (partial / BOOTSTRAP_NAME).write_text(_BOOTSTRAP)
+    try:
+        partial.rename(folder)
+    except OSError:  # another process prepared it first
+        shutil.rmtree(partial, ignore_errors=True)
+    return folder
+
+
+def _copy_distribution(name: str, target: Path) -> None:
+    for entry in metadata.distribution(name).files or ():
+        parts = entry.parts
+        if parts[0] == ".." or "__pycache__" in parts or parts[0].endswith(".dist-info"):
+            continue
+        destination = target.joinpath(*parts)
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(entry.locate(), destination)

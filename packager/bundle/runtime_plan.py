@@ -1,0 +1,95 @@
+"""Which runtime libraries a bundle ships, for a target Python and architecture.
+
+Lambda's Python 3.8-3.11 runtimes run on glibc 2.26; 3.12+ on glibc 2.34. The newest onnxruntime
+with wheels for glibc 2.26 is 1.16.3 (built against numpy 1.x), so bundles for those runtimes
+ship it, and the ONNX graph is written in the opsets that release reads. Newer runtimes ship the
+onnxruntime and numpy versions installed here, the ones the parity gate ran.
+"""
+
+from __future__ import annotations
+
+import platform
+import sys
+from dataclasses import dataclass
+from importlib.metadata import version
+
+from mpack.infra.errors import MpackError
+
+PYTHONS = ("3.11", "3.12", "3.13")
+ARCHES = {"x86_64": "x86_64", "arm64": "aarch64"}
+GLIBC = {"3.11": 26, "3.12": 34, "3.13": 34}
+LEGACY_GLIBC_RUNTIME = {"onnxruntime": "1.16.3", "numpy": "1.26.4", "opset": {"": 19, "ai.onnx.ml": 3}}
+# Libraries the handler itself imports, per HTTP mode (their own dependencies are resolved by pip);
+# "container" is the HTTP server image (uvicorn + Starlette).
+HANDLER_PACKAGES = {
+    "native": ("aws-lambda-powertools",),
+    "asgi": ("aws-lambda-powertools", "mangum", "starlette"),
+    "container": ("starlette", "uvicorn"),
+}
+IMAGE_GLIBC = 28  # Debian bookworm (python:3.x-slim) and newer: manylinux_2_28 wheels
+
+
+@dataclass(frozen=True)
+class RuntimePlan:
+    python: str  # "3.11"
+    arch: str  # "x86_64" | "arm64"
+    onnxruntime: str
+    numpy: str
+    opset: dict | None  # target opsets for conversion; None: the converter's newest
+    handler_packages: tuple[str, ...]  # pinned "name==version"
+    glibc_minor: int = 26
+    model_packages: tuple[str, ...] = ()  # --runtime native: the model's own requirements (no onnxruntime)
+
+    @property
+    def glibc(self) -> str:
+        return f"2.{self.glibc_minor}"
+
+    @property
+    def platforms(self) -> tuple[str, ...]:
+        machine = ARCHES[self.arch]
+        tags = [f"manylinux_2_{minor}_{machine}" for minor in range(self.glibc_minor, 16, -1)]
+        return (*tags, f"manylinux2014_{machine}")
+
+    @property
+    def matches_host(self) -> bool:
+        """Whether this interpreter can import the bundle (for .pyc and the verification run)."""
+        return self.python == host_python() and self.arch == host_arch()
+
+    def describe(self) -> dict:
+        if self.model_packages:
+            return {"python": self.python, "arch": self.arch, "glibc": self.glibc, "kind": "native", "packages": list(self.model_packages)}
+        return {"python": self.python, "arch": self.arch, "glibc": self.glibc, "onnxruntime": self.onnxruntime, "numpy": self.numpy}
+
+
+def host_python() -> str:
+    return f"{sys.version_info.major}.{sys.version_info.minor}"
+
+
+def host_arch() -> str:
+    machine = platform.machine().lower()
+    return "arm64" if machine in ("aarch64", "arm64") else machine
+
+
+def plan_runtime(python: str | None, arch: str | None, lambda_http: str, glibc_minor: int | None = None) -> RuntimePlan:
+    """``glibc_minor``: the target's C library (images choose theirs); default Lambda's for ``python``."""
+    python = python or host_python()
+    arch = arch or host_arch()
+    if python not in PYTHONS:
+        raise MpackError(f"--python {python} is not a supported target", f"choose one of {', '.join(PYTHONS)}")
+    if arch not in ARCHES:
+        raise MpackError(f"--arch {arch} is not a supported target", f"choose one of {', '.join(ARCHES)}")
+    if lambda_http not in HANDLER_PACKAGES:
+        raise MpackError(f"--lambda-http {lambda_http} is not a mode", f"choose one of {', '.join(HANDLER_PACKAGES)}")
+    packages = tuple(f"{name}=={version(name)}" for name in HANDLER_PACKAGES[lambda_http])
+    glibc = glibc_minor or GLIBC[python]
+    if glibc < 28:
+        legacy = LEGACY_GLIBC_RUNTIME
+        return RuntimePlan(python, arch, legacy["onnxruntime"], legacy["numpy"], legacy["opset"], packages, glibc)
+    return RuntimePlan(python, arch, version("onnxruntime"), version("numpy"), None, packages, glibc)
+
+
+def native_plan(plan: RuntimePlan, requirements: list[str]) -> RuntimePlan:
+    """The same target, shipping the model's own libraries instead of onnxruntime."""
+    from dataclasses import replace
+
+    return replace(plan, onnxruntime="", opset=None, model_packages=tuple(requirements))

@@ -1,0 +1,87 @@
+"""``--runtime native``: a scikit-learn model shipped as itself, for image targets, when ONNX cannot
+express it (or when asked). The contract is the same as for ONNX bundles (columns in signature
+order, predict methods, validation); the columns are fed with their own types (float64, int64,
+strings), the model file travels unchanged, and the runtime libraries are the model's own
+requirements, pinned as MLflow recorded them, without MLflow itself.
+"""
+
+from __future__ import annotations
+
+import re
+
+from mpack.infra.errors import MpackError
+from mpack.packager.convert.registry import ConversionOptions, ConvertedModel
+from mpack.packager.convert.sklearn import _columns_accepting_missing, _columns_from_estimator, _describe, _Reference
+from mpack.packager.source.mlmodel import MLmodel
+from mpack.packager.source.sklearn_model import load_sklearn_model
+
+NATIVE_DTYPES = {"double": "float64", "float": "float32", "long": "int64", "integer": "int32", "boolean": "bool", "string": "string"}
+NEVER_SHIPPED = ("mlflow", "mlflow-skinny")
+REQUIRED = ("scikit-learn", "numpy")
+
+
+def native_model(model: MLmodel, records, options: ConversionOptions) -> ConvertedModel:
+    from importlib.metadata import version
+
+    from sklearn.base import is_classifier
+
+    flavor = model.flavor("sklearn")
+    if flavor is None:
+        raise MpackError("--runtime native ships scikit-learn models only", "log the model with mlflow.sklearn, or use the ONNX runtime")
+    estimator = load_sklearn_model(model.path, flavor, options.trusted_types, options.allow_pickle)
+    columns = model.columns or _columns_from_estimator(estimator)
+    classifier = is_classifier(estimator)
+    outputs = {"label": "predict"} if classifier else {"variable": "predict"}
+    methods = {"predict": {"outputs": ["label"]}} if classifier else {"predict": {"outputs": ["variable"], "squeeze": True}}
+    if classifier and hasattr(estimator, "predict_proba"):
+        outputs["probabilities"] = "predict_proba"
+        methods["predict_proba"] = {"outputs": ["probabilities"]}
+    reference = _Reference(estimator, columns)
+    allow_missing = _columns_accepting_missing(reference, columns, records)
+    file = model.path / flavor.get("pickled_model", "model.pkl")
+    signature = {
+        "layout": "columns",
+        "columns": [{"name": c.name, "type": c.type, "dtype": NATIVE_DTYPES.get(c.type, "string"), "allow_missing": c.name in allow_missing} for c in columns],
+        "inputs": [{"name": c.name, "dtype": NATIVE_DTYPES.get(c.type, "string"), "shape": [-1, 1]} for c in columns],
+        "outputs": [{"name": name, "dtype": "float64" if method == "predict_proba" else "any", "shape": [-1]} for name, method in outputs.items()],
+    }
+    native = {
+        "format": flavor.get("serialization_format", "pickle"),
+        "trusted_types": sorted(set(flavor.get("skops_trusted_types") or ()) | set(options.trusted_types)),
+        "outputs": outputs,
+        "requirements": model_requirements(model),
+    }
+    return ConvertedModel(
+        onnx_bytes=b"",
+        signature=signature,
+        prediction={"default": "predict", "methods": methods},
+        flavor="sklearn",
+        task="classifier" if classifier else "regressor",
+        converter={"runtime": "native", "scikit-learn": version("scikit-learn"), "estimator": _describe(estimator)},
+        reference=reference,
+        columns=tuple(columns),
+        native=native,
+        model_file=file.name,
+        model_bytes=file.read_bytes(),
+    )
+
+
+def model_requirements(model: MLmodel) -> list[str]:
+    """The model's pinned requirements (requirements.txt as MLflow logged it), without MLflow."""
+    path = model.path / "requirements.txt"
+    lines = path.read_text().splitlines() if path.is_file() else []
+    wanted = []
+    for line in lines:
+        line = line.split("#", 1)[0].strip()
+        if not line or line.startswith("-"):
+            continue
+        name = re.split(r"[<>=!~;\[ ]", line, 1)[0].lower().replace("_", "-")
+        if name not in NEVER_SHIPPED:
+            wanted.append(line)
+    names = {re.split(r"[<>=!~;\[ ]", w, 1)[0].lower().replace("_", "-") for w in wanted}
+    missing = [name for name in REQUIRED if name not in names]
+    if missing:
+        from importlib.metadata import version
+
+        wanted += [f"{name}=={version(name)}" for name in missing]
+    return wanted

@@ -1,0 +1,78 @@
+"""From a resolved model to one ONNX graph plus the runtime contract (signature, predict methods).
+
+Converters are chosen from a registry by MLflow flavor; adding one never touches the others.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Protocol
+
+from mpack.infra.errors import MpackError
+from mpack.packager.source.mlmodel import MLmodel, read_mlmodel
+from mpack.packager.source.resolve import ResolvedModel
+
+
+@dataclass(frozen=True)
+class ConversionOptions:
+    trusted_types: tuple[str, ...] = ()
+    allow_pickle: bool = False  # pickle/cloudpickle model files run code when loaded: opt-in only
+    opset: dict | None = None  # target opsets the bundle's onnxruntime reads; None: the newest
+
+
+@dataclass(frozen=True)
+class ConvertedModel:
+    onnx_bytes: bytes
+    signature: dict  # manifest "signature": layout, columns, inputs, outputs
+    prediction: dict  # manifest "prediction": default method and its outputs
+    flavor: str
+    task: str  # classifier | regressor | generic
+    converter: dict  # names and versions, recorded in the manifest
+    # The original model's answers per predict method, for the parity gate (None: compare with
+    # the unoptimized graph instead).
+    reference: Callable[[list[dict]], dict] | None = None
+    columns: tuple = ()  # mlmodel.Column, for examples and synthesized rows
+    native: dict | None = None  # --runtime native: format, trusted types, outputs, requirements
+    model_file: str = "model.onnx"  # the file the bundle ships
+    model_bytes: bytes = b""  # native models: the file as logged (ONNX graphs are optimized first)
+    # Rows at the model's own decision thresholds, built around the given base records (parity gate).
+    boundary_records: Callable[[tuple[dict, ...]], tuple[dict, ...]] | None = None
+
+
+class Converter(Protocol):
+    def __call__(self, model: MLmodel, records: tuple[dict, ...] | None, options: ConversionOptions) -> ConvertedModel: ...
+
+
+def _sklearn(model, records, options):
+    from mpack.packager.convert.sklearn import convert_sklearn
+
+    return convert_sklearn(model, records, options)
+
+
+def _onnx(model, records, options):
+    from mpack.packager.convert.onnx import from_mlflow_onnx
+
+    return from_mlflow_onnx(model, options.opset)
+
+
+CONVERTERS: dict[str, Converter] = {"sklearn": _sklearn, "onnx": _onnx}
+
+
+def read_model(resolved: ResolvedModel) -> MLmodel | None:
+    """The MLmodel of a folder source; None for a bare .onnx file."""
+    return None if resolved.path.is_file() else read_mlmodel(resolved.path)
+
+
+def convert(resolved: ResolvedModel, model: MLmodel | None, records, options: ConversionOptions) -> ConvertedModel:
+    if model is None:
+        from mpack.packager.convert.onnx import from_onnx_file
+
+        return from_onnx_file(resolved.path, None, options.opset)
+    for flavor, converter in CONVERTERS.items():
+        if model.flavor(flavor) is not None:
+            return converter(model, records, options)
+    found = ", ".join(sorted(k for k in model.flavors if k != "python_function")) or "python_function only"
+    raise MpackError(
+        f"model flavor not supported for ONNX bundles: {found}",
+        f"supported flavors: {', '.join(CONVERTERS)} (and plain .onnx files); export the model to ONNX and log it with mlflow.onnx",
+    )

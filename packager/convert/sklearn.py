@@ -1,0 +1,195 @@
+"""scikit-learn estimators and Pipelines (ColumnTransformer included) to ONNX with skl2onnx.
+
+Numeric columns are fed in the dtype scikit-learn computes in when MLflow feeds it the signature's
+types: float32 when every numeric column is ``float``, else float64 (pandas upcasts mixed frames), so
+imputers, scalers and linear steps run in float64 and trees cast to float32 themselves, as scikit-learn
+does (DESIGN.md §11). String columns are string tensors. A model fed one [rows, columns] matrix is
+fastest, so that layout is used whenever no column is a string and nothing selects columns by name.
+"""
+
+from __future__ import annotations
+
+from mpack.infra.errors import MpackError
+from mpack.packager.check.threshold_rows import threshold_records
+from mpack.packager.convert.onnx import tensor_info
+from mpack.packager.convert.registry import ConversionOptions, ConvertedModel
+from mpack.packager.convert.sklearn_graph import sklearn_to_onnx
+from mpack.packager.source.mlmodel import Column, MLmodel
+from mpack.packager.source.sklearn_model import load_sklearn_model
+
+PANDAS_DTYPES = {"double": "float64", "float": "float32", "long": "int64", "integer": "int32", "boolean": "bool", "string": "object"}
+FLOAT_TYPES = ("double", "float")
+
+
+def convert_sklearn(model: MLmodel, records, options: ConversionOptions) -> ConvertedModel:
+    import skl2onnx
+    import sklearn
+    from sklearn.base import is_classifier, is_regressor
+
+    estimator = load_sklearn_model(model.path, model.flavor("sklearn"), options.trusted_types, options.allow_pickle)
+    columns = model.columns or _columns_from_estimator(estimator)
+    if is_classifier(estimator):
+        task = "classifier"
+    elif is_regressor(estimator):
+        task = "regressor"
+    else:
+        raise MpackError(
+            f"{type(estimator).__name__} is neither a classifier nor a regressor",
+            "mpack serves scikit-learn classifiers and regressors (estimators or Pipelines ending in one)",
+        )
+    layout = "columns" if _selects_by_name(estimator) or any(c.type == "string" for c in columns) else "matrix"
+    numeric_dtype = numeric_feed_dtype(columns)
+    try:
+        onnx_model = _to_onnx(estimator, columns, layout, numeric_dtype, options.opset, classifier=task == "classifier")
+    except MpackError:
+        if numeric_dtype == "float32":
+            raise
+        # skl2onnx lacks a float64 path for some estimators (HistGradientBoosting): feed float32
+        # and let the parity gate, with its rows at the model's thresholds, judge the difference.
+        numeric_dtype = "float32"
+        onnx_model = _to_onnx(estimator, columns, layout, numeric_dtype, options.opset, classifier=task == "classifier")
+    outputs = [o.name for o in onnx_model.graph.output]
+    reference = _Reference(estimator, columns)
+    allow_missing = _columns_accepting_missing(reference, columns, records)
+    signature = {
+        "layout": layout,
+        "columns": [
+            {"name": c.name, "type": c.type, "dtype": "string" if c.type == "string" else numeric_dtype, "allow_missing": c.name in allow_missing}
+            for c in columns
+        ],
+        "inputs": _inputs(columns, layout, numeric_dtype),
+        "outputs": [tensor_info(o) for o in onnx_model.graph.output],
+    }
+    if task == "classifier":
+        methods = {"predict": {"outputs": [outputs[0]]}}
+        if hasattr(estimator, "predict_proba") and len(outputs) > 1:
+            methods["predict_proba"] = {"outputs": [outputs[1]]}
+    else:
+        methods = {"predict": {"outputs": [outputs[0]], "squeeze": True}}
+    return ConvertedModel(
+        onnx_bytes=onnx_model.SerializeToString(),
+        signature=signature,
+        prediction={"default": "predict", "methods": methods},
+        flavor="sklearn",
+        task=task,
+        converter={"skl2onnx": skl2onnx.__version__, "scikit-learn": sklearn.__version__, "estimator": _describe(estimator)},
+        reference=reference,
+        columns=tuple(columns),
+        boundary_records=lambda base: threshold_records(estimator, columns, base, reference.frame),
+    )
+
+
+def numeric_feed_dtype(columns) -> str:
+    """float32 only when every numeric column is MLflow ``float``; otherwise scikit-learn sees float64."""
+    numeric = [c.type for c in columns if c.type != "string"]
+    return "float32" if numeric and all(t == "float" for t in numeric) else "float64"
+
+
+def _columns_from_estimator(estimator) -> tuple[Column, ...]:
+    names = getattr(estimator, "feature_names_in_", None)
+    if names is not None:
+        return tuple(Column(str(n), "double") for n in names)
+    count = getattr(estimator, "n_features_in_", None)
+    if count:
+        return tuple(Column(f"f{i}", "double") for i in range(int(count)))
+    raise MpackError("the model has no signature and does not record its input features", "log the model with a signature or an input_example")
+
+
+def _selects_by_name(estimator) -> bool:
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import Pipeline
+
+    if isinstance(estimator, ColumnTransformer):
+        return True
+    if isinstance(estimator, Pipeline):
+        return any(_selects_by_name(step) for _, step in estimator.steps)
+    return False
+
+
+def _inputs(columns, layout: str, numeric_dtype: str) -> list[dict]:
+    if layout == "matrix":
+        return [{"name": "input", "dtype": numeric_dtype, "shape": [-1, len(columns)]}]
+    return [{"name": c.name, "dtype": "string" if c.type == "string" else numeric_dtype, "shape": [-1, 1]} for c in columns]
+
+
+def _to_onnx(estimator, columns, layout: str, numeric_dtype: str, opset: dict | None, classifier: bool):
+    from skl2onnx.common.data_types import DoubleTensorType, FloatTensorType, StringTensorType
+
+    numeric_type = DoubleTensorType if numeric_dtype == "float64" else FloatTensorType
+    if layout == "matrix":
+        initial_types = [("input", numeric_type([None, len(columns)]))]
+    else:
+        initial_types = [(c.name, StringTensorType([None, 1]) if c.type == "string" else numeric_type([None, 1])) for c in columns]
+    try:
+        return sklearn_to_onnx(estimator, initial_types, opset, classifier)
+    except Exception as exc:  # skl2onnx raises RuntimeError/MissingShapeCalculator/NotImplementedError...
+        raise MpackError(
+            f"skl2onnx cannot convert {_describe(estimator)}: {str(exc).splitlines()[0][:200]}",
+            f"supported by skl2onnx: {_supported_summary()}; or export the model to ONNX yourself and log it with mlflow.onnx",
+        ) from None
+
+
+def _describe(estimator) -> str:
+    from sklearn.pipeline import Pipeline
+
+    if isinstance(estimator, Pipeline):
+        return "Pipeline(" + ", ".join(type(step).__name__ for _, step in estimator.steps) + ")"
+    return type(estimator).__name__
+
+
+POPULAR = (
+    "LogisticRegression", "LinearRegression", "Ridge", "SGDClassifier", "DecisionTreeClassifier",
+    "RandomForestClassifier", "RandomForestRegressor", "GradientBoostingClassifier", "GradientBoostingRegressor",
+    "HistGradientBoostingClassifier", "HistGradientBoostingRegressor", "SVC", "KNeighborsClassifier", "MLPClassifier",
+    "ColumnTransformer", "OneHotEncoder", "StandardScaler", "SimpleImputer",
+)  # fmt: skip
+
+
+def _supported_summary() -> str:
+    from skl2onnx import supported_converters
+
+    names = {name.replace("Sklearn", "") for name in supported_converters()}
+    return f"{len(names)} converters, including " + ", ".join(n for n in POPULAR if n in names) + " (Pipelines of them too)"
+
+
+class _Reference:
+    """The original estimator's answers, per predict method, on records."""
+
+    def __init__(self, estimator, columns) -> None:
+        self.estimator = estimator
+        self.columns = columns
+        self.by_name = getattr(estimator, "feature_names_in_", None) is not None
+
+    def frame(self, records):
+        import pandas as pd
+
+        frame = pd.DataFrame(list(records), columns=[c.name for c in self.columns])
+        for column in self.columns:
+            frame[column.name] = frame[column.name].astype(PANDAS_DTYPES[column.type])
+        return frame if self.by_name else frame.to_numpy()
+
+    def __call__(self, records) -> dict:
+        features = self.frame(records)
+        answers = {"predict": self.estimator.predict(features)}
+        if hasattr(self.estimator, "predict_proba"):
+            answers["predict_proba"] = self.estimator.predict_proba(features)
+        return answers
+
+
+def _columns_accepting_missing(reference: _Reference, columns, records) -> set[str]:
+    """Float columns where the original model accepts NaN (e.g. behind an imputer) and string
+    columns where it accepts null (e.g. an encoder ignoring unknown categories), found by asking it.
+    The parity gate then checks the converted graph on rows with those values missing."""
+    if not records:
+        return set()
+    accepted = set()
+    for column in columns:
+        if column.type not in FLOAT_TYPES + ("string",):
+            continue
+        probe = dict(records[0], **{column.name: None})
+        try:
+            reference.estimator.predict(reference.frame([probe]))
+        except Exception:  # scikit-learn refuses with ValueError, TypeError (None among strings)...
+            continue
+        accepted.add(column.name)
+    return accepted

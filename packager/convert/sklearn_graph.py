@@ -1,0 +1,140 @@
+"""The ONNX graph of a scikit-learn model, computing in the dtypes scikit-learn computes in.
+
+scikit-learn's tree models (DecisionTree, RandomForest, ExtraTrees, GradientBoosting, IsolationForest)
+cast their input to float32 and compare it with float64 thresholds, whatever the dtype of the steps
+before them. skl2onnx fed float64 mishandles that (thresholds adjusted for double inputs, then stored
+as float32: 47 of 3,000 random rows of a RandomForest moved by up to 0.06). So such a Pipeline is
+converted in two parts: the preprocessing in the signature's dtype, then a Cast to float32, then the
+tree estimator converted for float32 inputs (whose thresholds skl2onnx rounds down exactly). Every
+other model is converted whole, in the signature's dtype.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from mpack.packager.convert.sklearn_exact import register_exact_converters
+
+TREE_FEATURES = "tree_features"
+
+
+def casts_to_float32(estimator) -> bool:
+    """Tree models whose predict validates X as float32 (scikit-learn's DTYPE)."""
+    if hasattr(estimator, "tree_"):
+        return True
+    members = getattr(estimator, "estimators_", None)
+    if members is None:
+        return False
+    first = np.asarray(members, dtype=object).ravel()[:1]
+    return bool(len(first)) and hasattr(first[0], "tree_")
+
+
+def sklearn_to_onnx(estimator, initial_types: list, opset: dict | None, classifier: bool):
+    """One ONNX ModelProto for ``estimator`` fed ``initial_types``."""
+    from skl2onnx.common.data_types import DoubleTensorType
+    from sklearn.pipeline import Pipeline
+
+    register_exact_converters()
+    options = {"zipmap": False} if classifier else None  # probabilities as one tensor: faster to serve
+    final = estimator.steps[-1][1] if isinstance(estimator, Pipeline) else estimator
+    fed_double = any(isinstance(t, DoubleTensorType) for _, t in initial_types)
+    model = _convert(estimator, final, initial_types, opset, options, fed_double)
+    if classifier and hasattr(final, "predict_proba") and (casts_to_float32(final) or type(final).__module__.startswith("sklearn.linear_model")):
+        first_maximum_labels(model, final.classes_)
+    return sorted_opsets(model)
+
+
+def _convert(estimator, final, initial_types, opset, options, fed_double: bool):
+    from skl2onnx import to_onnx
+    from skl2onnx.common.data_types import FloatTensorType
+    from sklearn.pipeline import Pipeline
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if not (fed_double and casts_to_float32(final)):
+            return to_onnx(estimator, initial_types=initial_types, options=options, target_opset=opset)
+        width = int(final.n_features_in_)
+        tree = to_onnx(final, initial_types=[(TREE_FEATURES, FloatTensorType([None, width]))], options=options, target_opset=opset)
+        if isinstance(estimator, Pipeline) and len(estimator.steps) > 1:
+            head = to_onnx(estimator[:-1], initial_types=initial_types, target_opset=opset)
+        else:
+            head = None
+    return _join(head, tree, initial_types[0][0])
+
+
+def first_maximum_labels(model, classes) -> None:
+    """Labels as scikit-learn picks them, ``classes_[argmax(proba)]`` with the first class winning an
+    exact tie (a 20-of-40-trees vote), instead of the tree operator's own choice."""
+    from onnx import helper, numpy_helper
+
+    outputs = [o.name for o in model.graph.output]
+    if len(outputs) != 2:
+        return
+    label, probabilities = outputs
+    classes = np.asarray(classes)
+    values = classes.astype(object) if classes.dtype.kind in "OUS" else classes.astype(np.int64)
+    producer = next(n for n in model.graph.node if label in n.output)
+    producer.output[list(producer.output).index(label)] = "mpack_operator_label"
+    model.graph.initializer.append(numpy_helper.from_array(np.array(values.tolist(), dtype=object if classes.dtype.kind in "OUS" else np.int64), "mpack_classes"))
+    model.graph.node.extend([
+        helper.make_node("ArgMax", [probabilities], ["mpack_first_maximum"], axis=1, keepdims=0, select_last_index=0, name="mpack_argmax"),
+        helper.make_node("Gather", ["mpack_classes", "mpack_first_maximum"], [label], axis=0, name="mpack_label"),
+    ])
+
+
+def sorted_opsets(model):
+    """opset_import in domain order: skl2onnx lists them in set order, which follows
+    PYTHONHASHSEED, so the same model would serialize to different bytes in each process."""
+    versions: dict[str, int] = {}
+    for opset in model.opset_import:  # merged graphs may list a domain twice: keep the newer
+        versions[opset.domain] = max(versions.get(opset.domain, 0), opset.version)
+    imports = sorted(versions.items())
+    del model.opset_import[:]
+    for domain, version in imports:
+        entry = model.opset_import.add()
+        entry.domain, entry.version = domain, version
+    return model
+
+
+def _join(head, tree, input_name: str):
+    """head -> Cast(float32) -> tree; a bare tree model gets the Cast on its own input."""
+    import onnx
+    from onnx import TensorProto, compose, helper
+
+    tree = compose.add_prefix(tree, "tree_", rename_inputs=False, rename_outputs=False)
+    if head is None:
+        head = helper.make_model(
+            helper.make_graph(
+                [helper.make_node("Identity", [input_name], ["head_features"])],
+                "head",
+                [helper.make_tensor_value_info(input_name, TensorProto.DOUBLE, [None, None])],
+                [helper.make_tensor_value_info("head_features", TensorProto.DOUBLE, [None, None])],
+            ),
+            opset_imports=list(tree.opset_import),
+            ir_version=tree.ir_version,
+        )
+    (head_output,) = [o.name for o in head.graph.output]
+    cast = helper.make_node("Cast", [head_output], ["head_features_float32"], to=TensorProto.FLOAT, name="mpack_cast_to_tree_dtype")
+    head.graph.node.append(cast)
+    del head.graph.output[:]
+    head.graph.output.append(helper.make_tensor_value_info("head_features_float32", TensorProto.FLOAT, [None, None]))
+    _align_opsets(head, tree)
+    joined = compose.merge_models(head, tree, io_map=[("head_features_float32", TREE_FEATURES)])
+    onnx.checker.check_model(joined)
+    return joined
+
+
+def _align_opsets(first, second) -> None:
+    """Both parts import the union of their opsets at the higher version of each domain."""
+    versions: dict[str, int] = {}
+    for model in (first, second):
+        for opset in model.opset_import:
+            versions[opset.domain] = max(versions.get(opset.domain, 0), opset.version)
+    for model in (first, second):
+        del model.opset_import[:]
+        for domain in sorted(versions):
+            entry = model.opset_import.add()
+            entry.domain, entry.version = domain, versions[domain]
+    ir = max(first.ir_version, second.ir_version)
+    first.ir_version = second.ir_version = ir

@@ -1,0 +1,1 @@
+"""source: see DESIGN.md §2."""

@@ -1,0 +1,100 @@
+"""Reading an MLflow model directory: flavors, column signature and input example.
+
+Plain YAML/JSON reading, so a local model directory needs no tracking server.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from mpack.infra.errors import MpackError
+
+SUPPORTED_COLUMN_TYPES = ("double", "float", "long", "integer", "boolean", "string")
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str  # MLflow ColSpec type
+
+
+@dataclass(frozen=True)
+class MLmodel:
+    path: Path  # the model directory
+    flavors: dict
+    columns: tuple[Column, ...] | None  # None: no column signature
+    input_example: tuple[dict, ...] | None  # records
+
+    def flavor(self, name: str) -> dict | None:
+        return self.flavors.get(name)
+
+
+def read_mlmodel(model_dir: Path) -> MLmodel:
+    path = model_dir / "MLmodel"
+    if not path.is_file():
+        raise MpackError(
+            f"folder {model_dir} has no MLmodel file, so it is not an MLflow model directory",
+            "point --model at the folder that contains MLmodel (as saved by mlflow.<flavor>.save_model), or at a .onnx file",
+        )
+    try:
+        document = yaml.safe_load(path.read_text()) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise MpackError(f"{path} is not valid YAML: {' '.join(str(exc).split())}", "the model directory is corrupt; re-log the model") from None
+    flavors = document.get("flavors") or {}
+    if not isinstance(flavors, dict) or not flavors:
+        raise MpackError(f"{path} lists no flavors", "the model directory is corrupt; re-log the model")
+    columns = _columns(document.get("signature") or {}, path)
+    return MLmodel(model_dir, flavors, columns, _input_example(model_dir, document, columns))
+
+
+def _columns(signature: dict, path: Path) -> tuple[Column, ...] | None:
+    raw = signature.get("inputs")
+    if not raw:
+        return None
+    specs = json.loads(raw) if isinstance(raw, str) else raw
+    if not specs or any("name" not in s or s.get("type") == "tensor" for s in specs):
+        return None  # tensor signature: the model's own input shapes are used
+    unsupported = [f"{s['name']} ({s.get('type')})" for s in specs if s.get("type") not in SUPPORTED_COLUMN_TYPES]
+    if unsupported:
+        raise MpackError(
+            f"signature column type not supported: {', '.join(unsupported)}",
+            f"supported column types: {', '.join(SUPPORTED_COLUMN_TYPES)}",
+        )
+    return tuple(Column(s["name"], s["type"]) for s in specs)
+
+
+def _input_example(model_dir: Path, document: dict, columns) -> tuple[dict, ...] | None:
+    info = document.get("saved_input_example_info") or {}
+    artifact = info.get("artifact_path")
+    if not artifact or not (model_dir / artifact).is_file():
+        return None
+    try:
+        example = json.loads((model_dir / artifact).read_text())
+    except ValueError:
+        return None
+    return records_from_json(example, [c.name for c in columns] if columns else None)
+
+
+def records_from_json(document, column_names: list[str] | None) -> tuple[dict, ...] | None:
+    """Records from the JSON shapes MLflow and users write examples in (split, records, requests)."""
+    if isinstance(document, dict):
+        for key in ("dataframe_split", "dataframe_records", "inputs", "instances"):
+            if key in document:
+                return records_from_json(document[key], column_names)
+        if "data" in document and isinstance(document["data"], list):
+            names = document.get("columns") or column_names
+            if not names:
+                return None
+            return tuple(dict(zip(names, row)) for row in document["data"])
+        if document and all(isinstance(v, list) for v in document.values()):  # columnar
+            return tuple(dict(zip(document, row)) for row in zip(*document.values()))
+        return None
+    if isinstance(document, list) and document:
+        if all(isinstance(r, dict) for r in document):
+            return tuple(document)
+        if column_names and all(isinstance(r, list) and len(r) == len(column_names) for r in document):
+            return tuple(dict(zip(column_names, r)) for r in document)
+    return None
