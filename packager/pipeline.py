@@ -16,7 +16,7 @@ from mpack.infra.errors import MpackError
 from mpack.packager.bundle.dependencies import default_cache_dir, install_runtime
 from mpack.packager.bundle.manifest import build_manifest, manifest_bytes
 from mpack.packager.bundle.runtime_plan import native_plan, plan_runtime
-from mpack.packager.bundle.zip_writer import partial_path, publish, write_zip
+from mpack.packager.bundle.zip_writer import check_destination, partial_path, publish, write_zip, writing
 from mpack.packager.check.parity import check_parity, describe_failure, parity_requests
 from mpack.packager.check.verify import ASGI_STACK, FORBIDDEN_AT_RUNTIME, skipped, verify_bundle
 from mpack.packager.convert.optimize import optimize_graph
@@ -128,6 +128,8 @@ def build(options: BuildOptions, progress: Progress | None = None) -> BuildRepor
     runtime = plan_runtime(options.python, options.arch, target.runtime_packages(options.lambda_http), target.glibc_minor)
     if not 0 <= options.tolerance < 1:
         raise MpackError(f"--tolerance {options.tolerance} is out of range", "use a small non-negative number such as 1e-5")
+    if options.output is not None and target.kind != "image":
+        check_destination(options.output)  # before minutes of building, not after
     with tempfile.TemporaryDirectory(prefix="mpack-build-") as folder:
         work = Path(folder)
         with stage("resolve"):
@@ -198,19 +200,23 @@ def build(options: BuildOptions, progress: Progress | None = None) -> BuildRepor
                 image=image.to_dict(),
             )
         destination = options.output or target.default_output(resolved.file_stem)
-        destination.parent.mkdir(parents=True, exist_ok=True)
+        with writing(destination):
+            check_destination(destination)
+            destination.parent.mkdir(parents=True, exist_ok=True)
         partial = partial_path(destination)
         try:
             with stage("zip"):
                 entries = target.entries(installed.site, optimized, manifest_bytes(manifest), work, installed.precompiled)
                 target.check_limits(entries)
-                written = write_zip(entries, partial)
+                with writing(destination):
+                    written = write_zip(entries, partial)
                 for warning in target.warnings(written.zipped_bytes):
                     warnings.append(warning)
                     progress.warn(warning)
             with stage("verify"):
                 verification = _verify(partial, runtime, options, manifest, optimized, example_request, progress)
-            publish(partial, destination)
+            with writing(destination):
+                publish(partial, destination)
         finally:
             if partial.exists():
                 os.unlink(partial)

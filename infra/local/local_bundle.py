@@ -15,6 +15,7 @@ import shutil
 import stat
 import sys
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,8 +85,10 @@ def _unpacked(zip_path: Path, folder: Path) -> Path:
     try:
         with zipfile.ZipFile(zip_path) as archive:
             archive.extractall(partial)
-    except zipfile.BadZipFile:
+    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
         shutil.rmtree(partial, ignore_errors=True)
+        if zipfile.is_zipfile(zip_path):
+            raise MpackError(f"{zip_path} is a corrupt zip ({exc})", "rebuild it with mpack build, or copy it again") from None
         raise MpackError(f"{zip_path} is not a zip file (or it is truncated)", "pass a bundle built by mpack build, or its unpacked folder") from None
     _make_read_only(partial)
     try:

@@ -10,12 +10,13 @@ from mpack.handlers.loader import MANIFEST_NAME  # the runtime reads it: one nam
 
 __all__ = ["MANIFEST_NAME", "build_manifest", "manifest_bytes"]
 SCHEMA_VERSION = 1
+DISTRIBUTION = "mpack-serverless"  # what pip installs; the command and namespace are `mpack`
 
 
 def build_manifest(*, target: str, handler: str, resolved, converted, model_file: str, model_bytes: bytes, runtime, example: dict, options: dict) -> dict:
     return {
         "schema": SCHEMA_VERSION,
-        "mpack_version": version("mpack"),
+        "mpack_version": version(DISTRIBUTION),
         "target": target,
         "handler": handler,
         "model": {

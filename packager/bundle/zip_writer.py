@@ -7,12 +7,16 @@ verifies it, and only then renames it into place: a failed build leaves no parti
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import zipfile
 from collections import Counter, defaultdict
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from mpack.infra.errors import MpackError
 
 FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 FILE_MODE = 0o100644 << 16
@@ -65,6 +69,30 @@ def write_zip(entries: list[BundleEntry], destination: Path, top: int = 8) -> Zi
     digest = hashlib.sha256(destination.read_bytes()).hexdigest()
     contributors = sorted(({"name": k, "unzipped": unzipped[k], "zipped": zipped[k]} for k in unzipped), key=lambda c: -c["unzipped"])
     return ZipResult(destination, digest, destination.stat().st_size, sum(unzipped.values()), tuple(contributors[:top]))
+
+
+def check_destination(destination: Path) -> None:
+    """Refuse an --output that can never be written, before anything is built."""
+    if destination.is_dir():
+        raise MpackError(f"--output {destination} is a folder", f"name the file to write, e.g. {destination / 'model.zip'}")
+    ancestor = destination.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise MpackError(f"--output {destination}: {ancestor} is a file, not a folder", "choose a path whose folders are folders")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise MpackError(f"--output {destination}: no permission to write in {ancestor}", "choose a folder you can write to")
+
+
+@contextmanager
+def writing(destination: Path):
+    """OSErrors while writing the artifact as a clean error naming the file (a full disk above all)."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            raise MpackError(f"no space left on the device holding {destination}", "free some space (or choose another --output) and build again; nothing was published") from None
+        raise MpackError(f"cannot write {destination}: {exc.strerror or exc}", "choose another --output; nothing was published") from None
 
 
 def partial_path(destination: Path) -> Path:

@@ -84,7 +84,7 @@ def event_payload(given: InvokeInput, input_example: dict | None, stdin_text: st
     is_json = given.content_type.split(";")[0].strip().lower().endswith("json")
     body = _parse_json(text, where) if is_json or given.event in ("direct", "sqs") else text
     if given.event == "direct":
-        return json.dumps(body).encode()
+        return text.encode() if is_json else json.dumps(body).encode()
     return json.dumps(wrap_event(given.event, body, path=given.path, content_type=given.content_type)).encode()
 
 
@@ -114,11 +114,14 @@ def serve_until_stopped(function, host: str, port: int, announce, async_retries:
     if not 0 <= async_retries <= 2:
         function.close()
         raise MpackError(f"--async-retries {async_retries} is outside Lambda's 0-2", "use 0, 1 or 2 (Lambda's default is 2)")
+    if not 0 <= port <= 65535:
+        function.close()
+        raise MpackError(f"--port {port} is not a TCP port", "use a number from 1 to 65535 (0: any free port)")
     try:
         server = LocalServer(function, host, port, async_retries, async_retry_delay_s, log)
-    except OSError as exc:
+    except (OSError, OverflowError) as exc:
         function.close()
-        raise MpackError(f"cannot listen on {host}:{port}: {exc.strerror}", "pick another --port, or stop what is using it") from None
+        raise MpackError(f"cannot listen on {host}:{port}: {getattr(exc, 'strerror', None) or exc}", "pick another --port, or stop what is using it") from None
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -154,5 +157,7 @@ def _read_json_file(path: Path, flag: str) -> str:
 def _parse_json(text: str, where: str):
     try:
         return json.loads(text)
+    except RecursionError:
+        raise MpackError(f"{where} is nested too deeply to be a scoring request", "a request is a few levels deep: {\"dataframe_split\": {\"columns\": [...], \"data\": [[...]]}}") from None
     except ValueError as exc:
         raise MpackError(f"{where} is not valid JSON: {exc}", "a request looks like {\"dataframe_split\": {\"columns\": [...], \"data\": [[...]]}}") from None

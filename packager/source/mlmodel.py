@@ -43,10 +43,15 @@ def read_mlmodel(model_dir: Path) -> MLmodel:
         document = yaml.safe_load(path.read_text()) or {}
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise MpackError(f"{path} is not valid YAML: {' '.join(str(exc).split())}", "the model directory is corrupt; re-log the model") from None
+    if not isinstance(document, dict):
+        raise MpackError(f"{path} is not an MLmodel document (a YAML mapping with 'flavors'); it holds a {type(document).__name__}", "the model directory is corrupt; re-log the model")
     flavors = document.get("flavors") or {}
     if not isinstance(flavors, dict) or not flavors:
         raise MpackError(f"{path} lists no flavors", "the model directory is corrupt; re-log the model")
-    columns = _columns(document.get("signature") or {}, path)
+    signature = document.get("signature") or {}
+    if not isinstance(signature, dict):
+        raise MpackError(f"{path}: 'signature' is not a mapping", "the model directory is corrupt; re-log the model")
+    columns = _columns(signature, path)
     return MLmodel(model_dir, flavors, columns, _input_example(model_dir, document, columns))
 
 
@@ -54,7 +59,12 @@ def _columns(signature: dict, path: Path) -> tuple[Column, ...] | None:
     raw = signature.get("inputs")
     if not raw:
         return None
-    specs = json.loads(raw) if isinstance(raw, str) else raw
+    try:
+        specs = json.loads(raw) if isinstance(raw, str) else raw
+    except ValueError as exc:
+        raise MpackError(f"{path}: the signature's inputs are not valid JSON ({exc})", "the model directory is corrupt; re-log the model with a signature") from None
+    if not isinstance(specs, list) or not all(isinstance(s, dict) for s in specs):
+        raise MpackError(f"{path}: the signature's inputs are not a list of column specs", "the model directory is corrupt; re-log the model with a signature")
     if not specs or any("name" not in s or s.get("type") == "tensor" for s in specs):
         return None  # tensor signature: the model's own input shapes are used
     unsupported = [f"{s['name']} ({s.get('type')})" for s in specs if s.get("type") not in SUPPORTED_COLUMN_TYPES]

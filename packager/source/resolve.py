@@ -42,6 +42,8 @@ class ResolvedModel:
 
 
 def parse_source(uri: str) -> ModelSource:
+    if not uri.strip():
+        raise MpackError("--model is empty", "pass models:/NAME@ALIAS, models:/NAME/VERSION, runs:/RUN_ID/PATH, a model folder or a .onnx file")
     if uri.startswith("models:/"):
         rest = uri[len("models:/"):].strip("/")
         if "@" in rest:
@@ -213,6 +215,10 @@ def _check_store(uri: str) -> None:
         path = Path(uri[len("sqlite:///"):])
         if not path.is_file():
             raise MpackError(f"MLflow store {uri} does not exist (no file {path})", "check --tracking-uri (or MLFLOW_TRACKING_URI)")
+        with open(path, "rb") as handle:
+            header = handle.read(16)
+        if header and header != b"SQLite format 3\x00":
+            raise MpackError(f"MLflow store {uri} is not an SQLite database ({path} is some other file)", "check --tracking-uri (or MLFLOW_TRACKING_URI): it should name the mlflow.db file")
 
 
 def _model_root(download: Path, uri: str) -> Path:

@@ -143,6 +143,29 @@ def test_parity_can_use_sample_data_files(store, tmp_path, runtime_cache):
     assert_clean_error(mpack("build", "--model", "models:/fraud/1", "--sample-data", str(wrong), store=store), "lacks column(s) f0")
 
 
+def _model_folder_with(tmp_path, store, mlmodel_text: str):
+    import shutil
+
+    folder = tmp_path / "edited"
+    shutil.copytree(store.local_dir, folder)
+    (folder / "MLmodel").write_text(mlmodel_text)
+    return folder
+
+
+def test_bad_inputs_get_error_and_hint_never_a_traceback(store, tmp_path):
+    not_a_db = tmp_path / "notes.db"
+    not_a_db.write_text("these are my notes, not a database")
+    assert_clean_error(mpack("build", "--model", "models:/fraud/1", "--tracking-uri", f"sqlite:///{not_a_db}"), "is not an SQLite database")
+    assert_clean_error(mpack("build", "--model", str(_model_folder_with(tmp_path / "a", store, "- just\n- a list\n"))), "is not an MLmodel document")
+    signature = "flavors: {sklearn: {pickled_model: model.skops}}\nsignature:\n  inputs: '[{\"name\": broken'\n"
+    assert_clean_error(mpack("build", "--model", str(_model_folder_with(tmp_path / "b", store, signature))), "signature's inputs are not valid JSON")
+    assert_clean_error(mpack("build", "--model", "", store=store), "--model is empty")
+    a_file = tmp_path / "file.txt"
+    a_file.write_text("x")
+    assert_clean_error(mpack("build", "--model", "models:/fraud/1", "--output", str(a_file / "m.zip"), store=store), "is a file, not a folder")
+    assert_clean_error(mpack("build", "--model", "models:/fraud/1", "--output", str(tmp_path), store=store), "is a folder")
+
+
 def test_usage_errors_exit_2_and_bad_options_exit_1(store):
     assert mpack("build").returncode == 2
     assert mpack("build", "--model", "x", "--tolerance", "abc").returncode == 2

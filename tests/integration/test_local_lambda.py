@@ -119,6 +119,15 @@ def test_invoke_fails_clearly_on_bad_input_and_refused_requests(fraud_zip, cache
     request_id = report_of(refused.stderr)["id"]
     assert '"function_request_id":"' + request_id in refused.stderr  # Powertools saw the real Lambda context
     assert_clean_error(invoke(str(fraud_zip), "--memory", "64", cache=cache), "--memory 64 is outside Lambda's range")
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 2000 + "]" * 2000)
+    assert_clean_error(invoke(str(fraud_zip), "--data-file", str(deep), cache=cache), "nested too deeply")
+    damaged = tmp_path / "damaged.zip"
+    data = bytearray(fraud_zip.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 64] = bytes(64)  # inside a compressed member: the central directory survives
+    damaged.write_bytes(bytes(data))
+    assert_clean_error(invoke(str(damaged), cache=cache), "is a corrupt zip")
 
 
 @pytest.mark.slow

@@ -185,3 +185,9 @@ def test_stopping_serve_does_not_wait_for_a_pending_retry(cache):
         started = time.monotonic()
         assert server.stop() == 0
     assert time.monotonic() - started < 10
+
+
+def test_a_port_outside_tcps_range_is_a_clean_error(cache):
+    from tests.helpers.cli import assert_clean_error, mpack
+
+    assert_clean_error(mpack("serve", str(FUNCTIONS), "--handler", "behaviours.handler", "--port", "99999", "--cache-dir", str(cache)), "--port 99999 is not a TCP port")
