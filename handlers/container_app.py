@@ -43,11 +43,11 @@ def create_container_app(service: ScoringService) -> Starlette:
         if response is None:
             body = await request.body()
             if open_inference.handles(path):
-                response = open_inference.handle(request.method, path, body)
+                response = open_inference.handle(request.method, path, body, request.headers.get("inference-header-content-length"))
             else:
                 response = service.handle_http(request.method, path, request.headers.get("content-type"), body)
         metrics.record(_endpoint(path), response.status, time.perf_counter() - started, response.rows)
-        return HttpResponse(response.json(), status_code=response.status, headers=response.headers)
+        return HttpResponse(response.wire(), status_code=response.status, headers=response.headers)
 
     return Starlette(routes=[Route("/{path:path}", endpoint, methods=METHODS)])
 

@@ -2,13 +2,17 @@
 
 Tabular models take one input per column (shape [n] or [n, 1]) or one [n, columns] input; tensor
 models take their named tensors. ``parameters.predict_method`` picks the prediction method. Outputs
-carry the model's own dtypes and shapes. Errors are ``{"error": "..."}``.
+carry the model's own dtypes and shapes. Errors are ``{"error": "..."}``. The binary tensor data
+extension (tritonclient's default) is spoken both ways (``binary_tensors``).
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
+from . import binary_tensors
 from .errors import RequestError
 from .protocol import Response, ScoringService
 
@@ -26,7 +30,8 @@ class OpenInference:
     def handles(self, path: str) -> bool:
         return path == "/v2" or path.startswith("/v2/")
 
-    def handle(self, method: str, path: str, body: bytes | None) -> Response:
+    def handle(self, method: str, path: str, body: bytes | None, header_length: str | None = None) -> Response:
+        """Route a V2 request; ``header_length`` is the Inference-Header-Content-Length header."""
         parts = [p for p in path.split("/") if p][1:]  # after "v2"
         if parts in (["health", "live"], ["health", "ready"]):
             return _only(method, "GET", lambda: Response(200, {parts[1]: True}))
@@ -46,7 +51,7 @@ class OpenInference:
         if rest == ["ready"]:
             return _only(method, "GET", lambda: Response(200, {"name": self.name, "ready": True}))
         if rest == ["infer"]:
-            return _only(method, "POST", lambda: self.infer(body))
+            return _only(method, "POST", lambda: self.infer(body, header_length))
         return _error(404, f"no endpoint at {path}")
 
     def metadata(self) -> dict:
@@ -61,26 +66,40 @@ class OpenInference:
         ]
         return {"name": self.name, "versions": [self.version], "platform": "onnxruntime", "inputs": inputs, "outputs": outputs}
 
-    def infer(self, body: bytes | None) -> Response:
-        import json
-
+    def infer(self, body: bytes | None, header_length: str | None = None) -> Response:
         try:
-            request = json.loads(body or b"")
-        except ValueError as exc:
-            return _error(400, f"request body is not valid JSON: {exc}")
-        try:
+            request, binary = binary_tensors.split_body(body or b"", header_length)
+            if isinstance(request, dict) and isinstance(request.get("inputs"), list):
+                binary_tensors.attach_binary_inputs(request["inputs"], binary)
+            elif binary:
+                raise RequestError("binary data sent without an 'inputs' list to read it")
             document = self._document(request)
             names, arrays = self.service.predict_arrays(document)
+            wanted = _requested_outputs(request, names)
         except RequestError as error:
             return _error(error.status, error.message)
         except Exception as exc:  # a real model failure
             return _error(500, f"model failed to predict: {exc}"[:2000])
-        outputs = [_output(name, np.asarray(array)) for name, array in zip(names, arrays)]
+        outputs, chunks = [], []
+        for name, array in zip(names, arrays):
+            if name not in wanted:
+                continue
+            array = np.asarray(array)
+            if binary_tensors.wants_binary(request, name):
+                data = binary_tensors.encode(array)
+                chunks.append(data)
+                outputs.append({**_output(name, array, with_data=False), "parameters": {"binary_data_size": len(data)}})
+            else:
+                outputs.append(_output(name, array))
         answer = {"model_name": self.name, "model_version": self.version, "outputs": outputs}
-        if isinstance(request, dict) and "id" in request:
+        if "id" in request:
             answer["id"] = request["id"]
         first = arrays[0] if arrays else None
-        return Response(200, answer, rows=len(first) if getattr(first, "ndim", 0) else 1)
+        rows = len(first) if getattr(first, "ndim", 0) else 1
+        if not chunks:
+            return Response(200, answer, rows=rows)
+        header = Response(200, answer).json().encode()
+        return Response(200, answer, rows=rows, headers={"Content-Type": "application/octet-stream", "Inference-Header-Content-Length": str(len(header))}, raw=header + b"".join(chunks))
 
     def _document(self, request) -> dict:
         """The OIP request as an MLflow scoring document for the core to validate."""
@@ -112,15 +131,34 @@ def _reshape(item: dict, index: int) -> list:
     shape, data = item["shape"], item["data"]
     if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
         raise RequestError(f"inputs[{index}] ({item['name']}): shape must be a list of non-negative integers")
-    flat = np.asarray(data, dtype=object).reshape(-1) if isinstance(data, list) else None
-    expected = int(np.prod(shape)) if shape else 1
+    try:
+        flat = np.asarray(data, dtype=object).reshape(-1) if isinstance(data, list) else None
+    except (ValueError, TypeError, RecursionError):  # ragged or absurdly nested lists
+        raise RequestError(f"inputs[{index}] ({str(item['name'])[:60]}): data must be a flat or rectangular list") from None
+    expected = math.prod(shape) if shape else 1
     if flat is None or flat.size != expected:
         raise RequestError(f"inputs[{index}] ({item['name']}): shape {shape} needs {expected} values, got {0 if flat is None else flat.size}")
     return flat.reshape(shape).tolist()
 
 
-def _output(name: str, array: np.ndarray) -> dict:
-    return {"name": name, "datatype": DATATYPES.get(str(array.dtype), "BYTES"), "shape": list(array.shape), "data": array.reshape(-1).tolist()}
+def _output(name: str, array: np.ndarray, with_data: bool = True) -> dict:
+    output = {"name": name, "datatype": DATATYPES.get(str(array.dtype), "BYTES"), "shape": list(array.shape)}
+    if with_data:
+        output["data"] = array.reshape(-1).tolist()
+    return output
+
+
+def _requested_outputs(request: dict, names: list[str]) -> set[str]:
+    """The outputs the request names (all of the method's when it names none)."""
+    specs = request.get("outputs")
+    if specs is None:
+        return set(names)
+    if not isinstance(specs, list) or not all(isinstance(s, dict) and isinstance(s.get("name"), str) for s in specs):
+        raise RequestError("'outputs' must be a list of {name, parameters}")
+    unknown = [s["name"] for s in specs if s["name"] not in names]
+    if unknown:
+        raise RequestError(f"unknown output(s) {', '.join(repr(u)[:60] for u in unknown[:10])}; this prediction method gives {', '.join(names)}")
+    return {s["name"] for s in specs} or set(names)
 
 
 def _only(method: str, allowed: str, respond) -> Response:

@@ -32,9 +32,14 @@ class Response:
     body: object
     rows: int = 0
     headers: dict = field(default_factory=lambda: {"Content-Type": "application/json"})
+    raw: bytes | None = None  # a body that is not JSON text (KServe binary tensors); body stays the header
+
+    def wire(self) -> bytes | str:
+        """What goes on the wire: raw bytes when there are any, else ``json()``."""
+        return self.raw if self.raw is not None else self.json()
 
     def json(self) -> str:
-        """The wire body: JSON, or the text itself for a text/plain answer (``/version``)."""
+        """The JSON body, or the text itself for a text/plain answer (``/version``)."""
         if isinstance(self.body, str) and self.headers.get("Content-Type", "").startswith("text/plain"):
             return self.body
         return json.dumps(self.body, separators=(",", ":"))

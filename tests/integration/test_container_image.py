@@ -127,6 +127,34 @@ def test_open_inference_protocol(store, server):
     assert status == 400 and "needs 2 values" in json.loads(body)["error"]
 
 
+def test_tritonclient_with_its_defaults_binary_tensors_both_ways(store, server):
+    """KServe V2 through NVIDIA's own client: binary inputs, binary outputs (its defaults)."""
+    import numpy as np
+    import tritonclient.http as triton
+
+    frame = store.frames["fraud"].iloc[:25]
+    client = triton.InferenceServerClient(url=server.url.removeprefix("http://"))
+    assert client.is_server_live() and client.is_model_ready("fraud")
+    inputs = []
+    for column in frame.columns:
+        tensor = triton.InferInput(column, [len(frame)], "FP64")
+        tensor.set_data_from_numpy(frame[column].to_numpy())  # binary_data=True by default
+        inputs.append(tensor)
+    labels = client.infer("fraud", inputs)  # no outputs named: all of them, as binary data
+    assert labels.as_numpy("label").tolist() == store.estimators["fraud"].predict(frame).tolist()
+    proba = client.infer("fraud", inputs, outputs=[triton.InferRequestedOutput("probabilities")], parameters={"predict_method": "predict_proba"})
+    assert np.abs(proba.as_numpy("probabilities") - store.estimators["fraud"].predict_proba(frame)).max() < 1e-5
+    as_json = client.infer("fraud", inputs, outputs=[triton.InferRequestedOutput("label", binary_data=False)])
+    assert as_json.get_response()["outputs"][0]["data"] == store.estimators["fraud"].predict(frame).tolist()
+    short = b'{"inputs": [{"name": "f0", "shape": [2], "datatype": "FP64", "parameters": {"binary_data_size": 16}}]}'
+    request = urllib.request.Request(server.url + "/v2/models/fraud/infer", data=short + b"\x00" * 8, method="POST", headers={"Inference-Header-Content-Length": str(len(short))})
+    try:
+        urllib.request.urlopen(request, timeout=30)
+        raise AssertionError("a truncated binary tensor was accepted")
+    except urllib.error.HTTPError as error:
+        assert error.code == 400 and "binary_data_size 16" in json.loads(error.read())["error"]
+
+
 def test_prometheus_metrics_count_requests_errors_and_latency(server):
     server.request("POST", "/invocations", b"{broken")
     status, body = server.request("GET", "/metrics")
