@@ -127,6 +127,26 @@ def test_open_inference_protocol(store, server):
     assert status == 400 and "needs 2 values" in json.loads(body)["error"]
 
 
+def test_mlflows_own_scoring_client(store, server):
+    """MLflow's ScoringServerClient, as used against `mlflow models serve`: pandas in, predictions out,
+    params, /version as text; an ID column the model does not take is ignored as MLflow ignores it."""
+    import numpy as np
+    from mlflow.pyfunc.scoring_server.client import ScoringServerClient
+
+    host, port = server.url.removeprefix("http://").split(":")
+    client = ScoringServerClient(host, int(port))
+    client.wait_server_ready(timeout=10)
+    frame = store.frames["fraud"].iloc[:40]
+    expected = store.estimators["fraud"].predict(frame)
+    labels = client.invoke(frame).get_predictions()
+    assert labels.iloc[:, 0].tolist() == expected.tolist()
+    with_id = client.invoke(frame.assign(transaction_id=[f"t{i}" for i in range(len(frame))])).get_predictions()
+    assert with_id.iloc[:, 0].tolist() == expected.tolist()
+    proba = client.invoke(frame, params={"predict_method": "predict_proba"}).get_predictions()
+    assert np.abs(proba.to_numpy() - store.estimators["fraud"].predict_proba(frame)).max() < 1e-5
+    assert client.get_version().strip()
+
+
 def test_tritonclient_with_its_defaults_binary_tensors_both_ways(store, server):
     """KServe V2 through NVIDIA's own client: binary inputs, binary outputs (its defaults)."""
     import numpy as np
