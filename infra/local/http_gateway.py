@@ -82,8 +82,14 @@ def bad_gateway() -> Reply:
     return Reply(502, b'{"message":"Internal Server Error"}')
 
 
-def too_large() -> Reply:
-    return Reply(413, b'{"message":"Request Entity Too Large"}')
+def too_large(size: int | None = None) -> Reply:
+    """The same 413 body the bundle's own protocol core and the containers answer (MLflow's shape,
+    whose ``message`` is also where API Gateway puts its text)."""
+    detail = f"request body is {size} bytes; the limit is {SYNC_PAYLOAD_LIMIT} (6 MB)" if size is not None else f"request body is over the limit of {SYNC_PAYLOAD_LIMIT} bytes (6 MB)"
+    return Reply(413, json.dumps({"error_code": "PAYLOAD_TOO_LARGE", "message": detail}).encode())
+
+
+SYNC_PAYLOAD_LIMIT = 6 * 1024 * 1024
 
 
 def _is_text(content_type: str) -> bool:

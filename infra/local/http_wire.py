@@ -6,6 +6,10 @@ spend the emulator's per-invocation overhead budget (1 ms). This parses the requ
 by hand, reads Content-Length or chunked bodies, answers ``Expect: 100-continue`` and writes each
 response in one send. A handler may also keep a connection for a while and talk on it itself (the
 Runtime API does, so the invoking thread answers ``invocation/next`` without a thread hand-off).
+
+Hardened for a port anyone on the machine can reach: an idle connection and a request that trickles
+in (slowloris) are cut by timeouts, connections (and so threads) are capped, and a body over the
+limit is read in pieces and dropped, never held whole: memory stays bounded whatever a client sends.
 """
 
 from __future__ import annotations
@@ -14,12 +18,15 @@ import json
 import select
 import socket
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 
 MAX_HEADER_LINE = 65536
 MAX_HEADERS = 200
+DRAIN_PIECE = 1 << 20
+DRAIN_LIMIT_FACTOR = 8  # bodies over 8x the limit are not drained: answered, then the connection closed
 
 
 @dataclass
@@ -59,8 +66,11 @@ class Connection:
     already waiting without blocking). A handler that returns None holds the connection until
     ``give_back()``; the serving thread then goes on reading from it."""
 
-    def __init__(self, sock: socket.socket, client: tuple[str, int], max_body: int) -> None:
+    def __init__(self, sock: socket.socket, client: tuple[str, int], max_body: int, idle_timeout: float | None = None, request_timeout: float | None = None) -> None:
         self.sock, self.client, self.max_body = sock, client, max_body
+        self.idle_timeout, self.request_timeout = idle_timeout, request_timeout
+        self.close_after_reply = False  # set when the rest of a huge body was not read
+        self._deadline: float | None = None
         self._buffer = bytearray()
         self._returned = threading.Event()
 
@@ -78,12 +88,17 @@ class Connection:
         self._returned.clear()
 
     def read_request(self) -> Request | None:
-        """The next request, or None when the peer closed the connection."""
+        """The next request, or None when the peer closed the connection. TimeoutError when it
+        idles past ``idle_timeout`` or takes longer than ``request_timeout`` to send a request."""
+        self._deadline = None
+        self.sock.settimeout(self.idle_timeout)
         line = self._readline()
         while line in (b"\r\n", b"\n"):  # tolerated between requests
             line = self._readline()
         if not line:
             return None
+        if self.request_timeout is not None:
+            self._deadline = time.monotonic() + self.request_timeout
         try:
             method, target, _version = line.decode("latin-1").split()
         except ValueError:
@@ -102,38 +117,63 @@ class Connection:
             raise BadRequest("too many headers")
         if headers.get("expect", "").lower() == "100-continue":
             self.sock.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
-        return Request(method, target, headers, self._read_body(headers), self.client)
+        body = self._read_body(headers)
+        self._deadline = None
+        self.sock.settimeout(None)  # handlers talk on the connection at their own pace
+        return Request(method, target, headers, body, self.client)
 
     def _read_body(self, headers: dict[str, str]) -> bytes | None:
         if "chunked" in headers.get("transfer-encoding", "").lower():
-            chunks, size = [], 0
-            while True:
-                try:
-                    length = int(self._readline().split(b";")[0], 16)
-                except ValueError:
-                    raise BadRequest("malformed chunked body") from None
-                if length == 0:
-                    break
-                data = self._read(length)
-                self._readline()
-                size += length
-                if size <= self.max_body:
-                    chunks.append(data)
-            while self._readline() not in (b"\r\n", b"\n", b""):
-                pass
-            return b"".join(chunks) if size <= self.max_body else None
+            return self._read_chunked()
         try:
             length = int(headers.get("content-length") or 0)
         except ValueError:
             raise BadRequest("malformed Content-Length") from None
+        if length < 0:
+            raise BadRequest("malformed Content-Length")
         if length <= self.max_body:
             return self._read(length)
-        remaining = length
-        while remaining > 0:  # drop it, keeping the connection usable
-            remaining -= len(self._read(min(remaining, 1 << 20)))
+        if length > self.max_body * DRAIN_LIMIT_FACTOR:
+            self.close_after_reply = True  # not worth reading: answer, then hang up
+            return None
+        self._discard(length)  # drop it in pieces, keeping the connection usable
         return None
 
+    def _read_chunked(self) -> bytes | None:
+        chunks, size = [], 0
+        while True:
+            try:
+                length = int(self._readline().split(b";")[0], 16)
+            except ValueError:
+                raise BadRequest("malformed chunked body") from None
+            if length < 0:
+                raise BadRequest("malformed chunked body")
+            if length == 0:
+                break
+            if size + length <= self.max_body:
+                chunks.append(self._read(length))
+            else:
+                chunks = []  # over the limit: nothing of it is kept
+                if size + length > self.max_body * DRAIN_LIMIT_FACTOR:
+                    self.close_after_reply = True
+                    return None
+                self._discard(length)
+            size += length
+            self._readline()
+        while self._readline() not in (b"\r\n", b"\n", b""):
+            pass
+        return b"".join(chunks) if size <= self.max_body else None
+
+    def _discard(self, size: int) -> None:
+        while size > 0:
+            size -= len(self._read(min(size, DRAIN_PIECE)))
+
     def _fill(self) -> bool:
+        if self._deadline is not None:
+            left = self._deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("request not received in time")
+            self.sock.settimeout(left)
         chunk = self.sock.recv(65536)
         if not chunk:
             return False
@@ -163,8 +203,9 @@ class Connection:
 class WireServer:
     """Serves ``handler`` on (host, port) until close(); port 0 picks a free one."""
 
-    def __init__(self, host: str, port: int, handler: Handler, max_body: int, name: str = "mpack-http") -> None:
+    def __init__(self, host: str, port: int, handler: Handler, max_body: int, name: str = "mpack-http", *, idle_timeout: float | None = None, request_timeout: float | None = None, max_connections: int | None = None) -> None:
         self.handler, self.max_body, self.name = handler, max_body, name
+        self.idle_timeout, self.request_timeout, self.max_connections = idle_timeout, request_timeout, max_connections
         self._listener = socket.create_server((host, port), backlog=128)
         self._closed = False
         self._connections: set[socket.socket] = set()
@@ -199,8 +240,14 @@ class WireServer:
                 return
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             with self._lock:
-                self._connections.add(sock)
-            threading.Thread(target=self._serve, args=(Connection(sock, client, self.max_body),), name=f"{self.name}-conn", daemon=True).start()
+                full = self.max_connections is not None and len(self._connections) >= self.max_connections
+                if not full:
+                    self._connections.add(sock)
+            if full:  # answered and closed on the accepting thread: no thread per refused client
+                _refuse(sock, self.max_connections)
+                continue
+            connection = Connection(sock, client, self.max_body, self.idle_timeout, self.request_timeout)
+            threading.Thread(target=self._serve, args=(connection,), name=f"{self.name}-conn", daemon=True).start()
 
     def _serve(self, connection: Connection) -> None:
         try:
@@ -219,7 +266,7 @@ class WireServer:
                 if reply is None:
                     connection.wait_given_back()
                     continue
-                keep_alive = request.headers.get("connection", "").lower() != "close"
+                keep_alive = request.headers.get("connection", "").lower() != "close" and not connection.close_after_reply
                 connection.send(reply, close=not keep_alive)
                 if not keep_alive:
                     return
@@ -229,6 +276,17 @@ class WireServer:
             with self._lock:
                 self._connections.discard(connection.sock)
             connection.sock.close()
+
+
+def _refuse(sock: socket.socket, limit: int) -> None:
+    body = json.dumps({"message": f"too many connections (the limit is {limit}); try again"}).encode()
+    try:
+        sock.settimeout(1.0)
+        sock.sendall(_encode(Reply(503, body, [("Retry-After", "1")]), close=True))
+    except OSError:
+        pass
+    finally:
+        sock.close()
 
 
 def _encode(reply: Reply, close: bool) -> bytes:

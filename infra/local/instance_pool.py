@@ -7,6 +7,8 @@ dead instance (timeout, memory, crash) is dropped so the next request gets a fre
 
 from __future__ import annotations
 
+import heapq
+
 import threading
 import time
 import uuid
@@ -33,6 +35,7 @@ class InstancePool:
         self.peak_instances = 0
         self.cold_starts = 0
         self._background = ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="mpack-event")
+        self._retries = RetryTimers()
 
     def invoke(self, payload: bytes, client_context: str | None = None) -> InvocationResult:
         """A synchronous (RequestResponse) invocation."""
@@ -51,22 +54,26 @@ class InstancePool:
     def invoke_async(self, payload: bytes, retries: int = 2, delay_s: float = 60.0, log: Callable[[str], None] | None = None) -> Future:
         """An Event invocation: accepted now, run in the background on the same instances. A failed
         attempt is retried as Lambda retries asynchronous events: ``retries`` times, waiting
-        ``delay_s`` and then twice that (Lambda: 1 and 2 minutes)."""
+        ``delay_s`` and then twice that (Lambda: 1 and 2 minutes). A waiting retry holds no worker:
+        it sits in a timer heap, so other events keep running meanwhile."""
 
-        def attempts() -> InvocationResult:
+        def attempt(number: int) -> InvocationResult:
             result = self.invoke(payload)
-            for attempt in range(1, retries + 1):
-                if result.error_type is None or self._closed:
-                    break
-                wait = delay_s * 2 ** (attempt - 1)
-                if log is not None:
-                    log(f"mpack: asynchronous invocation {result.request_id} failed ({result.error_type}); retry {attempt} of {retries} in {wait:g} s")
-                if self._stopping.wait(wait):  # shutting down: no more retries
-                    break
-                result = self.invoke(payload)
+            if result.error_type is None or number > retries or self._closed:
+                return result
+            wait = delay_s * 2 ** (number - 1)
+            if log is not None:
+                log(f"mpack: asynchronous invocation {result.request_id} failed ({result.error_type}); retry {number} of {retries} in {wait:g} s")
+            self._retries.schedule(wait, lambda: self._submit(attempt, number + 1))
             return result
 
-        return self._background.submit(attempts)
+        return self._submit(attempt, 1)
+
+    def _submit(self, attempt, number: int) -> Future | None:
+        try:
+            return self._background.submit(attempt, number)
+        except RuntimeError:  # shut down meanwhile: a pending retry is dropped, as on stop
+            return None
 
     def close(self) -> None:
         self._stopping.set()
@@ -74,6 +81,7 @@ class InstancePool:
             self._closed = True
             idle, self._idle = self._idle, []
             self._state.notify_all()
+        self._retries.close()
         self._background.shutdown(wait=False, cancel_futures=True)
         for instance in idle:
             instance.stop()
@@ -114,3 +122,37 @@ class InstancePool:
             trace_id=f"Root=1-{int(now):08x}-{uuid.uuid4().hex[:24]};Parent={uuid.uuid4().hex[:16]};Sampled=0",
             client_context=client_context,
         )
+
+
+class RetryTimers:
+    """Callbacks due later, on one timer thread (not a sleeping worker per pending retry)."""
+
+    def __init__(self) -> None:
+        self._heap: list = []
+        self._order = 0
+        self._wake = threading.Condition()
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="mpack-event-retries", daemon=True)
+        self._thread.start()
+
+    def schedule(self, delay_s: float, callback) -> None:
+        with self._wake:
+            self._order += 1
+            heapq.heappush(self._heap, (time.monotonic() + delay_s, self._order, callback))
+            self._wake.notify()
+
+    def close(self) -> None:
+        with self._wake:
+            self._closed = True
+            self._heap.clear()
+            self._wake.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                while not self._closed and (not self._heap or self._heap[0][0] > time.monotonic()):
+                    self._wake.wait(None if not self._heap else self._heap[0][0] - time.monotonic())
+                if self._closed:
+                    return
+                _, _, callback = heapq.heappop(self._heap)
+            callback()

@@ -3,10 +3,15 @@
 The Runtime API server never sees the difference: a launcher gets the environment (including
 AWS_LAMBDA_RUNTIME_API) and returns a RuntimeProcess that can report its memory, its exit and its
 output, and can be killed.
+
+A local runtime is made a child subreaper (prctl, set between fork and exec so the runtime's own
+start pays nothing): whatever it spawns stays in its process tree even after a ``setsid`` and a
+double fork, so the memory watcher counts it and a kill takes it down with the runtime.
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import subprocess
@@ -15,6 +20,18 @@ from pathlib import Path
 from typing import Protocol
 
 from mpack.infra.local.runtime_dir import BOOTSTRAP_NAME
+
+PR_SET_CHILD_SUBREAPER = 36
+try:
+    _PRCTL = ctypes.CDLL(None, use_errno=True).prctl  # resolved here, in the parent, once
+except (OSError, AttributeError):  # not Linux
+    _PRCTL = None
+
+
+def _become_subreaper() -> None:
+    """Runs in the forked child before exec (kept to one foreign call: no imports, no locks)."""
+    if _PRCTL is not None:
+        _PRCTL(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 
 
 class RuntimeProcess(Protocol):
@@ -60,6 +77,7 @@ class ProcessLauncher:
                 stdout=write_end,
                 stderr=write_end,
                 start_new_session=True,  # one process group: a kill takes the whole tree
+                preexec_fn=_become_subreaper,  # ...and orphans of the tree stay in it
             )
         finally:
             os.close(write_end)
@@ -85,8 +103,17 @@ class LocalProcess:
         return current, self._peak_mb
 
     def kill(self) -> None:
+        """Stop the whole tree first (so nothing forks or gets orphaned meanwhile), then kill it:
+        descendants that left the process group with setsid are found through the tree."""
+        root = self.process.pid
+        for sig in (signal.SIGSTOP, signal.SIGKILL):
+            for pid in [root, *reversed(_process_tree(root)[1:])]:
+                try:
+                    os.kill(pid, sig)
+                except (ProcessLookupError, PermissionError):
+                    pass
         try:
-            os.killpg(self.process.pid, signal.SIGKILL)
+            os.killpg(root, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
         self.process.wait()

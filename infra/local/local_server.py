@@ -25,12 +25,19 @@ SYNC_LIMIT, ASYNC_LIMIT = 6_291_456, 262_144
 LOG_TAIL_BYTES = 4096
 GATEWAY_LIMIT = 10 * 1024 * 1024
 
+IDLE_TIMEOUT_S = 120.0  # a keep-alive connection with no request in this long is closed
+REQUEST_TIMEOUT_S = 60.0  # a request (headers and body) must arrive within this (slowloris)
+MAX_CONNECTIONS = 256  # and so at most this many connection threads
+
 
 class LocalServer:
     def __init__(self, function: LocalLambda, host: str = "127.0.0.1", port: int = 3000, async_retries: int = 2, async_retry_delay_s: float = 60.0, log=None) -> None:
         self.function = function
         self.async_retries, self.async_retry_delay_s, self.log = async_retries, async_retry_delay_s, log
-        self._server = WireServer(host, port, self._route, GATEWAY_LIMIT, "mpack-serve")
+        self._server = WireServer(
+            host, port, self._route, GATEWAY_LIMIT, "mpack-serve",
+            idle_timeout=IDLE_TIMEOUT_S, request_timeout=REQUEST_TIMEOUT_S, max_connections=MAX_CONNECTIONS,
+        )  # fmt: skip
 
     @property
     def url(self) -> str:
@@ -56,6 +63,8 @@ class LocalServer:
         config = self.function.config
         qualifier = parse_qs(request.query).get("Qualifier", [None])[0] if request.query else None
         function, _, named_qualifier = _function_name(name).partition(":")
+        if function == RIE_FUNCTION_NAME:  # the name AWS's Runtime Interface Emulator documents
+            function = config.name
         qualifier = qualifier or named_qualifier or "$LATEST"
         if function != config.name or qualifier != "$LATEST":
             arn = config.arn.rsplit(":", 1)[0] + f":{function}" + (f":{qualifier}" if qualifier != "$LATEST" else "")
@@ -70,6 +79,8 @@ class LocalServer:
         payload = payload or b"{}"
         try:
             json.loads(payload)
+        except RecursionError:
+            return _aws_error(400, "InvalidRequestContentException", "Could not parse request body into json: nested too deeply")
         except ValueError as exc:
             return _aws_error(400, "InvalidRequestContentException", f"Could not parse request body into json: {exc}")
         try:
@@ -97,11 +108,14 @@ class LocalServer:
             return http_gateway.too_large()
         event = json.dumps(http_gateway.http_api_event(request, request.headers.get("host", "localhost"))).encode()
         if len(event) > SYNC_LIMIT:
-            return http_gateway.too_large()
+            return http_gateway.too_large(len(request.body))
         result = self.function.invoke(event)
         if result.function_error:
             return http_gateway.function_failed()
         return http_gateway.http_reply(result.payload)
+
+
+RIE_FUNCTION_NAME = "function"
 
 
 def _function_name(name: str) -> str:

@@ -5,6 +5,9 @@ response arrives, so ``take()`` drains the pipe to its end and returns the invoc
 The pipe is enlarged to 1 MB and a reader empties it every 20 ms, so a chatty function never blocks
 on a full pipe, and a quiet one costs no wake-ups (waking on every line would cost the emulator's
 hot path its GIL).
+
+What is kept per invocation is capped (the last ``MAX_KEPT_BYTES``, with a line saying how much was
+dropped before it): a function printing 100 MB costs the platform 1 MB, not 100.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import threading
 _CHUNK = 65536
 _PIPE_BYTES = 1 << 20
 _PUMP_INTERVAL_S = 0.02
+MAX_KEPT_BYTES = 1 << 20
 
 
 class RuntimeOutput:
@@ -29,6 +33,7 @@ class RuntimeOutput:
         self._stopped = threading.Event()
         self._lock = threading.Lock()
         self._buffer = bytearray()
+        self._dropped = 0
         self._closed = False
         self._thread = threading.Thread(target=self._pump, daemon=True)
         self._thread.start()
@@ -38,6 +43,9 @@ class RuntimeOutput:
         with self._lock:
             self._drain()
             text, self._buffer = self._buffer.decode("utf-8", "replace"), bytearray()
+            dropped, self._dropped = self._dropped, 0
+        if dropped:
+            text = f"[mpack: {dropped} bytes of earlier output dropped; the last {MAX_KEPT_BYTES} are kept]\n" + text
         return text
 
     def close(self) -> None:
@@ -64,3 +72,7 @@ class RuntimeOutput:
             if not chunk:
                 return False
             self._buffer += chunk
+            excess = len(self._buffer) - MAX_KEPT_BYTES
+            if excess > 0:
+                del self._buffer[:excess]
+                self._dropped += excess

@@ -5,6 +5,7 @@ through the library. Limits (timeout, memory, init) are enforced and reported in
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import time
@@ -160,6 +161,27 @@ def test_timeout_kills_the_instance_and_reports_lambdas_message(cache):
     assert time.monotonic() - started < 15
     assert_clean_error(result, "Sandbox.Timedout", "Task timed out after 1.00 seconds")
     assert "Status: timeout" in report_of(result.stderr)["rest"]
+
+
+def test_a_daemon_the_function_started_does_not_outlive_its_instance(cache, tmp_path):
+    """setsid + double fork leaves the process group and the parent; the runtime is a subreaper,
+    so the daemon stays in its tree and dies with the instance."""
+    pid_file = tmp_path / "daemon.pid"
+    result = invoke(str(FUNCTIONS), "--handler", "behaviours.handler", "--data", json.dumps({"action": "daemon", "file": str(pid_file)}), cache=cache)
+    assert result.returncode == 0, result.stderr
+    pid = int(pid_file.read_text())
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            break
+        if state == "Z":  # killed, waiting to be reaped
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(pid, 9)
+        raise AssertionError(f"daemon {pid} outlived mpack invoke")
 
 
 def test_memory_over_the_limit_is_killed_and_reported(cache):

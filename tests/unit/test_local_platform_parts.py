@@ -167,14 +167,90 @@ def test_runtime_output_keeps_every_line_of_a_chatty_writer():
 
     read_end, write_end = os.pipe()
     output = RuntimeOutput(read_end)
-    writer = threading.Thread(target=lambda: [os.write(write_end, b"x" * 1023 + b"\n") for _ in range(3000)])
+    writer = threading.Thread(target=lambda: [os.write(write_end, b"x" * 1023 + b"\n") for _ in range(900)])
     writer.start()
     writer.join(timeout=30)
     assert not writer.is_alive()  # never blocked on a full pipe
     text = output.take()
-    assert text.count("\n") == 3000 and output.take() == ""
+    assert text.count("\n") == 900 and output.take() == ""
     os.close(write_end)
     output.close()
+
+
+def test_runtime_output_keeps_a_bounded_tail_of_a_flood():
+    import os
+
+    from mpack.infra.local.runtime_output import MAX_KEPT_BYTES, RuntimeOutput
+
+    read_end, write_end = os.pipe()
+    output = RuntimeOutput(read_end)
+    writer = threading.Thread(target=lambda: [os.write(write_end, f"{i:09d}\n".encode()) for i in range(400_000)])  # 4 MB
+    writer.start()
+    writer.join(timeout=60)
+    text = output.take()
+    first, _, kept = text.partition("\n")
+    assert "bytes of earlier output dropped" in first and len(kept.encode()) <= MAX_KEPT_BYTES
+    assert kept.rstrip("\n").endswith("000399999")  # the tail, as Lambda's log tail
+    os.close(write_end)
+    output.close()
+
+
+def test_wire_server_cuts_idle_and_trickling_connections_and_caps_their_number():
+    import time
+
+    server = WireServer("127.0.0.1", 0, lambda request, connection: Reply(200, b"ok"), 1024, idle_timeout=0.3, request_timeout=0.3, max_connections=2)
+    try:
+        trickling = socket.create_connection(server.address)
+        trickling.sendall(b"POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc")  # the rest never comes
+        idle = socket.create_connection(server.address)
+        time.sleep(0.1)
+        with socket.create_connection(server.address) as third:  # over the cap: answered, closed
+            assert b"503 Service Unavailable" in _read_until(third, b"}")
+        time.sleep(0.6)
+        for sock in (trickling, idle):
+            sock.settimeout(2)
+            assert sock.recv(100) == b""  # closed by the server
+            sock.close()
+        with socket.create_connection(server.address) as fresh:  # the slots are free again
+            fresh.sendall(b"GET / HTTP/1.1\r\n\r\n")
+            assert _read_until(fresh, b"ok").startswith(b"HTTP/1.1 200 OK")
+    finally:
+        server.close()
+
+
+def test_wire_server_drops_an_oversized_chunked_body_in_pieces():
+    server = WireServer("127.0.0.1", 0, lambda request, connection: Reply(200, b"none" if request.body is None else request.body), 1024)
+    try:
+        with socket.create_connection(server.address) as client:
+            big = b"y" * 5000  # over the limit: read in pieces and dropped, the connection stays usable
+            client.sendall(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n" + f"{len(big):x}".encode() + b"\r\n" + big + b"\r\n0\r\n\r\n")
+            assert _read_until(client, b"none").endswith(b"none")
+            client.sendall(b"POST / HTTP/1.1\r\nContent-Length: 2\r\n\r\nok")
+            assert _read_until(client, b"ok").endswith(b"ok")
+            huge = f"{100 * 1024 * 1024:x}".encode()  # 100 MB announced: not read at all, answered, closed
+            client.sendall(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n" + huge + b"\r\n")
+            answer = _read_until(client, b"none")
+            assert answer.endswith(b"none") and b"Connection: close" in answer
+    finally:
+        server.close()
+
+
+def test_retry_timers_fire_in_order_without_holding_a_thread_each():
+    import time
+
+    from mpack.infra.local.instance_pool import RetryTimers
+
+    fired: list[str] = []
+    timers = RetryTimers()
+    timers.schedule(0.3, lambda: fired.append("late"))
+    timers.schedule(0.05, lambda: fired.append("early"))
+    before = threading.active_count()
+    for _ in range(100):
+        timers.schedule(60, lambda: fired.append("never"))
+    assert threading.active_count() == before  # pending retries cost no threads
+    time.sleep(0.6)
+    timers.close()
+    assert fired == ["early", "late"]
 
 
 def test_an_unreachable_docker_engine_is_a_clear_error(monkeypatch, tmp_path):
