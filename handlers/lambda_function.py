@@ -5,6 +5,7 @@ is answered through the one protocol core.
   (``{"predictions": ...}`` or ``{"error_code", "message"}``);
 - API Gateway REST/HTTP, Function URL, ALB: native (default) or through Mangum (``lambda_http: asgi``);
 - SQS: each record is a request, failed records come back in ``batchItemFailures``.
+Each source is a small class in ``lambda_sources``, chosen by its ``infer(event)``.
 Logs are Powertools JSON lines with the request id; metrics are EMF (Latency, Rows, Errors).
 """
 
@@ -16,7 +17,7 @@ import time
 from aws_lambda_powertools.logging import Logger
 from aws_lambda_powertools.metrics import Metrics, MetricUnit
 
-from . import lambda_events
+from . import lambda_sources
 from .loader import load
 from .protocol import ScoringService
 
@@ -32,34 +33,22 @@ if MODEL.manifest.get("build", {}).get("lambda_http") == "asgi":
 
     _http = AsgiHttp(SERVICE)
 else:
-    _http = lambda_events.NativeHttp(SERVICE)
+    _http = lambda_sources.NativeHttp(SERVICE)
+SOURCES = lambda_sources.event_sources(SERVICE, _http, logger)
 
 
 @metrics.log_metrics
 @logger.inject_lambda_context
 def handler(event, context):
     started = time.perf_counter()
-    kind = lambda_events.event_kind(event)
-    if kind == lambda_events.SQS:
-        from .lambda_sqs import handle_batch
-
-        result, rows, errors = handle_batch(event, context, SERVICE, logger)
-    elif kind == lambda_events.DIRECT:
-        response = SERVICE.score_document(event)
-        result, rows, errors = response.body, response.rows, int(not response.ok)
-        _log_failure(kind, response)
-    else:
-        problem = lambda_events.http_event_problem(event, kind)
-        if problem:
-            result, response = lambda_events.malformed_http_answer(event, kind, problem)
-        else:
-            result, response = _http(event, context, kind)
-        rows, errors = response.rows, int(not response.ok)
-        _log_failure(kind, response)
+    source = lambda_sources.source_for(event, SOURCES)
+    outcome = source.answer(event, context)
+    if outcome.response is not None:
+        _log_failure(source.name, outcome.response)
     metrics.add_metric(name="Latency", unit=MetricUnit.Milliseconds, value=(time.perf_counter() - started) * 1000)
-    metrics.add_metric(name="Rows", unit=MetricUnit.Count, value=rows)
-    metrics.add_metric(name="Errors", unit=MetricUnit.Count, value=errors)
-    return result
+    metrics.add_metric(name="Rows", unit=MetricUnit.Count, value=outcome.rows)
+    metrics.add_metric(name="Errors", unit=MetricUnit.Count, value=outcome.errors)
+    return outcome.result
 
 
 def _log_failure(kind: str, response) -> None:

@@ -8,7 +8,6 @@ dead instance (timeout, memory, crash) is dropped so the next request gets a fre
 from __future__ import annotations
 
 import heapq
-
 import threading
 import time
 import uuid

@@ -8,7 +8,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from mpack.handlers.lambda_events import event_kind
+from mpack.handlers.lambda_sources import event_kind
 from mpack.infra.errors import MpackError
 from mpack.infra.local.events import EVENT_KINDS, wrap_event
 from mpack.packager.bundle.runtime_plan import plan_runtime

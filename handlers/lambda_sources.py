@@ -1,4 +1,6 @@
-"""Which Lambda event source sent an event, and the native (no ASGI) answer to HTTP events.
+"""Lambda event sources, one small class each, chosen by its ``infer(event)`` (as Mangum chooses
+its handlers): direct invocation, SQS batches, API Gateway REST (v1) and HTTP API (v2), Function
+URLs and ALB. Each answers in its own shape through the one protocol core.
 
 HTTP events are read through Powertools' event data classes (imported on the first HTTP event,
 so direct invocations never pay for them).
@@ -8,30 +10,17 @@ from __future__ import annotations
 
 import base64
 import binascii
+from dataclasses import dataclass
 from http import HTTPStatus
+from typing import TYPE_CHECKING
 
 from .errors import RequestError
 from .protocol import Response, ScoringService, error_response
 
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 DIRECT, SQS, APIGW_REST, APIGW_HTTP, FUNCTION_URL, ALB = "direct", "sqs", "apigw-rest", "apigw-http", "function-url", "alb"
-
-
-def event_kind(event) -> str:
-    """The event source, from the event's shape (as AWS documents each one)."""
-    if not isinstance(event, dict):
-        return DIRECT
-    records = event.get("Records")
-    if isinstance(records, list) and records and isinstance(records[0], dict) and records[0].get("eventSource") == "aws:sqs":
-        return SQS
-    context = event.get("requestContext")
-    if isinstance(context, dict):
-        if "elb" in context:
-            return ALB
-        if event.get("version") == "2.0" and "http" in context:
-            return FUNCTION_URL if ".lambda-url." in str(context.get("domainName", "")) else APIGW_HTTP
-        if "httpMethod" in event:
-            return APIGW_REST
-    return DIRECT
 
 
 _STR_MAP = "an object of strings"
@@ -128,3 +117,126 @@ def http_result(wrapped, kind: str, response: Response) -> dict:
     if kind == ALB:
         result["statusDescription"] = f"{response.status} {HTTPStatus(response.status).phrase}"
     return result
+
+
+# -- the sources -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Outcome:
+    result: object  # what the handler returns to Lambda
+    rows: int
+    errors: int
+    response: Response | None = None  # the protocol answer, for the log line (None for batches)
+
+
+class DirectInvocation:
+    """The payload is an MLflow scoring request; the answer is the MLflow body. Anything that no
+    other source claims is treated as one (and refused with a 400 when it is not a request)."""
+
+    name = DIRECT
+
+    def __init__(self, service: ScoringService) -> None:
+        self.service = service
+
+    @classmethod
+    def infer(cls, event) -> bool:
+        return True
+
+    def answer(self, event, context) -> Outcome:
+        response = self.service.score_document(event)
+        return Outcome(response.body, response.rows, int(not response.ok), response)
+
+
+class SqsBatch:
+    """Each record a request; failed records come back in ``batchItemFailures``."""
+
+    name = SQS
+
+    def __init__(self, service: ScoringService, logger) -> None:
+        self.service, self.logger = service, logger
+
+    @classmethod
+    def infer(cls, event) -> bool:
+        records = event.get("Records") if isinstance(event, dict) else None
+        return isinstance(records, list) and bool(records) and isinstance(records[0], dict) and records[0].get("eventSource") == "aws:sqs"
+
+    def answer(self, event, context) -> Outcome:
+        from .lambda_sqs import handle_batch
+
+        result, rows, errors = handle_batch(event, context, self.service, self.logger)
+        return Outcome(result, rows, errors)
+
+
+class HttpSource:
+    """An HTTP event: checked for shape, then answered natively or through the ASGI app."""
+
+    name = ""
+
+    def __init__(self, respond: Callable[[dict, object, str], tuple[dict, Response]]) -> None:
+        self.respond = respond
+
+    def answer(self, event, context) -> Outcome:
+        problem = http_event_problem(event, self.name)
+        result, response = malformed_http_answer(event, self.name, problem) if problem else self.respond(event, context, self.name)
+        return Outcome(result, response.rows, int(not response.ok), response)
+
+    @staticmethod
+    def _context(event) -> dict | None:
+        context = event.get("requestContext") if isinstance(event, dict) else None
+        return context if isinstance(context, dict) else None
+
+
+class AlbRequest(HttpSource):
+    name = ALB
+
+    @classmethod
+    def infer(cls, event) -> bool:
+        context = cls._context(event)
+        return context is not None and "elb" in context
+
+
+class FunctionUrlRequest(HttpSource):
+    name = FUNCTION_URL
+
+    @classmethod
+    def infer(cls, event) -> bool:
+        context = cls._context(event)
+        return context is not None and event.get("version") == "2.0" and "http" in context and ".lambda-url." in str(context.get("domainName", ""))
+
+
+class HttpApiRequest(HttpSource):
+    name = APIGW_HTTP
+
+    @classmethod
+    def infer(cls, event) -> bool:
+        context = cls._context(event)
+        return context is not None and event.get("version") == "2.0" and "http" in context
+
+
+class RestApiRequest(HttpSource):
+    name = APIGW_REST
+
+    @classmethod
+    def infer(cls, event) -> bool:
+        return cls._context(event) is not None and "httpMethod" in event
+
+
+HTTP_SOURCES = (AlbRequest, FunctionUrlRequest, HttpApiRequest, RestApiRequest)  # most specific first
+
+
+def event_sources(service: ScoringService, respond, logger) -> tuple:
+    """Every source, in the order they are asked; the direct invocation last (it claims anything)."""
+    return (SqsBatch(service, logger), *(kind(respond) for kind in HTTP_SOURCES), DirectInvocation(service))
+
+
+def source_for(event, sources: tuple):
+    return next(source for source in sources if source.infer(event))
+
+
+def event_kind(event) -> str:
+    """The name of the source that would answer ``event`` (for the local platform and tests)."""
+    for kind in (SqsBatch, *HTTP_SOURCES):
+        if kind.infer(event):
+            return kind.name
+    return DIRECT
