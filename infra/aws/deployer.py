@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from mpack.infra.aws.function_state import DesiredFunction, FunctionState, read_state
 from mpack.infra.aws.planner import plan_deploy, plan_promote, plan_rollback
-from mpack.infra.aws.session import Aws
+from mpack.infra.aws.session import Aws, aws_error
 from mpack.infra.aws.steps import DeployContext
 from mpack.infra.errors import MpackError
 
@@ -62,10 +62,20 @@ def apply(aws: Aws, plan: Plan, smoke=None) -> Outcome:
     if plan.steps:
         context = DeployContext(aws, plan.desired, plan.state, smoke or (lambda version: "not needed"))
         for step in plan.steps:
-            step.apply(context)
+            run_step(step, context)
         outcome.done = context.done
     outcome.state = _summary(read_state(aws, plan.desired.name, plan.alias))
     return outcome
+
+
+def run_step(step, context: DeployContext) -> None:
+    """Apply one step; AWS's own errors are translated here, once, naming the step that failed."""
+    try:
+        step.apply(context)
+    except MpackError:
+        raise
+    except Exception as exc:  # botocore's ClientError and friends, whatever the step called
+        raise aws_error(exc, f"{step.describe()} (function {context.desired.name})") from None
 
 
 def _existing(aws: Aws, desired: DesiredFunction) -> FunctionState:

@@ -1,5 +1,6 @@
 """The typed steps of a deploy plan. Each says what it will do (``describe``, for ``--plan``) and
-does it (``apply``); the same list is shown or applied, never recomputed in between.
+does it (``apply``); the same list is shown or applied, never recomputed in between. Steps let
+AWS's errors rise: the executor translates them once, naming the step that failed.
 
 Steps share one ``DeployContext``: what earlier steps produced (the role, the code location, the
 published version) and how to smoke-test a version.
@@ -13,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from mpack.infra.aws.function_state import DesiredFunction, FunctionState
-from mpack.infra.aws.session import Aws, aws_error
+from mpack.infra.aws.session import Aws
 from mpack.infra.errors import MpackError
 
 TRUST_POLICY = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
@@ -44,13 +45,10 @@ class CreateRole:
     def apply(self, ctx: DeployContext) -> None:
         iam = ctx.aws.iam
         try:
-            try:
-                ctx.role_arn = iam.get_role(RoleName=self.name)["Role"]["Arn"]
-            except iam.exceptions.NoSuchEntityException:
-                ctx.role_arn = iam.create_role(RoleName=self.name, AssumeRolePolicyDocument=json.dumps(TRUST_POLICY), Description="mpack: Lambda execution role")["Role"]["Arn"]
-            iam.put_role_policy(RoleName=self.name, PolicyName="mpack-logs", PolicyDocument=json.dumps(_logs_policy(ctx)))
-        except Exception as exc:  # noqa: BLE001
-            raise aws_error(exc, f"create the execution role {self.name}") from None
+            ctx.role_arn = iam.get_role(RoleName=self.name)["Role"]["Arn"]
+        except iam.exceptions.NoSuchEntityException:
+            ctx.role_arn = iam.create_role(RoleName=self.name, AssumeRolePolicyDocument=json.dumps(TRUST_POLICY), Description="mpack: Lambda execution role")["Role"]["Arn"]
+        iam.put_role_policy(RoleName=self.name, PolicyName="mpack-logs", PolicyDocument=json.dumps(_logs_policy(ctx)))
 
 
 def _logs_policy(ctx: DeployContext) -> dict:
@@ -76,16 +74,13 @@ class UploadToS3:
     def apply(self, ctx: DeployContext) -> None:
         s3 = ctx.aws.s3
         try:
-            try:
-                s3.head_bucket(Bucket=self.bucket)
-            except s3.exceptions.ClientError:
-                extra = {} if ctx.aws.region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": ctx.aws.region}}
-                s3.create_bucket(Bucket=self.bucket, **extra)
-                s3.put_public_access_block(Bucket=self.bucket, PublicAccessBlockConfiguration={k: True for k in ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")})
-                s3.put_bucket_encryption(Bucket=self.bucket, ServerSideEncryptionConfiguration={"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]})
-            s3.upload_file(str(ctx.desired.zip_path), self.bucket, self.key)
-        except Exception as exc:  # noqa: BLE001
-            raise aws_error(exc, f"upload the code to s3://{self.bucket}/{self.key}") from None
+            s3.head_bucket(Bucket=self.bucket)
+        except s3.exceptions.ClientError:
+            extra = {} if ctx.aws.region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": ctx.aws.region}}
+            s3.create_bucket(Bucket=self.bucket, **extra)
+            s3.put_public_access_block(Bucket=self.bucket, PublicAccessBlockConfiguration={k: True for k in ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")})
+            s3.put_bucket_encryption(Bucket=self.bucket, ServerSideEncryptionConfiguration={"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]})
+        s3.upload_file(str(ctx.desired.zip_path), self.bucket, self.key)
         ctx.code = {"S3Bucket": self.bucket, "S3Key": self.key}
 
 
@@ -115,10 +110,8 @@ class CreateFunction:
                 return
             except ctx.aws.lambda_.exceptions.InvalidParameterValueException as exc:
                 if "cannot be assumed" not in str(exc) or attempt == ROLE_PROPAGATION_TRIES - 1:
-                    raise aws_error(exc, f"create function {desired.name}") from None
+                    raise
                 time.sleep(min(2**attempt, 10))  # a new IAM role takes seconds to reach Lambda
-            except Exception as exc:  # noqa: BLE001
-                raise aws_error(exc, f"create function {desired.name}") from None
 
 
 def _revision(ctx: DeployContext) -> dict:
@@ -136,10 +129,7 @@ class UpdateCode:
         return "update the function's code"
 
     def apply(self, ctx: DeployContext) -> None:
-        try:
-            ctx.aws.lambda_.update_function_code(FunctionName=ctx.desired.name, **_code(ctx), **_revision(ctx))
-        except Exception as exc:  # noqa: BLE001
-            raise aws_error(exc, f"update the code of {ctx.desired.name}") from None
+        ctx.aws.lambda_.update_function_code(FunctionName=ctx.desired.name, **_code(ctx), **_revision(ctx))
 
 
 @dataclass(frozen=True)
@@ -150,10 +140,7 @@ class UpdateConfiguration:
         return f"update the configuration ({', '.join(self.changed)})"
 
     def apply(self, ctx: DeployContext) -> None:
-        try:
-            ctx.aws.lambda_.update_function_configuration(FunctionName=ctx.desired.name, Role=ctx.role_arn or ctx.desired.role_arn or ctx.state.role_arn, **ctx.desired.configuration(), **_revision(ctx))
-        except Exception as exc:  # noqa: BLE001
-            raise aws_error(exc, f"update the configuration of {ctx.desired.name}") from None
+        ctx.aws.lambda_.update_function_configuration(FunctionName=ctx.desired.name, Role=ctx.role_arn or ctx.desired.role_arn or ctx.state.role_arn, **ctx.desired.configuration(), **_revision(ctx))
 
 
 @dataclass(frozen=True)
@@ -164,10 +151,7 @@ class WaitUntilUpdated:
     def apply(self, ctx: DeployContext) -> None:
         deadline = time.monotonic() + UPDATE_WAIT_S
         while True:
-            try:
-                config = ctx.aws.lambda_.get_function_configuration(FunctionName=ctx.desired.name)
-            except Exception as exc:  # noqa: BLE001
-                raise aws_error(exc, f"read the update status of {ctx.desired.name}") from None
+            config = ctx.aws.lambda_.get_function_configuration(FunctionName=ctx.desired.name)
             status = config.get("LastUpdateStatus", "Successful")
             if config.get("State", "Active") != "Pending" and status == "Successful":
                 return
@@ -184,11 +168,8 @@ class PublishVersion:
         return "publish a version"
 
     def apply(self, ctx: DeployContext) -> None:
-        try:
-            guard = {} if ctx.desired.image else {"CodeSha256": ctx.desired.code_sha256}  # publish exactly what was uploaded
-            published = ctx.aws.lambda_.publish_version(FunctionName=ctx.desired.name, Description=f"mpack: {ctx.desired.model}", **guard)
-        except Exception as exc:  # noqa: BLE001
-            raise aws_error(exc, f"publish a version of {ctx.desired.name}") from None
+        guard = {} if ctx.desired.image else {"CodeSha256": ctx.desired.code_sha256}  # publish exactly what was uploaded
+        published = ctx.aws.lambda_.publish_version(FunctionName=ctx.desired.name, Description=f"mpack: {ctx.desired.model}", **guard)
         ctx.version = published["Version"]
 
 
@@ -228,14 +209,11 @@ class MoveAlias:
             settings = {"FunctionVersion": self.primary, "RoutingConfig": {"AdditionalVersionWeights": {version: self.weight}}}
         else:
             settings = {"FunctionVersion": version, "RoutingConfig": {"AdditionalVersionWeights": {}}}
-        try:
-            if self.revision_id is None and not _alias_exists(client, ctx.desired.name, self.alias):
-                client.create_alias(FunctionName=ctx.desired.name, Name=self.alias, Description=description, **settings)
-            else:
-                extra = {"RevisionId": self.revision_id} if self.revision_id else {}
-                client.update_alias(FunctionName=ctx.desired.name, Name=self.alias, Description=description, **settings, **extra)
-        except Exception as exc:  # noqa: BLE001
-            raise aws_error(exc, f"move alias {self.alias} of {ctx.desired.name}") from None
+        if self.revision_id is None and not _alias_exists(client, ctx.desired.name, self.alias):
+            client.create_alias(FunctionName=ctx.desired.name, Name=self.alias, Description=description, **settings)
+        else:
+            extra = {"RevisionId": self.revision_id} if self.revision_id else {}
+            client.update_alias(FunctionName=ctx.desired.name, Name=self.alias, Description=description, **settings, **extra)
 
 
 def _alias_exists(client, name: str, alias: str) -> bool:
@@ -254,10 +232,7 @@ class SetReservedConcurrency:
         return f"reserve {self.count} concurrent executions"
 
     def apply(self, ctx: DeployContext) -> None:
-        try:
-            ctx.aws.lambda_.put_function_concurrency(FunctionName=ctx.desired.name, ReservedConcurrentExecutions=self.count)
-        except Exception as exc:  # noqa: BLE001
-            raise aws_error(exc, f"reserve concurrency for {ctx.desired.name}") from None
+        ctx.aws.lambda_.put_function_concurrency(FunctionName=ctx.desired.name, ReservedConcurrentExecutions=self.count)
 
 
 @dataclass(frozen=True)
@@ -272,17 +247,14 @@ class ConfigureFunctionUrl:
 
     def apply(self, ctx: DeployContext) -> None:
         client, name = ctx.aws.lambda_, ctx.desired.name
-        try:
-            if self.exists:
-                client.update_function_url_config(FunctionName=name, Qualifier=self.alias, AuthType=self.auth)
-            else:
-                client.create_function_url_config(FunctionName=name, Qualifier=self.alias, AuthType=self.auth)
-            if self.auth == "NONE":
-                client.add_permission(FunctionName=name, Qualifier=self.alias, StatementId=PUBLIC_URL_STATEMENT, Action="lambda:InvokeFunctionUrl", Principal="*", FunctionUrlAuthType="NONE")
-            else:
-                _remove_public_permission(client, name, self.alias)
-        except Exception as exc:  # noqa: BLE001
-            raise aws_error(exc, f"configure the function URL of {name}") from None
+        if self.exists:
+            client.update_function_url_config(FunctionName=name, Qualifier=self.alias, AuthType=self.auth)
+        else:
+            client.create_function_url_config(FunctionName=name, Qualifier=self.alias, AuthType=self.auth)
+        if self.auth == "NONE":
+            client.add_permission(FunctionName=name, Qualifier=self.alias, StatementId=PUBLIC_URL_STATEMENT, Action="lambda:InvokeFunctionUrl", Principal="*", FunctionUrlAuthType="NONE")
+        else:
+            _remove_public_permission(client, name, self.alias)
 
 
 PUBLIC_URL_STATEMENT = "mpack-public-url"
@@ -310,8 +282,6 @@ class RemoveFunctionUrl:
             client.delete_function_url_config(FunctionName=name, Qualifier=self.alias)
         except client.exceptions.ResourceNotFoundException:
             pass
-        except Exception as exc:  # noqa: BLE001
-            raise aws_error(exc, f"remove the function URL of {name}") from None
 
 
 @dataclass(frozen=True)
@@ -323,10 +293,7 @@ class SetProvisionedConcurrency:
         return f"keep {self.count} instances initialized on alias {self.alias} (provisioned concurrency)"
 
     def apply(self, ctx: DeployContext) -> None:
-        try:
-            ctx.aws.lambda_.put_provisioned_concurrency_config(FunctionName=ctx.desired.name, Qualifier=self.alias, ProvisionedConcurrentExecutions=self.count)
-        except Exception as exc:  # noqa: BLE001
-            raise aws_error(exc, f"set provisioned concurrency on {ctx.desired.name}:{self.alias}") from None
+        ctx.aws.lambda_.put_provisioned_concurrency_config(FunctionName=ctx.desired.name, Qualifier=self.alias, ProvisionedConcurrentExecutions=self.count)
 
 
 @dataclass(frozen=True)
@@ -339,12 +306,9 @@ class EnsureRepository:
     def apply(self, ctx: DeployContext) -> None:
         ecr = ctx.aws.client("ecr")
         try:
-            try:
-                ecr.describe_repositories(repositoryNames=[self.name])
-            except ecr.exceptions.RepositoryNotFoundException:
-                ecr.create_repository(repositoryName=self.name, imageScanningConfiguration={"scanOnPush": True}, imageTagMutability="IMMUTABLE")
-        except Exception as exc:  # noqa: BLE001
-            raise aws_error(exc, f"create ECR repository {self.name}") from None
+            ecr.describe_repositories(repositoryNames=[self.name])
+        except ecr.exceptions.RepositoryNotFoundException:
+            ecr.create_repository(repositoryName=self.name, imageScanningConfiguration={"scanOnPush": True}, imageTagMutability="IMMUTABLE")
 
 
 @dataclass(frozen=True)

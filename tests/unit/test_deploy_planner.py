@@ -100,3 +100,24 @@ def test_promote_and_rollback():
         plan_promote(serving(), "live")
     with pytest.raises(MpackError, match="records no previous version"):
         plan_rollback(serving(), "live")
+
+
+def test_the_executor_translates_aws_errors_once_naming_the_step():
+    """A botocore ClientError from any step becomes one MpackError naming that step (the real
+    calls against moto's server are in tests/integration/test_deploy.py)."""
+    from botocore.exceptions import ClientError
+    from mpack.infra.aws.deployer import run_step
+    from mpack.infra.aws.steps import DeployContext, PublishVersion
+
+    class Refusing:
+        def publish_version(self, **kwargs):
+            raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "not allowed"}}, "PublishVersion")
+
+    class Aws:
+        lambda_ = Refusing()
+
+    context = DeployContext(Aws(), desired(), serving(), smoke=lambda version: "")
+    with pytest.raises(MpackError) as raised:
+        run_step(PublishVersion(), context)
+    assert "publish a version (function fraud)" in raised.value.message and "AccessDeniedException" in raised.value.message
+    assert "permission for PublishVersion" in raised.value.hint
