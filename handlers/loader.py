@@ -7,14 +7,13 @@ follow the platform's CPU share (on Lambda, 1,769 MB of memory is one vCPU) and 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ModelLoadError
+from .manifest import MANIFEST_NAME, Manifest
 
-MANIFEST_NAME = "mpack.json"
 LAMBDA_MB_PER_VCPU = 1769
 LAMBDA_MAX_VCPUS = 6
 
@@ -34,13 +33,14 @@ def bundle_root() -> Path:
 
 
 def read_manifest(root: Path) -> dict:
+    """The bundle's manifest, checked field by field (``Manifest``), as the plain document the
+    scoring core reads."""
     path = root / MANIFEST_NAME
     try:
-        return json.loads(path.read_bytes())
+        data = path.read_bytes()
     except FileNotFoundError:
         raise ModelLoadError(f"bundle manifest {path} is missing; was this bundle built by mpack?") from None
-    except ValueError as exc:
-        raise ModelLoadError(f"bundle manifest {path} is not valid JSON: {exc}") from None
+    return Manifest.from_bytes(data, f"bundle manifest {path}").to_dict()
 
 
 def verify_model_file(path: Path, expected_sha256: str) -> None:

@@ -19,7 +19,7 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from mpack.handlers.loader import MANIFEST_NAME
+from mpack.handlers.manifest import MANIFEST_NAME
 from mpack.infra.errors import MpackError
 
 KEEP_UNPACKED = 8

@@ -1,41 +1,40 @@
-"""mpack.json, the contract between build and run: the runtime reads only it and the model file."""
+"""Writing mpack.json: the typed contract (``mpack.handlers.manifest.Manifest``) filled from the build.
+The runtime reads it through the same class, so build and run can never disagree on a field."""
 
 from __future__ import annotations
 
 import hashlib
-import json
 from importlib.metadata import version
 
-from mpack.handlers.loader import MANIFEST_NAME  # the runtime reads it: one name for both sides
+from mpack.handlers.manifest import MANIFEST_NAME, Manifest, ModelInfo
 
 __all__ = ["MANIFEST_NAME", "build_manifest", "manifest_bytes"]
-SCHEMA_VERSION = 1
 DISTRIBUTION = "mpack-serverless"  # what pip installs; the command and namespace are `mpack`
 
 
 def build_manifest(*, target: str, handler: str, resolved, converted, model_file: str, model_bytes: bytes, runtime, example: dict, options: dict) -> dict:
-    return {
-        "schema": SCHEMA_VERSION,
-        "mpack_version": version(DISTRIBUTION),
-        "target": target,
-        "handler": handler,
-        "model": {
-            "name": resolved.name,
-            "version": resolved.version,
-            "source": public_source(resolved.source),
-            "flavor": converted.flavor,
-            "task": converted.task,
-            "file": model_file,
-            "sha256": hashlib.sha256(model_bytes).hexdigest(),
-        },
-        "signature": converted.signature,
-        "prediction": converted.prediction,
-        "input_example": example,
-        "runtime": runtime.describe(),
-        "converter": converted.converter,
-        "build": options,
-        **({"native": {k: v for k, v in converted.native.items() if k != "requirements"}} if converted.native else {}),
-    }
+    """The manifest as a plain document (the pipeline and the report read it as one)."""
+    return Manifest(
+        mpack_version=version(DISTRIBUTION),
+        target=target,
+        handler=handler,
+        model=ModelInfo(
+            name=resolved.name,
+            version=str(resolved.version),
+            source=public_source(resolved.source),
+            flavor=converted.flavor,
+            task=converted.task,
+            file=model_file,
+            sha256=hashlib.sha256(model_bytes).hexdigest(),
+        ),
+        signature=converted.signature,
+        prediction=converted.prediction,
+        input_example=example,
+        runtime=runtime.describe(),
+        converter=converted.converter,
+        build=options,
+        native={k: v for k, v in converted.native.items() if k != "requirements"} if converted.native else None,
+    ).to_dict()
 
 
 def public_source(source) -> str:
@@ -51,4 +50,4 @@ def public_source(source) -> str:
 
 
 def manifest_bytes(manifest: dict) -> bytes:
-    return (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()
+    return Manifest.from_dict(manifest).to_bytes()

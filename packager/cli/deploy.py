@@ -3,13 +3,14 @@ the deployer's plain data; the confirmation rule for CI (no terminal: ``--yes`` 
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from mpack.handlers.errors import ModelLoadError
+from mpack.handlers.manifest import MANIFEST_NAME, Manifest
 from mpack.infra.errors import MpackError
 
 UNZIPPED_LIMIT = 250 * 1024 * 1024
@@ -132,8 +133,8 @@ def _zip_manifest(bundle: Path) -> dict:
     try:
         with zipfile.ZipFile(bundle) as archive:
             unzipped = sum(info.file_size for info in archive.infolist())
-            manifest = json.loads(archive.read("mpack.json"))
-    except (zipfile.BadZipFile, KeyError, ValueError) as exc:
+            manifest = Manifest.from_bytes(archive.read(MANIFEST_NAME), f"{bundle}:{MANIFEST_NAME}").to_dict()
+    except (zipfile.BadZipFile, KeyError, ModelLoadError) as exc:
         raise MpackError(f"{bundle} is not a bundle built by mpack: {exc}", "build one with mpack build --target lambda") from None
     if unzipped > UNZIPPED_LIMIT:
         raise MpackError(f"{bundle} is {unzipped / 2**20:.0f} MB unzipped, over Lambda's 250 MB", "build an image: --target lambda-image")
