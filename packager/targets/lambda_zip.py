@@ -16,7 +16,7 @@ from mpack.packager.bundle.zip_writer import BundleEntry, tree_entries
 from mpack.packager.targets.handler_code import handler_code, package_dir
 
 MODEL_FILE = "model.onnx"
-CONTAINER_ONLY = ("container_", "open_inference")  # handler modules a Lambda function never imports
+CONTAINER_ONLY = ("container_", "open_inference", "binary_tensors")  # handler modules a Lambda function never imports
 ZIP_EXCLUDED = (*CONTAINER_ONLY, "native_model")  # zips never ship the native runtime
 ZIPPED_DIRECT_UPLOAD_LIMIT = 50 * 1024 * 1024
 UNZIPPED_LIMIT = 250 * 1024 * 1024
