@@ -52,7 +52,8 @@ def http_event_problem(event: dict, kind: str) -> str | None:
         value = event.get(name)
         if value is not None and not (isinstance(value, dict) and all(isinstance(v, str) for v in value.values())):
             return f"{name} must be {_STR_MAP}"
-    if event.get("cookies") and not all(isinstance(c, str) for c in event["cookies"]):
+    cookies = event.get("cookies")
+    if cookies is not None and not (isinstance(cookies, list) and all(isinstance(c, str) for c in cookies)):
         return "cookies must be a list of strings"
     if event.get("isBase64Encoded") and event.get("body"):
         try:
