@@ -91,6 +91,15 @@ def test_boto3_sees_lambdas_errors(fraud_server):
         client.invoke(FunctionName=fraud_server.function, Payload=b'"' + b"x" * 300_000 + b'"', InvocationType="Event")
     refused = client.invoke(FunctionName=fraud_server.function, Payload=json.dumps({"dataframe_split": {"columns": ["f0"], "data": [[1]]}}))
     assert json.loads(refused["Payload"].read())["error_code"] == "INVALID_PARAMETER_VALUE"  # answered, not crashed
+    with pytest.raises(client.exceptions.InvalidRequestContentException, match="nested too deeply"):
+        client.invoke(FunctionName=fraud_server.function, Payload=b"[" * 2000 + b"]" * 2000)
+
+
+@pytest.mark.slow
+def test_the_function_name_awss_emulator_documents_reaches_the_function(store, fraud_server):
+    frame = store.frames["fraud"].iloc[:3]
+    answer = lambda_client(fraud_server.url).invoke(FunctionName="function", Payload=json.dumps(_split(frame)))
+    assert json.loads(answer["Payload"].read())["predictions"] == store.estimators["fraud"].predict(frame).tolist()
 
 
 @pytest.mark.slow
@@ -110,6 +119,10 @@ def test_http_gateway_speaks_plain_http(store, fraud_server):
     assert status == 400 and json.loads(body)["error_code"] == "MALFORMED_REQUEST"
     status, _, _ = _http(f"{fraud_server.url}/nowhere")
     assert status == 404
+    status, body, _ = _http(f"{fraud_server.url}/invocations", "POST", b'{"dataframe_split": "\xff\xfe"}')
+    assert status == 400 and json.loads(body)["message"] == "request body is not valid UTF-8"
+    status, body, _ = _http(f"{fraud_server.url}/invocations", "POST", b"[" + b"1," * 3_500_000 + b"1]")
+    assert status == 413 and json.loads(body)["error_code"] == "PAYLOAD_TOO_LARGE"  # the bundle's and the container's shape
 
 
 @pytest.mark.slow
