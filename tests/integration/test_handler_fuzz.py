@@ -157,6 +157,70 @@ def test_sqs_batches_always_get_a_partial_batch_response(handlers, event):
             assert failed <= named
 
 
+# -- the container target: the same ASGI app the image serves, called in process --------------------
+
+
+@pytest.fixture(scope="module")
+def container_app(built, tmp_path_factory):
+    os.environ["MPACK_BUNDLE_ROOT"] = str(unzip(built("models:/mixed/1").artifact, tmp_path_factory.mktemp("container")))
+    try:
+        import mpack.handlers.container_app as module
+
+        return importlib.reload(module).app
+    finally:
+        os.environ.pop("MPACK_BUNDLE_ROOT", None)
+
+
+def _asgi(app, method: str, path: str, headers: dict, body: bytes) -> tuple[int, dict, bytes]:
+    """One HTTP request through an ASGI app (what uvicorn does for the image)."""
+    import asyncio
+
+    sent: list[dict] = []
+
+    async def receive():
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "scheme": "http",
+        "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "", "server": ("127.0.0.1", 8080),
+        "client": ("127.0.0.1", 50000), "headers": [(k.lower().encode(), v.encode("latin-1")) for k, v in headers.items()],
+    }  # fmt: skip
+    asyncio.run(app(scope, receive, send))
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    response_headers = {k.decode().lower(): v.decode("latin-1") for k, v in start["headers"]}
+    return start["status"], response_headers, b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+
+
+_tensor = st.fixed_dictionaries(
+    {"name": st.sampled_from(["age", "income", "city", "plan", "input", "x"]), "shape": st.lists(st.integers(-1, 4), max_size=3), "datatype": st.sampled_from(["FP64", "FP32", "BYTES", "INT64", "BOOL", "??"])},
+    optional={"data": _json, "parameters": st.fixed_dictionaries({}, optional={"binary_data_size": st.integers(-2, 64) | _scalar})},
+)
+_oip = st.fixed_dictionaries({"inputs": st.lists(_tensor, max_size=4)}, optional={"outputs": _json, "parameters": _json, "id": _scalar})
+
+
+@FUZZ
+@given(
+    path=st.sampled_from(["/invocations", "/v2/models/mixed/infer", "/v2/models/mixed", "/ping", "/version", "/metadata", "/v2", "/x"]),
+    method=st.sampled_from(["POST", "GET", "PUT"]),
+    content_type=st.sampled_from(["application/json", "text/csv", "application/octet-stream", ""]),
+    body=_body | _oip.map(lambda d: json.dumps(d).encode()),
+    header_length=st.none() | st.integers(-5, 400).map(str) | st.text(max_size=4),
+    tail=st.binary(max_size=48),
+)
+def test_the_container_never_answers_a_client_error_with_5xx(container_app, path, method, content_type, body, header_length, tail):
+    raw = (body.encode() if isinstance(body, str) else body) + (tail if header_length is not None else b"")
+    headers = {"content-type": content_type} | ({"inference-header-content-length": header_length} if header_length is not None else {})
+    status, response_headers, answer = _asgi(container_app, method, path, headers, raw)
+    assert 200 <= status < 500, (status, answer[:300])
+    if "inference-header-content-length" in response_headers:
+        json.loads(answer[: int(response_headers["inference-header-content-length"])])
+    elif response_headers.get("content-type", "").startswith("application/json"):
+        json.loads(answer)
+
+
 # -- regressions the fuzzer found, pinned ----------------------------------------------------------
 
 
