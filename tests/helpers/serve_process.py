@@ -13,7 +13,7 @@ from pathlib import Path
 
 class ServeProcess:
     def __init__(self, bundle: Path, *args: str, cache: Path, startup_s: float = 60) -> None:
-        command = [sys.executable, "-m", "mpack.packager.cli.app", "serve", str(bundle), "--port", "0", "--cache-dir", str(cache), *args]
+        command = [sys.executable, "-m", "mpack.packager.cli", "serve", str(bundle), "--port", "0", "--cache-dir", str(cache), *args]
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         self.lines: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)

@@ -263,7 +263,7 @@ def test_an_unreachable_docker_engine_is_a_clear_error(monkeypatch, tmp_path):
 
 
 def test_platform_flag_maps_to_the_architecture():
-    from mpack.packager.cli.app import _arch_of_platform
+    from mpack.packager.cli.build_commands import _arch_of_platform
 
     assert _arch_of_platform("linux/amd64", None) == "x86_64" and _arch_of_platform("linux/arm64", "arm64") == "arm64"
     with pytest.raises(MpackError, match="not a platform"):

@@ -1,0 +1,119 @@
+"""`mpack build` and `mpack base-image`."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Optional
+
+import typer
+from mpack.infra.errors import MpackError
+from mpack.packager.cli.boundary import error_boundary as _error_boundary
+from mpack.packager.cli.boundary import stderr as _stderr
+from rich.markup import escape
+
+
+def build(
+    model: str = typer.Option(..., "--model", "-m", help="models:/NAME@ALIAS, models:/NAME/VERSION|STAGE, runs:/RUN_ID/PATH, a model folder or a .onnx file."),
+    target: str = typer.Option("lambda", "--target", "-t", help="What to build: lambda (zip) or container (HTTP image)."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Where to write the bundle [default: dist/<model>-<version>-<target>.zip]."),
+    tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", envvar="MLFLOW_TRACKING_URI", help="MLflow tracking store."),
+    registry_uri: Optional[str] = typer.Option(None, "--registry-uri", envvar="MLFLOW_REGISTRY_URI", help="MLflow model registry [default: the tracking store]."),
+    python: Optional[str] = typer.Option(None, "--python", help="Target Python: 3.11, 3.12 or 3.13 [default: this interpreter's]."),
+    arch: Optional[str] = typer.Option(None, "--arch", help="Target architecture: x86_64 or arm64 [default: this machine's]."),
+    tolerance: float = typer.Option(1e-5, "--tolerance", help="Largest accepted difference between the original and the converted model."),
+    sample_data: Optional[Path] = typer.Option(None, "--sample-data", help="CSV or JSON rows for the parity check [default: the model's input example]."),
+    lambda_http: str = typer.Option("native", "--lambda-http", help="HTTP events: native (fastest) or asgi (through Mangum, same app as containers)."),
+    trust_type: list[str] = typer.Option([], "--trust-type", help="A type to allow when loading a skops model file (repeatable)."),
+    allow_pickle: bool = typer.Option(False, "--allow-pickle", help="Load a pickle/cloudpickle model file (runs code from it) [also: allow_pickle = true under [tool.mpack]]."),
+    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", envvar="MPACK_CACHE_DIR", help="Cache for runtime wheels [default: ~/.cache/mpack]."),
+    verify: bool = typer.Option(True, "--verify/--no-verify", help="Run the finished bundle (or image) on the input example before publishing it."),
+    base_image: Optional[str] = typer.Option(None, "--base-image", help="Image targets: the base image, already on this machine [default: python:<py>-slim]."),
+    tag: Optional[str] = typer.Option(None, "--tag", help="Image targets: the image reference [default: mpack/<model>:<version>-<target>]."),
+    push: bool = typer.Option(False, "--push", help="Image targets: push to the registry the tag names, after the image answered."),
+    platform: Optional[str] = typer.Option(None, "--platform", help="Image targets: linux/amd64 or linux/arm64 (the same as --arch x86_64|arm64)."),
+    runtime: str = typer.Option("auto", "--runtime", help="onnx, native (ship scikit-learn itself; image targets) or auto (native only when ONNX cannot express the model)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one machine-readable build report on stdout."),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
+) -> None:
+    """Build a deployable bundle from a model."""
+    from mpack.packager.pipeline import BuildOptions
+    from mpack.packager.pipeline import build as run_build
+    from mpack.packager.progress import RichProgress
+
+    if platform is not None:
+        with _error_boundary(as_json, debug):
+            arch = _arch_of_platform(platform, arch)
+
+    options = BuildOptions(
+        model=model,
+        target=target,
+        output=output,
+        tracking_uri=tracking_uri,
+        registry_uri=registry_uri,
+        python=python,
+        arch=arch,
+        tolerance=tolerance,
+        sample_data=sample_data,
+        lambda_http=lambda_http,
+        trusted_types=tuple(trust_type),
+        allow_pickle=allow_pickle,
+        cache_dir=cache_dir,
+        verify=verify,
+        base_image=base_image,
+        tag=tag,
+        push=push,
+        runtime=runtime,
+    )
+    with _error_boundary(as_json, debug):
+        if not allow_pickle:
+            from mpack.packager.cli.build_settings import allow_pickle_setting
+
+            options = replace(options, allow_pickle=allow_pickle_setting(Path.cwd()))
+        report = run_build(options, RichProgress(_stderr))
+    if as_json:
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        _print_summary(report)
+
+
+def _arch_of_platform(platform: str, arch: str | None) -> str:
+    arches = {"linux/amd64": "x86_64", "linux/arm64": "arm64", "linux/arm64/v8": "arm64"}
+    if platform not in arches:
+        raise MpackError(f"--platform {platform} is not a platform mpack builds for", "use linux/amd64 or linux/arm64")
+    if arch is not None and arch != arches[platform]:
+        raise MpackError(f"--platform {platform} contradicts --arch {arch}", "give one of them")
+    return arches[platform]
+
+
+def _print_summary(report) -> None:
+    mib = 2**20
+    if report.image:
+        image = report.image
+        _stderr.print(f"\n[bold]{image['tag']}[/bold]  {image['size_bytes'] / mib:.0f} MB ({(image['size_bytes'] - image['base_size_bytes']) / mib:.0f} MB above its base), {len(image['layers'])} layers")
+        _stderr.print(f"  entry point {report.handler}   id {image['id'][:19]}…")
+        if image.get("pushed"):
+            _stderr.print(f"  pushed {image['pushed']}")
+        return
+    _stderr.print(f"\n[bold]{report.artifact}[/bold]  {report.zipped_bytes / mib:.1f} MB zipped, {report.unzipped_bytes / mib:.1f} MB unzipped")
+    _stderr.print(f"  handler {report.handler}   sha256 {report.sha256[:16]}…")
+    for part in report.contributors:
+        _stderr.print(f"  {part['name']:<28} {part['unzipped'] / mib:7.1f} MB  ({part['zipped'] / mib:.1f} MB zipped)")
+
+
+def base_image_command(
+    tag: str = typer.Option("mpack/python:3.11-bookworm", "--tag", help="Reference of the image to create."),
+    suite: str = typer.Option("bookworm", "--suite", help="Debian release (bookworm's python3 is 3.11)."),
+    mirror: str = typer.Option("http://deb.debian.org/debian", "--mirror", help="Debian mirror debootstrap installs from."),
+    rebuild: bool = typer.Option(False, "--rebuild", help="Build again even if the tag exists."),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
+) -> None:
+    """Build a Debian Python base image from Debian packages alone (debootstrap + docker import): no registry needed."""
+    from mpack.packager.image.base_image import build_base_image
+
+    with _error_boundary(False, debug):
+        made = build_base_image(tag, suite, mirror, rebuild, log=lambda text: _stderr.print(f"[dim]{escape(text)}[/dim]"))
+    state = "already there (use --rebuild to build again)" if made.reused else "built"
+    _stderr.print(f"[bold]{made.tag}[/bold] {made.size_bytes / 2**20:.0f} MB, {state}")
+    print(made.tag)

@@ -1,0 +1,145 @@
+"""`mpack deploy`, `promote`, `rollback` and `export`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+from mpack.infra.errors import MpackError
+from mpack.packager.cli.boundary import error_boundary as _error_boundary
+from mpack.packager.cli.boundary import stderr as _stderr
+from mpack.packager.cli.options import CACHE_OPTION, ENV_OPTION
+from rich.markup import escape
+
+_FUNCTION = typer.Option(..., "--function", "-f", help="Lambda function name.")
+_ALIAS = typer.Option("live", "--alias", help="The alias that serves traffic.")
+_REGION = typer.Option(None, "--region", help="AWS region [default: AWS_REGION].")
+_YES = typer.Option(False, "--yes", "-y", help="Apply without asking (required when stdin is not a terminal).")
+_PLAN = typer.Option(False, "--plan", help="Only show the plan; change nothing.")
+_JSON = typer.Option(False, "--json", help="Print what was planned and done as JSON on stdout.")
+
+
+def deploy(
+    ctx: typer.Context,
+    bundle: Path = typer.Argument(..., help="A Lambda zip (--target lambda) or a local Lambda image tag (--target lambda-image)."),
+    function: Optional[str] = typer.Option(None, "--function", "-f", help="Lambda function name (or `function` in mpack.toml / [tool.mpack.deploy])."),
+    alias: str = _ALIAS,
+    canary: Optional[float] = typer.Option(None, "--canary", help="Send PCT% of the alias's traffic to the new version; the serving version keeps the rest."),
+    memory: int = typer.Option(1024, "--memory", help="Memory size in MB."),
+    timeout: int = typer.Option(30, "--timeout", help="Timeout in seconds."),
+    arch: Optional[str] = typer.Option(None, "--arch", help="x86_64 or arm64 [default: the bundle's; a different one is refused]."),
+    role: Optional[str] = typer.Option(None, "--role", help="Execution role ARN [default: create a least-privilege one]."),
+    env: list[str] = ENV_OPTION,
+    reserved: Optional[int] = typer.Option(None, "--reserved", help="Reserved concurrency."),
+    provisioned: Optional[int] = typer.Option(None, "--provisioned", help="Provisioned concurrency on the alias."),
+    function_url: str = typer.Option("none", "--function-url", help="none, iam (signed requests) or public (anyone: asked for explicitly)."),
+    bucket: Optional[str] = typer.Option(None, "--bucket", help="S3 bucket for zips over 50 MB [default: mpack-artifacts-<function>]."),
+    repository: Optional[str] = typer.Option(None, "--repository", help="Image deploys: the ECR repository [default: the function name]."),
+    region: Optional[str] = _REGION,
+    smoke_test: str = typer.Option("aws", "--smoke-test", help="aws (invoke the new version), local (run the bundle on mpack's local platform) or none."),
+    cache_dir: Optional[Path] = CACHE_OPTION,
+    plan: bool = _PLAN,
+    yes: bool = _YES,
+    as_json: bool = _JSON,
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
+) -> None:
+    """Deploy a bundle: plan from AWS's state, then publish a version, smoke-test it, move the alias.
+
+    Settings may also come from mpack.toml ([deploy]) or pyproject.toml ([tool.mpack.deploy]); flags win."""
+    from mpack.packager.cli.deploy import DeploySettings
+    from mpack.packager.cli.deploy_settings import file_settings
+
+    given = dict(function=function, alias=alias, canary=canary, memory=memory, timeout=timeout, role=role, env=env, reserved=reserved, provisioned=provisioned, function_url=function_url, bucket=bucket, repository=repository, region=region, smoke_test=smoke_test)
+    with _error_boundary(as_json, debug):
+        from_file, path = file_settings(Path.cwd())
+        for key, value in from_file.items():
+            source = ctx.get_parameter_source(key)
+            if source is None or source.name in ("DEFAULT", "DEFAULT_MAP"):  # not given on the command line
+                given[key] = value
+        if not given["function"]:
+            raise MpackError("no function name", "pass --function NAME (or set function in mpack.toml's [deploy] table)")
+    settings = DeploySettings(bundle, given["function"], given["alias"], given["canary"], given["memory"], given["timeout"], given["role"], tuple(given["env"]), given["reserved"], given["function_url"], given["bucket"], given["region"], given["smoke_test"], cache_dir, given["provisioned"], given["repository"], arch)
+    _release("deploy", settings, plan, yes, as_json, debug)
+
+
+def promote(function: str = _FUNCTION, alias: str = _ALIAS, region: Optional[str] = _REGION, plan: bool = _PLAN, yes: bool = _YES, as_json: bool = _JSON, debug: bool = typer.Option(False, "--debug")) -> None:
+    """Move the alias fully to its canary version."""
+    from mpack.packager.cli.deploy import DeploySettings
+
+    _release("promote", DeploySettings(None, function, alias, region=region), plan, yes, as_json, debug)
+
+
+def rollback(function: str = _FUNCTION, alias: str = _ALIAS, region: Optional[str] = _REGION, plan: bool = _PLAN, yes: bool = _YES, as_json: bool = _JSON, debug: bool = typer.Option(False, "--debug")) -> None:
+    """Put the alias back: drop a canary, or return to the version it served before the last move."""
+    from mpack.packager.cli.deploy import DeploySettings
+
+    _release("rollback", DeploySettings(None, function, alias, region=region), plan, yes, as_json, debug)
+
+
+def export_command(
+    bundle: Path = typer.Argument(..., help="A Lambda zip from mpack build --target lambda."),
+    fmt: str = typer.Option("sam", "--format", help="sam or cloudformation."),
+    function: str = _FUNCTION,
+    alias: str = _ALIAS,
+    canary: Optional[float] = typer.Option(None, "--canary", help="Canary percentage (SAM: a CodeDeploy canary; CloudFormation: weighted alias)."),
+    memory: int = typer.Option(1024, "--memory"),
+    timeout: int = typer.Option(30, "--timeout"),
+    role: Optional[str] = typer.Option(None, "--role"),
+    env: list[str] = ENV_OPTION,
+    reserved: Optional[int] = typer.Option(None, "--reserved"),
+    function_url: str = typer.Option("none", "--function-url"),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Where to write the template [default: stdout]."),
+    debug: bool = typer.Option(False, "--debug"),
+) -> None:
+    """Write the deploy as a SAM or CloudFormation template."""
+    import yaml
+    from mpack.infra.aws.iac_export import FORMATS, export_template
+    from mpack.packager.cli.deploy import DeploySettings, desired_function
+
+    with _error_boundary(False, debug):
+        if fmt not in FORMATS:
+            raise MpackError(f"--format {fmt} is not one of {', '.join(FORMATS)}", "sam (with AutoPublishAlias) or cloudformation")
+        desired = desired_function(DeploySettings(bundle, function, alias, canary, memory, timeout, role, tuple(env), reserved, function_url))
+        text = yaml.safe_dump(export_template(desired, fmt, str(bundle)), sort_keys=False, width=120)
+    if output:
+        output.write_text(text)
+        _stderr.print(f"wrote {output} ({fmt})")
+    else:
+        print(text, end="")
+
+
+def _release(action: str, settings, plan: bool, yes: bool, as_json: bool, debug: bool) -> None:
+    from mpack.infra.aws import deployer
+    from mpack.infra.aws.session import Aws
+    from mpack.packager.cli.deploy import confirm, desired_function, region_of, smoke_tester
+
+    with _error_boundary(as_json, debug):
+        if settings.function_url == "public":
+            _stderr.print("[yellow]warning:[/yellow] --function-url public lets anyone on the internet invoke this function")
+        aws = Aws(region_of(settings))
+        desired = desired_function(settings, aws)
+        smoke = smoke_tester(settings, aws, desired) if action == "deploy" else None  # a bad --smoke-test fails before planning
+        planner = {"deploy": deployer.plan_deployment, "promote": deployer.plan_promotion, "rollback": deployer.plan_rollback_to_previous}[action]
+        planned = planner(aws, desired)
+        outcome = deployer.preview(planned)
+        if not as_json or plan:
+            _print_plan(action, outcome)
+        if confirm(outcome.steps, yes, plan, lambda: typer.confirm("apply this plan?", default=False)):
+            outcome = deployer.apply(aws, planned, smoke)
+            if not as_json:
+                for line in outcome.done:
+                    _stderr.print(f"  {escape(line)}")
+                _stderr.print(f"[green]done:[/green] alias {outcome.alias} -> version {outcome.state.get('alias_version')} {outcome.state.get('alias_weights') or ''}")
+        if as_json:
+            print(json.dumps(outcome.to_dict(), indent=2))
+
+
+def _print_plan(action: str, outcome) -> None:
+    if not outcome.steps:
+        _stderr.print(f"{action} {outcome.function}: nothing to do (alias {outcome.alias} already serves this)")
+        return
+    _stderr.print(f"[bold]{action} {outcome.function}[/bold] — plan:")
+    for number, step in enumerate(outcome.steps, 1):
+        _stderr.print(f"  {number}. {escape(step)}")
