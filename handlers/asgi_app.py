@@ -25,10 +25,13 @@ def refused_by_size(request: Request) -> Response | None:
 
 def create_app(service: ScoringService) -> Starlette:
     async def endpoint(request: Request) -> HttpResponse:
-        response = refused_by_size(request)
-        if response is None:
-            body = await request.body()
-            response = service.handle_http(request.method, request.url.path, request.headers.get("content-type"), body)
+        try:
+            response = refused_by_size(request)
+            if response is None:
+                body = await request.body()
+                response = service.handle_http(request.method, request.url.path, request.headers.get("content-type"), body)
+        except Exception as exc:  # a bug must still get a JSON answer, never a plain-text 500
+            response = Response(500, {"error_code": "INTERNAL_ERROR", "message": f"the server failed to answer: {type(exc).__name__}"})
         return HttpResponse(response.json(), status_code=response.status, headers=response.headers)
 
     return Starlette(routes=[Route("/{path:path}", endpoint, methods=METHODS)])

@@ -8,7 +8,10 @@ concurrency comes from ``MPACK_WORKERS`` processes.
 
 from __future__ import annotations
 
+import json
+import logging
 import time
+import uuid
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -20,6 +23,8 @@ from .loader import load
 from .metrics import CONTENT_TYPE, ServerMetrics
 from .open_inference import OpenInference
 from .protocol import ScoringService
+
+log = logging.getLogger("mpack")
 
 
 def _endpoint(path: str) -> str:
@@ -35,6 +40,15 @@ def create_container_app(service: ScoringService) -> Starlette:
     open_inference = OpenInference(service)
 
     async def endpoint(request: Request) -> HttpResponse:
+        try:
+            return await answer(request)
+        except Exception:  # a bug must still get a JSON answer, never Starlette's plain-text 500
+            request_id = str(uuid.uuid4())
+            log.exception("request %s failed", request_id)
+            body = {"error_code": "INTERNAL_ERROR", "message": "the server failed to answer; see its log", "request_id": request_id}
+            return HttpResponse(json.dumps(body), status_code=500, headers={"Content-Type": "application/json"})
+
+    async def answer(request: Request) -> HttpResponse:
         started = time.perf_counter()
         path = request.url.path
         if path == "/metrics":

@@ -107,8 +107,15 @@ class NativeHttp:
             except (KeyError, TypeError, AttributeError) as missing:  # a hand-made event, not AWS's
                 response = error_response(RequestError(f"the {kind} event is incomplete: {missing!s} is missing or malformed", error_code="MALFORMED_REQUEST"))
             else:
-                response = self.service.handle_http(method, path, content_type, body)
+                response = with_request_id(self.service.handle_http(method, path, content_type, body), context)
         return http_result(wrapped, kind, response), response
+
+
+def with_request_id(response: Response, context) -> Response:
+    """A model failure (5xx) names the invocation's request id, to find its log lines by."""
+    if response.status < 500 or not isinstance(response.body, dict):
+        return response
+    return Response(response.status, {**response.body, "request_id": getattr(context, "aws_request_id", None)}, response.rows, response.headers)
 
 
 def http_result(wrapped, kind: str, response: Response) -> dict:
@@ -145,7 +152,7 @@ class DirectInvocation:
         return True
 
     def answer(self, event, context) -> Outcome:
-        response = self.service.score_document(event)
+        response = with_request_id(self.service.score_document(event), context)
         return Outcome(response.body, response.rows, int(not response.ok), response)
 
 
