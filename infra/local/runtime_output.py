@@ -7,7 +7,7 @@ on a full pipe, and a quiet one costs no wake-ups (waking on every line would co
 hot path its GIL).
 
 What is kept per invocation is capped (the last ``MAX_KEPT_BYTES``, with a line saying how much was
-dropped before it): a function printing 100 MB costs the platform 1 MB, not 100.
+dropped before it): a function printing 100 MB costs the platform 4 MB, not 100.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import threading
 _CHUNK = 65536
 _PIPE_BYTES = 1 << 20
 _PUMP_INTERVAL_S = 0.02
-MAX_KEPT_BYTES = 1 << 20
+MAX_KEPT_BYTES = 4 << 20
 
 
 class RuntimeOutput:
