@@ -51,7 +51,8 @@ import sys
 sys.path.insert(0, sys.argv[1])
 import numpy as np, onnxruntime as ort
 session = ort.InferenceSession(sys.argv[1] + "/model.onnx", providers=["CPUExecutionProvider"])
-session.run(None, {"input": np.zeros((1, 20), dtype=np.float32)})
+feed = session.get_inputs()[0]  # the graph's own input dtype (float64 for double columns)
+session.run(None, {feed.name: np.zeros((1, 20), dtype=np.float64 if feed.type == "tensor(double)" else np.float32)})
 """
 MLFLOW_COLD = r"""
 import sys, pandas as pd, mlflow.pyfunc
