@@ -30,7 +30,7 @@ class DesiredFunction:
     canary_percent: float | None
     role_arn: str | None
     reserved: int | None
-    function_url: str  # none | iam | public
+    function_url: str  # none (remove mpack's) | iam | public | keep (leave it as it is)
     bucket: str | None
     input_example: dict
     model: str  # for descriptions: "fraud 3 (models:/fraud@champion)"

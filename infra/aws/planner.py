@@ -65,7 +65,7 @@ def plan_deploy(state: FunctionState, desired: DesiredFunction, zip_bytes: int) 
     wanted_auth = URL_AUTH.get(desired.function_url)
     if wanted_auth and wanted_auth != state.url_auth:
         steps.append(ConfigureFunctionUrl(desired.alias, wanted_auth, exists=state.url_auth is not None))
-    elif wanted_auth is None and state.url_auth is not None:
+    elif desired.function_url == "none" and state.url_auth is not None:
         steps.append(RemoveFunctionUrl(desired.alias))
     return steps
 

@@ -14,6 +14,7 @@ from mpack.handlers.manifest import MANIFEST_NAME, Manifest
 from mpack.infra.errors import MpackError
 
 UNZIPPED_LIMIT = 250 * 1024 * 1024
+KEEP_URL = "keep"
 FUNCTION_URLS = ("none", "iam", "public")
 
 
@@ -28,7 +29,7 @@ class DeploySettings:
     role: str | None = None
     environment: tuple[str, ...] = ()
     reserved: int | None = None
-    function_url: str = "none"
+    function_url: str = KEEP_URL  # none | iam | public | keep (not asked: leave the URL as it is)
     bucket: str | None = None
     region: str | None = None
     smoke_test: str = "aws"
@@ -60,7 +61,7 @@ def desired_function(settings: DeploySettings, aws=None):
         manifest = _zip_manifest(settings.bundle)
     if settings.canary is not None and not 0 < settings.canary < 100:
         raise MpackError(f"--canary {settings.canary:g} must be a percentage between 0 and 100", "e.g. --canary 10 sends 10% of the alias's traffic to the new version")
-    if settings.function_url not in FUNCTION_URLS:
+    if settings.function_url not in (*FUNCTION_URLS, KEEP_URL):
         raise MpackError(f"--function-url {settings.function_url} is not one of {', '.join(FUNCTION_URLS)}", "iam (signed requests) unless you mean public")
     if settings.arch and settings.arch != manifest["runtime"]["arch"]:
         raise MpackError(f"--arch {settings.arch} does not match the bundle, built for {manifest['runtime']['arch']}", f"rebuild with --arch {settings.arch}, or drop --arch")

@@ -34,7 +34,7 @@ def deploy(
     env: list[str] = ENV_OPTION,
     reserved: Optional[int] = typer.Option(None, "--reserved", help="Reserved concurrency."),
     provisioned: Optional[int] = typer.Option(None, "--provisioned", help="Provisioned concurrency on the alias."),
-    function_url: str = typer.Option("none", "--function-url", help="none, iam (signed requests) or public (anyone: asked for explicitly)."),
+    function_url: Optional[str] = typer.Option(None, "--function-url", help="none (remove the URL mpack made), iam (signed requests) or public (anyone: asked for explicitly) [default: leave it as it is]."),
     bucket: Optional[str] = typer.Option(None, "--bucket", help="S3 bucket for zips over 50 MB [default: mpack-artifacts-<function>]."),
     repository: Optional[str] = typer.Option(None, "--repository", help="Image deploys: the ECR repository [default: the function name]."),
     region: Optional[str] = _REGION,
@@ -48,7 +48,7 @@ def deploy(
     """Deploy a bundle: plan from AWS's state, then publish a version, smoke-test it, move the alias.
 
     Settings may also come from mpack.toml ([deploy]) or pyproject.toml ([tool.mpack.deploy]); flags win."""
-    from mpack.packager.cli.deploy import DeploySettings
+    from mpack.packager.cli.deploy import KEEP_URL, DeploySettings
     from mpack.packager.cli.deploy_settings import file_settings
 
     given = dict(function=function, alias=alias, canary=canary, memory=memory, timeout=timeout, role=role, env=env, reserved=reserved, provisioned=provisioned, function_url=function_url, bucket=bucket, repository=repository, region=region, smoke_test=smoke_test)
@@ -60,7 +60,7 @@ def deploy(
                 given[key] = value
         if not given["function"]:
             raise MpackError("no function name", "pass --function NAME (or set function in mpack.toml's [deploy] table)")
-    settings = DeploySettings(bundle, given["function"], given["alias"], given["canary"], given["memory"], given["timeout"], given["role"], tuple(given["env"]), given["reserved"], given["function_url"], given["bucket"], given["region"], given["smoke_test"], cache_dir, given["provisioned"], given["repository"], arch)
+    settings = DeploySettings(bundle, given["function"], given["alias"], given["canary"], given["memory"], given["timeout"], given["role"], tuple(given["env"]), given["reserved"], given["function_url"] or KEEP_URL, given["bucket"], given["region"], given["smoke_test"], cache_dir, given["provisioned"], given["repository"], arch)
     _release("deploy", settings, plan, yes, as_json, debug)
 
 
@@ -89,7 +89,7 @@ def export_command(
     role: Optional[str] = typer.Option(None, "--role"),
     env: list[str] = ENV_OPTION,
     reserved: Optional[int] = typer.Option(None, "--reserved"),
-    function_url: str = typer.Option("none", "--function-url"),
+    function_url: str = typer.Option("none", "--function-url"),  # a template describes the whole function
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Where to write the template [default: stdout]."),
     debug: bool = typer.Option(False, "--debug"),
 ) -> None:

@@ -101,6 +101,26 @@ def test_first_deploy_then_unchanged_redeploy_then_canary_promote_rollback(built
     assert report["versions"] == ["1", "2"]  # nothing deleted
 
 
+def test_an_interrupted_deploy_converges_and_function_url_none_removes_the_url(built, aws_env, clients):
+    """A deploy killed between UpdateFunctionConfiguration and PublishVersion leaves $LATEST with the
+    new settings and no version of them; re-running must publish one, not reuse version 1 (same
+    code, old settings). Leaving --function-url out keeps the URL; --function-url none removes it."""
+    bundle = built("models:/fraud/1").artifact
+    first, report = deploy(aws_env, "deploy", str(bundle), "--function", "converge", "--env", "X=v2", "--function-url", "iam", "--smoke-test", "local", "--yes")
+    assert first.returncode == 0, first.stderr
+    clients["lambda"].update_function_configuration(FunctionName="converge", Environment={"Variables": {"X": "v3"}})  # ...then killed
+    again, report = deploy(aws_env, "deploy", str(bundle), "--function", "converge", "--env", "X=v3", "--smoke-test", "local", "--yes")
+    assert again.returncode == 0, again.stderr
+    served = alias(clients, "converge")["version"]
+    assert served == "2" and clients["lambda"].get_function_configuration(FunctionName="converge", Qualifier=served)["Environment"]["Variables"] == {"X": "v3"}
+    assert report["function_url_auth"] == "AWS_IAM"  # not asked about: left as it was
+    removed, report = deploy(aws_env, "deploy", str(bundle), "--function", "converge", "--env", "X=v3", "--function-url", "none", "--smoke-test", "local", "--yes")
+    assert removed.returncode == 0, removed.stderr
+    assert report["function_url_auth"] is None and report["alias_version"] == "2"
+    settled, report = deploy(aws_env, "deploy", str(bundle), "--function", "converge", "--env", "X=v3", "--function-url", "none", "--smoke-test", "local", "--yes")
+    assert settled.returncode == 0 and report["plan"] == [] and not report["changed"]
+
+
 def test_plan_changes_nothing_and_ci_without_yes_refuses(built, aws_env, clients):
     bundle = built("models:/fraud/1").artifact
     planned, report = deploy(aws_env, "deploy", str(bundle), "--function", "planned-only", "--plan")
