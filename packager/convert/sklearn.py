@@ -121,12 +121,25 @@ def _to_onnx(estimator, columns, layout: str, numeric_dtype: str, opset: dict | 
     else:
         initial_types = [(c.name, StringTensorType([None, 1]) if c.type == "string" else numeric_type([None, 1])) for c in columns]
     try:
-        return sklearn_to_onnx(estimator, initial_types, opset, classifier)
+        graph = sklearn_to_onnx(estimator, initial_types, opset, classifier)
+        _loadable(graph)
+        return graph
     except Exception as exc:  # skl2onnx raises RuntimeError/MissingShapeCalculator/NotImplementedError...
         raise MpackError(
             f"skl2onnx cannot convert {_describe(estimator)}: {str(exc).splitlines()[0][:200]}",
             f"supported by skl2onnx: {_supported_summary()}; or export the model to ONNX yourself and log it with mlflow.onnx",
         ) from None
+
+
+def _loadable(graph) -> None:
+    """ONNX Runtime must accept the graph's types (skl2onnx's float64 paths sometimes mix float and
+    double in one Concat): refused here, so the caller can convert in float32 instead."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    options.log_severity_level = 3
+    ort.InferenceSession(graph.SerializeToString(), sess_options=options, providers=["CPUExecutionProvider"])
 
 
 def _describe(estimator) -> str:

@@ -3,7 +3,8 @@
 scikit-learn keeps the dtype it is fed: double columns are imputed and scaled in float64 (trees cast
 to float32 themselves), float columns in float32 with float64 statistics, in its own operation order.
 skl2onnx's SimpleImputer stores its fill values as float32 (and ONNX Runtime's Imputer has no double
-kernel), and its StandardScaler multiplies float32 inputs by a float32 reciprocal. These converters
+kernel), and its StandardScaler, RobustScaler and MaxAbsScaler multiply float32 inputs by a float32
+reciprocal. These converters
 emit plain arithmetic that reproduces scikit-learn's results bit for bit on both dtypes; everything
 else stays skl2onnx's. Registering them is idempotent and only affects this process's conversions.
 """
@@ -25,7 +26,7 @@ def register_exact_converters() -> None:
     from skl2onnx.shape_calculators.imputer import calculate_sklearn_imputer_output_shapes
     from skl2onnx.shape_calculators.scaler import calculate_sklearn_scaler_output_shapes
     from sklearn.impute import SimpleImputer
-    from sklearn.preprocessing import StandardScaler
+    from sklearn.preprocessing import MaxAbsScaler, RobustScaler, StandardScaler
 
     def imputer(scope, operator, container):
         if not _numeric_nan_imputer(operator):
@@ -33,12 +34,15 @@ def register_exact_converters() -> None:
         _convert_imputer(scope, operator, container)
 
     def scaler(scope, operator, container):
-        if len(operator.inputs) != 1 or _elem_type(operator) not in (_FLOAT, _DOUBLE):
+        if len(operator.inputs) != 1 or _elem_type(operator) not in (_FLOAT, _DOUBLE) or getattr(operator.raw_operator, "clip", False):
             return convert_sklearn_scaler(scope, operator, container)
-        _convert_standard_scaler(scope, operator, container)
+        _convert_scaler(scope, operator, container)
 
     update_registered_converter(SimpleImputer, "SklearnImputer", calculate_sklearn_imputer_output_shapes, imputer)
-    update_registered_converter(StandardScaler, "SklearnScaler", calculate_sklearn_scaler_output_shapes, scaler, options={"div": ["std", "div", "div_cast"]})
+    scaler_options = {"div": ["std", "div", "div_cast"]}
+    update_registered_converter(StandardScaler, "SklearnScaler", calculate_sklearn_scaler_output_shapes, scaler, options=scaler_options)
+    update_registered_converter(RobustScaler, "SklearnRobustScaler", calculate_sklearn_scaler_output_shapes, scaler, options=scaler_options)
+    update_registered_converter(MaxAbsScaler, "SklearnMaxAbsScaler", calculate_sklearn_scaler_output_shapes, scaler, options=scaler_options)
     _REGISTERED = True
 
 
@@ -107,40 +111,57 @@ def _constant_int(scope, container, values: np.ndarray) -> str:
     return variable
 
 
-def _float32_statistics(op) -> bool:
-    """Whether this scikit-learn scales float32 input with float32 statistics (1.6+ casts mean_ and
-    scale_ to X's dtype) or with float64 ones (older releases), found by asking the fitted scaler."""
+def scaler_steps(op) -> list[tuple[str, np.ndarray]]:
+    """The in-place steps a fitted scaler's transform takes on dense X, with their float64
+    statistics: StandardScaler ``X -= mean_; X /= scale_``, RobustScaler ``X -= center_;
+    X /= scale_``, MaxAbsScaler ``X /= scale_``."""
+    from sklearn.preprocessing import MaxAbsScaler, RobustScaler
+
+    if isinstance(op, RobustScaler):
+        offset, scale = (op.center_ if op.with_centering else None), (op.scale_ if op.with_scaling else None)
+    elif isinstance(op, MaxAbsScaler):
+        offset, scale = None, op.scale_
+    else:
+        offset, scale = (op.mean_ if op.with_mean else None), (op.scale_ if op.with_std else None)
+    steps = []
+    if offset is not None:
+        steps.append(("Sub", np.asarray(offset, dtype=np.float64)))
+    if scale is not None:
+        steps.append(("Div", np.asarray(scale, dtype=np.float64)))
+    return steps
+
+
+def _float32_statistics(op, steps) -> bool:
+    """Whether this scikit-learn scales float32 input with float32 statistics (StandardScaler since
+    1.6 casts them to X's dtype) or with float64 ones (RobustScaler, MaxAbsScaler, older releases),
+    found by asking the fitted scaler itself."""
     rng = np.random.default_rng(0)
     width = int(op.n_features_in_)
-    center = np.zeros(width) if op.mean_ is None else op.mean_
-    spread = np.ones(width) if op.scale_ is None else op.scale_
-    probe = (center + rng.normal(0, 3, (512, width)) * spread).astype(np.float32)
+    probe = rng.normal(0, 3, (512, width))
+    for op_type, statistics in reversed(steps):  # values on the scaler's own scale
+        probe = probe * statistics if op_type == "Div" else probe + statistics
+    probe = probe.astype(np.float32)
     expected = op.transform(probe.copy())
     narrow = probe.copy()
-    if op.mean_ is not None and op.with_mean:
-        narrow -= op.mean_.astype(np.float32)
-    if op.scale_ is not None and op.with_std:
-        narrow /= op.scale_.astype(np.float32)
+    for op_type, statistics in steps:
+        if op_type == "Sub":
+            narrow -= statistics.astype(np.float32)
+        else:
+            narrow /= statistics.astype(np.float32)
     return bool(np.array_equal(narrow, expected))
 
 
-def _convert_standard_scaler(scope, operator, container) -> None:
-    """(X - mean_) / scale_ as scikit-learn's in-place ``X -= mean_; X /= scale_`` computes it:
-    float64 input in float64; float32 input in float32 with float32 statistics (scikit-learn 1.6+)
-    or in float64 rounded back to float32 after each step (older releases)."""
+def _convert_scaler(scope, operator, container) -> None:
+    """The scaler's steps as scikit-learn's in-place arithmetic computes them: float64 input in
+    float64; float32 input either in float32 with float32 statistics or in float64 rounded back to
+    float32 after each step, whichever this scikit-learn does."""
     op = operator.raw_operator
     elem = _elem_type(operator)
-    if elem == _FLOAT and _float32_statistics(op):
-        elem = _DOUBLE  # the same graph shape: one Sub and one Div in X's own dtype
-        narrow = True
-    else:
-        narrow = False
+    steps = scaler_steps(op)
+    narrow = elem == _FLOAT and bool(steps) and _float32_statistics(op, steps)
+    if narrow:
+        elem = _DOUBLE  # the same graph shape: each step in X's own dtype
     value = _single_input(scope, operator, container)
-    steps = []
-    if getattr(op, "with_mean", True) and op.mean_ is not None:
-        steps.append(("Sub", np.asarray(op.mean_, dtype=np.float64)))
-    if getattr(op, "with_std", True) and op.scale_ is not None:
-        steps.append(("Div", np.asarray(op.scale_, dtype=np.float64)))
     if not steps:
         _node(scope, container, "Identity", [value], operator.outputs[0].full_name)
         return

@@ -103,7 +103,9 @@ def _join(head, tree, input_name: str):
     from onnx import TensorProto, compose, helper
 
     tree = compose.add_prefix(tree, "tree_", rename_inputs=False, rename_outputs=False)
-    if head is None:
+    if head is not None:  # its output may bear the tree's output name ("variable"): rename inside
+        head = compose.add_prefix(head, "head_", rename_inputs=False, rename_outputs=True)
+    else:
         head = helper.make_model(
             helper.make_graph(
                 [helper.make_node("Identity", [input_name], ["head_features"])],

@@ -71,3 +71,54 @@ def test_null_in_a_string_column_is_served_where_the_model_takes_it(store, built
     (labels,), _, _ = run_events(folder, [{"dataframe_records": _records(frame)}])
     estimator = store.estimators["realistic"]
     _assert_same_labels(labels["predictions"], estimator.predict(frame), estimator.predict_proba(frame))
+
+
+def _pipeline(name: str):
+    from sklearn.ensemble import ExtraTreesClassifier, GradientBoostingClassifier, RandomForestClassifier
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import MaxAbsScaler, MinMaxScaler, PolynomialFeatures, RobustScaler, StandardScaler
+    from sklearn.tree import DecisionTreeClassifier
+
+    return {
+        "imputer+standard+forest": Pipeline([("i", SimpleImputer()), ("s", StandardScaler()), ("m", RandomForestClassifier(30, random_state=0))]),
+        "standard+boosting": Pipeline([("s", StandardScaler()), ("m", GradientBoostingClassifier(n_estimators=40, random_state=0))]),
+        "minmax+forest": Pipeline([("s", MinMaxScaler()), ("m", RandomForestClassifier(30, random_state=0))]),
+        "robust+extratrees": Pipeline([("s", RobustScaler()), ("m", ExtraTreesClassifier(30, random_state=0))]),
+        "maxabs+tree": Pipeline([("s", MaxAbsScaler()), ("m", DecisionTreeClassifier(random_state=0))]),
+        "poly+standard+logistic": Pipeline([("p", PolynomialFeatures(2)), ("s", StandardScaler()), ("m", LogisticRegression(max_iter=500))]),
+    }[name]
+
+
+@pytest.mark.parametrize("dtype", ["double", "float"])
+@pytest.mark.parametrize("name", ["imputer+standard+forest", "standard+boosting", "minmax+forest", "robust+extratrees", "maxabs+tree", "poly+standard+logistic"])
+def test_common_preprocessing_passes_the_gate_at_the_thresholds(tmp_path, name, dtype):
+    """Each pipeline is logged as MLflow would, converted by the build's own stages, and checked by
+    the parity gate on its >= 2,000 rows including the rows at its split thresholds: no label may
+    differ, probabilities within 1e-5, for float64 and float32 signatures alike."""
+    import mlflow
+    import pandas as pd
+    from mlflow.models import infer_signature
+    from mpack.packager.bundle.runtime_plan import LEGACY_GLIBC_RUNTIME
+    from mpack.packager.check.parity import check_parity, parity_requests
+    from mpack.packager.convert.optimize import optimize_graph
+    from mpack.packager.convert.registry import ConversionOptions, convert, read_model
+    from mpack.packager.source.examples import parity_records
+    from mpack.packager.source.resolve import parse_source, resolve
+
+    rng = np.random.default_rng(5)
+    frame = pd.DataFrame({"amount": np.round(rng.lognormal(3, 1, 1500), 2), "count": rng.integers(0, 100, 1500).astype(float), "score": rng.normal(size=1500)})
+    frame = frame.astype(np.float64 if dtype == "double" else np.float32)
+    labels = ((frame["amount"] > 25) ^ (frame["score"] > 0.3)).astype(int)
+    estimator = _pipeline(name).fit(frame, labels)
+    folder = tmp_path / "model"
+    mlflow.sklearn.save_model(estimator, str(folder), signature=infer_signature(frame, labels), input_example=frame.head(5), serialization_format="cloudpickle")
+    resolved = resolve(parse_source(str(folder)), tmp_path / "work")
+    model = read_model(resolved)
+    assert {c.type for c in model.columns} == {dtype}
+    converted = convert(resolved, model, model.input_example, ConversionOptions(opset=LEGACY_GLIBC_RUNTIME["opset"], allow_pickle=True))
+    records, source = parity_records(model.input_example, converted.columns, converted.boundary_records)
+    report = check_parity(converted, optimize_graph(converted.onnx_bytes), parity_requests(converted, records, None), source, 1e-5, records)
+    assert report.rows >= 2000
+    assert report.passed, [o for o in report.outputs if not o.passed]
