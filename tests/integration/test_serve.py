@@ -204,3 +204,66 @@ def test_a_port_outside_tcps_range_is_a_clean_error(cache):
     from tests.helpers.cli import assert_clean_error, mpack
 
     assert_clean_error(mpack("serve", str(FUNCTIONS), "--handler", "behaviours.handler", "--port", "99999", "--cache-dir", str(cache)), "--port 99999 is not a TCP port")
+
+
+@pytest.fixture(scope="module")
+def mlflow_serve(store):
+    """`mlflow models serve` on the same registered model, as users compare against it."""
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [str(Path(sys.executable).parent / "mlflow"), "models", "serve", "-m", "models:/realistic/1", "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port), "-w", "1"]
+    environment = {**os.environ, "MLFLOW_TRACKING_URI": store.uri, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}  # it execs uvicorn
+    process = subprocess.Popen(command, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while not _reachable(url):
+        assert process.poll() is None and time.monotonic() < deadline, "mlflow models serve did not start"
+        time.sleep(0.3)
+    yield url
+    process.terminate()
+    process.wait(timeout=30)
+
+
+def _reachable(url: str) -> bool:
+    try:
+        urllib.request.urlopen(f"{url}/ping", timeout=2)
+        return True
+    except (urllib.error.URLError, ConnectionError, OSError):
+        return False
+
+
+@pytest.mark.slow
+def test_every_request_mlflow_serve_answers_gets_the_same_predictions(store, built, cache, mlflow_serve):
+    """A drop-in for `mlflow models serve`: the same requests to both; wherever MLflow answers 200,
+    mpack answers 200 with the same predictions (the realistic pipeline: imputer, scaler, encoder,
+    forest; nulls, an ID column, every request format, CSV)."""
+    frame = store.frames["realistic"].iloc[:300]
+    records = json.loads(frame.to_json(orient="records"))
+    split = json.loads(frame.to_json(orient="split", index=False))
+    with_id = [dict(r, transaction_id=f"t{i}") for i, r in enumerate(records)]
+    bodies = [
+        ("application/json", {"dataframe_split": split}),
+        ("application/json", {"dataframe_records": records}),
+        ("application/json", {"dataframe_records": with_id}),
+        ("application/json", {"instances": records}),
+        ("application/json", {"inputs": {c: split["data"] and [row[i] for row in split["data"]] for i, c in enumerate(split["columns"])}}),
+        ("application/json", {"dataframe_records": [dict(records[0], country=None), dict(records[1], age=None)]}),
+        ("text/csv", frame.to_csv(index=False)),
+    ]
+    compared = 0
+    with ServeProcess(built("models:/realistic/1").artifact, cache=cache) as server:
+        for content_type, body in bodies:
+            raw = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+            theirs = _http(f"{mlflow_serve}/invocations", "POST", raw, content_type)
+            if theirs[0] != 200:
+                continue
+            ours = _http(f"{server.url}/invocations", "POST", raw, content_type)
+            assert ours[0] == 200, (content_type, ours[1][:300])
+            assert json.loads(ours[1])["predictions"] == json.loads(theirs[1])["predictions"], content_type
+            compared += 1
+    assert compared >= 6  # MLflow answered (nearly) all of them
