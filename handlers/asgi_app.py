@@ -6,6 +6,7 @@ Routing and the protocol live in ``ScoringService.handle_http``; this module onl
 from __future__ import annotations
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response as HttpResponse
 from starlette.routing import Route
@@ -34,4 +35,12 @@ def create_app(service: ScoringService) -> Starlette:
             response = Response(500, {"error_code": "INTERNAL_ERROR", "message": f"the server failed to answer: {type(exc).__name__}"})
         return HttpResponse(response.json(), status_code=response.status, headers=response.headers)
 
-    return Starlette(routes=[Route("/{path:path}", endpoint, methods=METHODS)])
+    return Starlette(routes=[Route("/{path:path}", endpoint, methods=METHODS)], exception_handlers={HTTPException: http_error})
+
+
+async def http_error(request: Request, exc: HTTPException) -> HttpResponse:
+    """Starlette's own refusals (a method no route takes) in the protocol's JSON shape, not its text."""
+    codes = {405: "METHOD_NOT_ALLOWED", 404: "ENDPOINT_NOT_FOUND"}
+    message = f"method {request.method} is not allowed here" if exc.status_code == 405 else str(exc.detail)
+    body = Response(exc.status_code, {"error_code": codes.get(exc.status_code, "BAD_REQUEST"), "message": message})
+    return HttpResponse(body.json(), status_code=exc.status_code, headers=body.headers)

@@ -14,11 +14,12 @@ import time
 import uuid
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response as HttpResponse
 from starlette.routing import Route
 
-from .asgi_app import METHODS, refused_by_size
+from .asgi_app import METHODS, http_error, refused_by_size
 from .loader import load
 from .metrics import CONTENT_TYPE, ServerMetrics
 from .open_inference import OpenInference
@@ -63,7 +64,7 @@ def create_container_app(service: ScoringService) -> Starlette:
         metrics.record(_endpoint(path), response.status, time.perf_counter() - started, response.rows)
         return HttpResponse(response.wire(), status_code=response.status, headers=response.headers)
 
-    return Starlette(routes=[Route("/{path:path}", endpoint, methods=METHODS)])
+    return Starlette(routes=[Route("/{path:path}", endpoint, methods=METHODS)], exception_handlers={HTTPException: http_error})
 
 
 MODEL = load()

@@ -34,12 +34,14 @@ def http_event_problem(event: dict, kind: str) -> str | None:
     checks = [("body", (str, type(None)), "a string"), ("isBase64Encoded", (bool, type(None)), "true or false")]
     if kind in (APIGW_HTTP, FUNCTION_URL):
         http = event["requestContext"]["http"]
-        if not isinstance(http, dict) or not isinstance(http.get("method"), str):
-            return "requestContext.http.method must be a string"
+        if not isinstance(http, dict) or not isinstance(http.get("method"), str) or not http["method"].isalpha():
+            return "requestContext.http.method must be an HTTP method (GET, POST, ...)"
         checks += [("rawPath", (str,), "a string"), ("rawQueryString", (str, type(None)), "a string"), ("cookies", (list, type(None)), "a list")]
         maps = ("headers", "queryStringParameters", "pathParameters", "stageVariables")
     else:
         checks += [("httpMethod", (str,), "a string"), ("path", (str,), "a string")]
+        if isinstance(event.get("httpMethod"), str) and not event["httpMethod"].isalpha():
+            return "httpMethod must be an HTTP method (GET, POST, ...)"
         maps = ("headers", "queryStringParameters", "pathParameters", "stageVariables")
         for name in ("multiValueHeaders", "multiValueQueryStringParameters"):
             value = event.get(name)

@@ -204,7 +204,7 @@ _oip = st.fixed_dictionaries({"inputs": st.lists(_tensor, max_size=4)}, optional
 @FUZZ
 @given(
     path=st.sampled_from(["/invocations", "/v2/models/mixed/infer", "/v2/models/mixed", "/ping", "/version", "/metadata", "/v2", "/x"]),
-    method=st.sampled_from(["POST", "GET", "PUT"]),
+    method=st.sampled_from(["POST", "GET", "PUT", "TRACE"]),
     content_type=st.sampled_from(["application/json", "text/csv", "application/octet-stream", ""]),
     body=_body | _oip.map(lambda d: json.dumps(d).encode()),
     header_length=st.none() | st.integers(-5, 400).map(str) | st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=4),
