@@ -5,6 +5,9 @@ Routing and the protocol live in ``ScoringService.handle_http``; this module onl
 
 from __future__ import annotations
 
+import logging
+import uuid
+
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -13,6 +16,7 @@ from starlette.routing import Route
 
 from .protocol import MAX_BODY_BYTES, Response, ScoringService, error_response, payload_too_large
 
+log = logging.getLogger("mpack")
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
@@ -31,11 +35,19 @@ def create_app(service: ScoringService) -> Starlette:
             if response is None:
                 body = await request.body()
                 response = service.handle_http(request.method, request.url.path, request.headers.get("content-type"), body)
-        except Exception as exc:  # a bug must still get a JSON answer, never a plain-text 500
-            response = Response(500, {"error_code": "INTERNAL_ERROR", "message": f"the server failed to answer: {type(exc).__name__}"})
+        except Exception:  # a bug must still get a JSON answer, never a plain-text 500
+            response = internal_error()
         return HttpResponse(response.json(), status_code=response.status, headers=response.headers)
 
     return Starlette(routes=[Route("/{path:path}", endpoint, methods=METHODS)], exception_handlers={HTTPException: http_error})
+
+
+def internal_error() -> Response:
+    """The answer to a request the server itself failed on (a bug): JSON with a request id that
+    names the logged traceback. Call it from inside the ``except`` block."""
+    request_id = str(uuid.uuid4())
+    log.exception("request %s failed", request_id)
+    return Response(500, {"error_code": "INTERNAL_ERROR", "message": "the server failed to answer; see its log", "request_id": request_id})
 
 
 async def http_error(request: Request, exc: HTTPException) -> HttpResponse:

@@ -8,10 +8,7 @@ concurrency comes from ``MPACK_WORKERS`` processes.
 
 from __future__ import annotations
 
-import json
-import logging
 import time
-import uuid
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -19,13 +16,11 @@ from starlette.requests import Request
 from starlette.responses import Response as HttpResponse
 from starlette.routing import Route
 
-from .asgi_app import METHODS, http_error, refused_by_size
+from .asgi_app import METHODS, http_error, internal_error, refused_by_size
 from .loader import load
 from .metrics import CONTENT_TYPE, ServerMetrics
 from .open_inference import OpenInference
 from .protocol import ScoringService
-
-log = logging.getLogger("mpack")
 
 
 def _endpoint(path: str) -> str:
@@ -44,10 +39,8 @@ def create_container_app(service: ScoringService) -> Starlette:
         try:
             return await answer(request)
         except Exception:  # a bug must still get a JSON answer, never Starlette's plain-text 500
-            request_id = str(uuid.uuid4())
-            log.exception("request %s failed", request_id)
-            body = {"error_code": "INTERNAL_ERROR", "message": "the server failed to answer; see its log", "request_id": request_id}
-            return HttpResponse(json.dumps(body), status_code=500, headers={"Content-Type": "application/json"})
+            response = internal_error()
+            return HttpResponse(response.json(), status_code=response.status, headers=response.headers)
 
     async def answer(request: Request) -> HttpResponse:
         started = time.perf_counter()

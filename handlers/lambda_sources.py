@@ -37,12 +37,10 @@ def http_event_problem(event: dict, kind: str) -> str | None:
         if not isinstance(http, dict) or not isinstance(http.get("method"), str) or not http["method"].isalpha():
             return "requestContext.http.method must be an HTTP method (GET, POST, ...)"
         checks += [("rawPath", (str,), "a string"), ("rawQueryString", (str, type(None)), "a string"), ("cookies", (list, type(None)), "a list")]
-        maps = ("headers", "queryStringParameters", "pathParameters", "stageVariables")
     else:
         checks += [("httpMethod", (str,), "a string"), ("path", (str,), "a string")]
         if isinstance(event.get("httpMethod"), str) and not event["httpMethod"].isalpha():
             return "httpMethod must be an HTTP method (GET, POST, ...)"
-        maps = ("headers", "queryStringParameters", "pathParameters", "stageVariables")
         for name in ("multiValueHeaders", "multiValueQueryStringParameters"):
             value = event.get(name)
             if value is not None and not (isinstance(value, dict) and all(isinstance(v, list) and all(isinstance(i, str) for i in v) for v in value.values())):
@@ -50,7 +48,7 @@ def http_event_problem(event: dict, kind: str) -> str | None:
     for name, types, expected in checks:
         if not isinstance(event.get(name), types):
             return f"{name} must be {expected}"
-    for name in maps:
+    for name in ("headers", "queryStringParameters", "pathParameters", "stageVariables"):
         value = event.get(name)
         if value is not None and not (isinstance(value, dict) and all(isinstance(v, str) for v in value.values())):
             return f"{name} must be {_STR_MAP}"

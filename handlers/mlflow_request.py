@@ -172,7 +172,7 @@ def _column_order(columns: list, signature: InputSignature, where: str = "") -> 
     missing = [n for n in names if n not in position]
     if missing or duplicated:
         extra = [c for c in position if c not in signature.column_index]
-        raise RequestError(_column_problem(missing, extra, sorted(set(duplicated)), names) + where, error_code="INVALID_PARAMETER_VALUE")
+        raise RequestError(_column_problem(missing, extra, sorted(set(duplicated))) + where, error_code="INVALID_PARAMETER_VALUE")
     return [position[n] for n in names]
 
 
@@ -181,7 +181,7 @@ def ignored_columns(columns, signature: InputSignature) -> list:
     return [c for c in columns if c not in signature.column_index]
 
 
-def _column_problem(missing: list[str], extra: list[str], duplicated: list[str], names: tuple[str, ...]) -> str:
+def _column_problem(missing: list[str], extra: list[str], duplicated: list[str]) -> str:
     import difflib
 
     parts = []

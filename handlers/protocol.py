@@ -67,6 +67,7 @@ class ScoringService:
         prediction = manifest["prediction"]
         self.default_method = prediction["default"]
         self.methods = prediction["methods"]
+        self._ignored_sets: set[tuple] = set()  # ignored-column sets already logged
         if self.signature.layout == "matrix":
             self._feeds = self._matrix_feeds
         elif self.signature.layout == "columns":
@@ -173,10 +174,9 @@ class ScoringService:
         if not ignored:
             return
         key = tuple(ignored[:50])
-        seen = self.__dict__.setdefault("_ignored_sets", set())
-        if key in seen or len(seen) >= LOGGED_COLUMN_SETS:
+        if key in self._ignored_sets or len(self._ignored_sets) >= LOGGED_COLUMN_SETS:
             return
-        seen.add(key)
+        self._ignored_sets.add(key)
         shown = ", ".join(repr(c)[:60] for c in ignored[:20]) + (f" and {len(ignored) - 20} more" if len(ignored) > 20 else "")
         log.warning("ignored column(s) the model does not take: %s", shown)
 

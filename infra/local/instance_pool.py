@@ -30,7 +30,6 @@ class InstancePool:
         self._count = 0
         self._numbers = 0
         self._closed = False
-        self._stopping = threading.Event()
         self.peak_instances = 0
         self.cold_starts = 0
         self._background = ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="mpack-event")
@@ -75,7 +74,6 @@ class InstancePool:
             return None
 
     def close(self) -> None:
-        self._stopping.set()
         with self._state:
             self._closed = True
             idle, self._idle = self._idle, []

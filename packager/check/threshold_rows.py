@@ -65,11 +65,11 @@ def threshold_records(estimator, columns, base_records, frame_of, seed: int = 0)
     base = dict(base_records[0])
     transform = _transformer(preprocess, frame_of)
     feeders = _feeding_columns(transform, base, columns)
+    probes = [(feeders[f], f, t) for f, t in splits if f in feeders]
+    if not probes:
+        return ()
     records: list[dict] = []
     for cast32 in (True, False):
-        probes = [(feeders[f], f, t) for f, t in splits if f in feeders]
-        if not probes:
-            return ()
         for column, low, high in _bisect(transform, base, probes, cast32):
             for value in (low, high):
                 record = dict(rng.choice(base_records))

@@ -4,14 +4,14 @@ scikit-learn keeps the dtype it is fed: double columns are imputed and scaled in
 to float32 themselves), float columns in float32 with float64 statistics, in its own operation order.
 skl2onnx's SimpleImputer stores its fill values as float32 (and ONNX Runtime's Imputer has no double
 kernel), and its StandardScaler, RobustScaler and MaxAbsScaler multiply float32 inputs by a float32
-reciprocal. These converters
-emit plain arithmetic that reproduces scikit-learn's results bit for bit on both dtypes; everything
-else stays skl2onnx's. Registering them is idempotent and only affects this process's conversions.
+reciprocal. These converters emit plain arithmetic that reproduces scikit-learn's results bit for
+bit on both dtypes; everything else stays skl2onnx's. Registering them is idempotent and only affects this process's conversions.
 """
 
 from __future__ import annotations
 
 import numpy as np
+from onnx import TensorProto
 
 _REGISTERED = False
 
@@ -46,7 +46,7 @@ def register_exact_converters() -> None:
     _REGISTERED = True
 
 
-_FLOAT, _DOUBLE = 1, 11  # onnx TensorProto.FLOAT / DOUBLE
+_FLOAT, _DOUBLE = TensorProto.FLOAT, TensorProto.DOUBLE
 
 
 def _elem_type(operator) -> int | None:
@@ -107,7 +107,7 @@ def _convert_imputer(scope, operator, container) -> None:
 
 def _constant_int(scope, container, values: np.ndarray) -> str:
     variable = scope.get_unique_variable_name("columns")
-    container.add_initializer(variable, 7, [values.size], values.astype(np.int64).tolist())  # INT64
+    container.add_initializer(variable, TensorProto.INT64, [values.size], values.astype(np.int64).tolist())
     return variable
 
 
@@ -159,8 +159,7 @@ def _convert_scaler(scope, operator, container) -> None:
     elem = _elem_type(operator)
     steps = scaler_steps(op)
     narrow = elem == _FLOAT and bool(steps) and _float32_statistics(op, steps)
-    if narrow:
-        elem = _DOUBLE  # the same graph shape: each step in X's own dtype
+    in_own_dtype = elem == _DOUBLE or narrow  # each step straight in X's dtype, no widening
     value = _single_input(scope, operator, container)
     if not steps:
         _node(scope, container, "Identity", [value], operator.outputs[0].full_name)
@@ -168,7 +167,7 @@ def _convert_scaler(scope, operator, container) -> None:
     for index, (op_type, statistics) in enumerate(steps):
         last = index == len(steps) - 1
         constant = _constant(scope, container, op_type.lower(), statistics.astype(np.float32 if narrow else np.float64).reshape(1, -1))
-        if elem == _DOUBLE:
+        if in_own_dtype:
             value = _node(scope, container, op_type, [value, constant], operator.outputs[0].full_name if last else None)
             continue
         widened = _node(scope, container, "Cast", [value], to=_DOUBLE)

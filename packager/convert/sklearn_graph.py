@@ -84,17 +84,27 @@ def first_maximum_labels(model, classes) -> None:
 
 
 def sorted_opsets(model):
-    """opset_import in domain order: skl2onnx lists them in set order, which follows
-    PYTHONHASHSEED, so the same model would serialize to different bytes in each process."""
-    versions: dict[str, int] = {}
-    for opset in model.opset_import:  # merged graphs may list a domain twice: keep the newer
-        versions[opset.domain] = max(versions.get(opset.domain, 0), opset.version)
-    imports = sorted(versions.items())
-    del model.opset_import[:]
-    for domain, version in imports:
-        entry = model.opset_import.add()
-        entry.domain, entry.version = domain, version
+    """opset_import in domain order, one entry a domain: skl2onnx lists them in set order, which
+    follows PYTHONHASHSEED (the same model would serialize to different bytes in each process), and
+    merged graphs may list a domain twice."""
+    _set_opsets(model, _newest_opsets(model))
     return model
+
+
+def _newest_opsets(*models) -> dict[str, int]:
+    """Each domain the models import, at the highest version any of them asks for."""
+    versions: dict[str, int] = {}
+    for model in models:
+        for opset in model.opset_import:
+            versions[opset.domain] = max(versions.get(opset.domain, 0), opset.version)
+    return versions
+
+
+def _set_opsets(model, versions: dict[str, int]) -> None:
+    del model.opset_import[:]
+    for domain in sorted(versions):
+        entry = model.opset_import.add()
+        entry.domain, entry.version = domain, versions[domain]
 
 
 def _join(head, tree, input_name: str):
@@ -129,14 +139,8 @@ def _join(head, tree, input_name: str):
 
 def _align_opsets(first, second) -> None:
     """Both parts import the union of their opsets at the higher version of each domain."""
-    versions: dict[str, int] = {}
+    versions = _newest_opsets(first, second)
     for model in (first, second):
-        for opset in model.opset_import:
-            versions[opset.domain] = max(versions.get(opset.domain, 0), opset.version)
-    for model in (first, second):
-        del model.opset_import[:]
-        for domain in sorted(versions):
-            entry = model.opset_import.add()
-            entry.domain, entry.version = domain, versions[domain]
+        _set_opsets(model, versions)
     ir = max(first.ir_version, second.ir_version)
     first.ir_version = second.ir_version = ir

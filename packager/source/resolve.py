@@ -7,7 +7,6 @@ for registry/run sources); its exceptions are translated into ``MpackError`` wit
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from dataclasses import dataclass
@@ -33,7 +32,6 @@ class ResolvedModel:
     name: str
     version: str
     path: Path  # the MLflow model folder, or the .onnx file
-    files: tuple[tuple[str, str], ...]  # (relative path, sha256) of what was fetched
 
     @property
     def file_stem(self) -> str:
@@ -79,28 +77,18 @@ def parse_source(uri: str) -> ModelSource:
 
 
 def resolve(source: ModelSource, workdir: Path, tracking_uri: str | None = None, registry_uri: str | None = None) -> ResolvedModel:
-    """Fetch the model into ``workdir`` (registry/run) or use it in place (local), with file hashes."""
+    """Fetch the model into ``workdir`` (registry/run) or use it in place (local)."""
     if source.kind in ("directory", "onnx"):
         path = Path(source.reference)
-        return ResolvedModel(source, source.name, "local", path, _hash_files(path))
+        return ResolvedModel(source, source.name, "local", path)
     registry = _Registry(tracking_uri, registry_uri)
     if source.kind == "registry":
         version = registry.model_version(source.name, source.reference)
         path = registry.download(registry.version_location(source.name, version), workdir)
-        return ResolvedModel(source, source.name, str(version), path, _hash_files(path))
+        return ResolvedModel(source, source.name, str(version), path)
     registry.run(source.reference)
     path = registry.download(source.uri, workdir)
-    return ResolvedModel(source, source.name, source.reference[:8], path, _hash_files(path))
-
-
-def _hash_files(path: Path) -> tuple[tuple[str, str], ...]:
-    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
-    base = path.parent if path.is_file() else path
-    result = []
-    for file in files:
-        with open(file, "rb") as handle:
-            result.append((file.relative_to(base).as_posix(), hashlib.file_digest(handle, "sha256").hexdigest()))
-    return tuple(result)
+    return ResolvedModel(source, source.name, source.reference[:8], path)
 
 
 class _Registry:

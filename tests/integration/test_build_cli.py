@@ -24,8 +24,9 @@ def test_registry_references_resolve_to_the_right_version(store, tmp_path):
     by_run = resolve(parse_source(f"runs:/{store.fraud_run_id}/model"), tmp_path / "d", store.uri)
     champion = resolve(parse_source("models:/fraud@champion"), tmp_path / "e", store.uri)
     assert by_alias.version == by_version.version == by_stage.version == "2"
-    assert dict(by_alias.files)["model.skops"] == dict(by_stage.files)["model.skops"]
-    assert dict(by_run.files)["model.skops"] == dict(champion.files)["model.skops"] != dict(by_alias.files)["model.skops"]
+    model_file = lambda resolved: (resolved.path / "model.skops").read_bytes()  # noqa: E731
+    assert model_file(by_alias) == model_file(by_stage)
+    assert model_file(by_run) == model_file(champion) != model_file(by_alias)
     assert by_run.version == store.fraud_run_id[:8] and by_run.name == "model"
 
 
