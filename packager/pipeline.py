@@ -7,8 +7,8 @@ from __future__ import annotations
 import os
 import tempfile
 import time
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -20,8 +20,10 @@ from mpack.packager.bundle.zip_writer import check_destination, partial_path, pu
 from mpack.packager.check.parity import check_parity, describe_failure, parity_requests
 from mpack.packager.check.verify import ASGI_STACK, FORBIDDEN_AT_RUNTIME, skipped, verify_bundle
 from mpack.packager.convert.optimize import optimize_graph
-from mpack.packager.convert.registry import ConversionOptions, convert, read_model
+from mpack.packager.convert.registry import ConversionOptions, LocalConverter, model_flavor, read_model
+from mpack.packager.source.environment import check_env_manager, local_environment, uv_environment
 from mpack.packager.source.examples import load_sample_data, parity_records, scoring_request, tensor_request
+from mpack.packager.source.requirements import logged_environment
 from mpack.packager.source.resolve import parse_source, resolve
 from mpack.packager.source.sklearn_model import PICKLE_RISK, is_pickle
 from mpack.packager.targets import get_target
@@ -71,6 +73,7 @@ class BuildOptions:
     tag: str | None = None  # image targets
     push: bool = False  # image targets: push to the registry the tag names
     runtime: str = "auto"  # onnx | native | auto (native on image targets when ONNX cannot express the model)
+    env_manager: str = "uv"  # where the model is loaded: its own environment (uv) or this interpreter (local)
 
     def recorded(self) -> dict:
         """The options that shape the bundle, stored in its manifest (no host paths)."""
@@ -130,7 +133,8 @@ def build(options: BuildOptions, progress: Progress | None = None) -> BuildRepor
         raise MpackError(f"--tolerance {options.tolerance} is out of range", "use a small non-negative number such as 1e-5")
     if options.output is not None and target.kind != "image":
         check_destination(options.output)  # before minutes of building, not after
-    with tempfile.TemporaryDirectory(prefix="mpack-build-") as folder:
+    check_env_manager(options.env_manager)
+    with tempfile.TemporaryDirectory(prefix="mpack-build-") as folder, ExitStack() as scope:
         work = Path(folder)
         with stage("resolve"):
             resolved = resolve(parse_source(options.model), work, options.tracking_uri, options.registry_uri)
@@ -145,7 +149,8 @@ def build(options: BuildOptions, progress: Progress | None = None) -> BuildRepor
                 warnings.append(warning)
                 progress.warn(warning)
             conversion = ConversionOptions(trusted_types=options.trusted_types, opset=runtime.opset, allow_pickle=options.allow_pickle)
-            converted = _convert(resolved, model, example, conversion, options, target, progress)
+            converter = _model_converter(model, options, scope, progress)
+            converted = _convert(resolved, model, example, conversion, options, target, progress, converter)
             if converted.native:
                 runtime = native_plan(runtime, converted.native["requirements"])
                 optimized = converted.model_bytes
@@ -237,24 +242,46 @@ def build(options: BuildOptions, progress: Progress | None = None) -> BuildRepor
     )
 
 
-def _convert(resolved, model, example, conversion: ConversionOptions, options: BuildOptions, target, progress):
+def _model_converter(model, options: BuildOptions, scope: ExitStack, progress):
+    """Where the model is loaded: its own environment (uv, cached), or this interpreter once its
+    logged Python and framework versions are checked (local). ONNX needs neither."""
+    flavor = model_flavor(model) if model is not None else None
+    if flavor in (None, "onnx"):
+        return LocalConverter()
+    logged = logged_environment(model.path, model.flavors)
+    if options.env_manager == "local":
+        local_environment(logged)
+        progress.note(f"loading the model here (--env-manager local): {logged.describe()}")
+        return LocalConverter()
+    from mpack.packager.convert.in_environment import EnvironmentConverter
+
+    environment = uv_environment(logged, options.cache_dir or default_cache_dir(), progress.note)
+    progress.note(f"model environment {environment.key}{' (cached)' if environment.cache_hit else ''}: {logged.describe()}")
+    return scope.enter_context(EnvironmentConverter(environment))
+
+
+def _convert(resolved, model, example, conversion: ConversionOptions, options: BuildOptions, target, progress, converter):
     """ONNX, or the native runtime: when asked, or on image targets when ONNX cannot express the model."""
-    from mpack.packager.convert.native import native_model
+    from mpack.packager.convert.onnx import from_onnx_file
 
     if options.runtime not in RUNTIMES:
         raise MpackError(f"--runtime {options.runtime} is not a runtime", f"choose one of {', '.join(RUNTIMES)}")
     if options.runtime == "native":
         if model is None:
             raise MpackError("--runtime native needs an MLflow scikit-learn model, not a bare .onnx file", "drop --runtime native")
-        converted = native_model(model, example, conversion)
+        converted = converter.convert(model, example, conversion, runtime="native")
+    elif model is None:
+        converted = from_onnx_file(resolved.path, None, conversion.opset)
     else:
         try:
-            converted = convert(resolved, model, example, conversion)
+            converted = converter.convert(model, example, conversion)
         except MpackError as error:
-            if not (options.runtime == "auto" and target.kind == "image" and model is not None and model.flavor("sklearn")):
+            if not (options.runtime == "auto" and target.kind == "image" and model.flavor("sklearn")):
                 raise
             progress.warn(f"{error.message}; shipping the model with scikit-learn instead (--runtime native)")
-            converted = native_model(model, example, conversion)
+            converted = converter.convert(model, example, conversion, runtime="native")
+    if model is not None and model_flavor(model) != "onnx":
+        converted = replace(converted, converter=dict(converted.converter, env_manager=options.env_manager))
     if converted.native and target.kind != "image":
         raise MpackError(f"--runtime native ships scikit-learn, too large and slow to start for the {target.name} target", "build an image: --target container or --target lambda-image")
     return converted

@@ -34,6 +34,7 @@ def build(
     push: bool = typer.Option(False, "--push", help="Image targets: push to the registry the tag names, after the image answered."),
     platform: Optional[str] = typer.Option(None, "--platform", help="Image targets: linux/amd64 or linux/arm64 (the same as --arch x86_64|arm64)."),
     runtime: str = typer.Option("auto", "--runtime", help="onnx, native (ship scikit-learn itself; image targets) or auto (native only when ONNX cannot express the model)."),
+    env_manager: str = typer.Option("uv", "--env-manager", help="Where the model is loaded and converted: uv (its own logged environment, cached) or local (this interpreter, after checking the logged versions)."),
     as_json: bool = typer.Option(False, "--json", help="Print one machine-readable build report on stdout."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
 ) -> None:
@@ -65,6 +66,7 @@ def build(
         tag=tag,
         push=push,
         runtime=runtime,
+        env_manager=env_manager,
     )
     with _error_boundary(as_json, debug):
         if not allow_pickle:

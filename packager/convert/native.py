@@ -7,16 +7,14 @@ requirements, pinned as MLflow recorded them, without MLflow itself.
 
 from __future__ import annotations
 
-import re
-
 from mpack.infra.errors import MpackError
 from mpack.packager.convert.registry import ConversionOptions, ConvertedModel
 from mpack.packager.convert.sklearn import _columns_accepting_missing, _columns_from_estimator, _describe, _Reference
 from mpack.packager.source.mlmodel import MLmodel
+from mpack.packager.source.requirements import package_name, requirement_lines
 from mpack.packager.source.sklearn_model import load_sklearn_model
 
 NATIVE_DTYPES = {"double": "float64", "float": "float32", "long": "int64", "integer": "int32", "boolean": "bool", "string": "string"}
-NEVER_SHIPPED = ("mlflow", "mlflow-skinny")
 REQUIRED = ("scikit-learn", "numpy")
 
 
@@ -67,18 +65,10 @@ def native_model(model: MLmodel, records, options: ConversionOptions) -> Convert
 
 
 def model_requirements(model: MLmodel) -> list[str]:
-    """The model's pinned requirements (requirements.txt as MLflow logged it), without MLflow."""
-    path = model.path / "requirements.txt"
-    lines = path.read_text().splitlines() if path.is_file() else []
-    wanted = []
-    for line in lines:
-        line = line.split("#", 1)[0].strip()
-        if not line or line.startswith("-"):
-            continue
-        name = re.split(r"[<>=!~;\[ ]", line, 1)[0].lower().replace("_", "-")
-        if name not in NEVER_SHIPPED:
-            wanted.append(line)
-    names = {re.split(r"[<>=!~;\[ ]", w, 1)[0].lower().replace("_", "-") for w in wanted}
+    """The model's pinned requirements (requirements.txt as MLflow logged it), without MLflow;
+    scikit-learn and numpy at this machine's versions when the file does not name them."""
+    wanted = requirement_lines(model.path / "requirements.txt")
+    names = {package_name(w) for w in wanted}
     missing = [name for name in REQUIRED if name not in names]
     if missing:
         from importlib.metadata import version

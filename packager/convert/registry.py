@@ -68,11 +68,32 @@ def convert(resolved: ResolvedModel, model: MLmodel | None, records, options: Co
         from mpack.packager.convert.onnx import from_onnx_file
 
         return from_onnx_file(resolved.path, None, options.opset)
-    for flavor, converter in CONVERTERS.items():
-        if model.flavor(flavor) is not None:
-            return converter(model, records, options)
-    found = ", ".join(sorted(k for k in model.flavors if k != "python_function")) or "python_function only"
-    raise MpackError(
-        f"model flavor not supported for ONNX bundles: {found}",
-        f"supported flavors: {', '.join(CONVERTERS)} (and plain .onnx files); export the model to ONNX and log it with mlflow.onnx",
-    )
+    return convert_mlmodel(model, records, options)
+
+
+def convert_mlmodel(model: MLmodel, records, options: ConversionOptions) -> ConvertedModel:
+    flavor = model_flavor(model)
+    if flavor is None:
+        found = ", ".join(sorted(k for k in model.flavors if k != "python_function")) or "python_function only"
+        raise MpackError(
+            f"model flavor not supported for ONNX bundles: {found}",
+            f"supported flavors: {', '.join(CONVERTERS)} (and plain .onnx files); export the model to ONNX and log it with mlflow.onnx",
+        )
+    return CONVERTERS[flavor](model, records, options)
+
+
+def model_flavor(model: MLmodel) -> str | None:
+    """The flavor mpack converts this model from (the first it knows, in registry order)."""
+    return next((flavor for flavor in CONVERTERS if model.flavor(flavor) is not None), None)
+
+
+class LocalConverter:
+    """Conversion in this interpreter (``--env-manager local``, ONNX files); the same interface as
+    ``EnvironmentConverter``, which converts in the model's own environment."""
+
+    def convert(self, model: MLmodel, records, options: ConversionOptions, runtime: str = "onnx") -> ConvertedModel:
+        if runtime == "native":
+            from mpack.packager.convert.native import native_model
+
+            return native_model(model, records, options)
+        return convert_mlmodel(model, records, options)

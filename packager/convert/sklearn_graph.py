@@ -40,6 +40,7 @@ def sklearn_to_onnx(estimator, initial_types: list, opset: dict | None, classifi
     final = estimator.steps[-1][1] if isinstance(estimator, Pipeline) else estimator
     fed_double = any(isinstance(t, DoubleTensorType) for _, t in initial_types)
     model = _convert(estimator, final, initial_types, opset, options, fed_double)
+    route_missing_values(model, final)
     if classifier and hasattr(final, "predict_proba") and (casts_to_float32(final) or type(final).__module__.startswith("sklearn.linear_model")):
         first_maximum_labels(model, final.classes_)
     return sorted_opsets(model)
@@ -61,6 +62,30 @@ def _convert(estimator, final, initial_types, opset, options, fed_double: bool):
         else:
             head = None
     return _join(head, tree, initial_types[0][0])
+
+
+def route_missing_values(model, final) -> None:
+    """NaN down the branch scikit-learn sends it (``tree_.missing_go_to_left``, learned in fit, or
+    the larger child for a tree that saw no NaN), instead of skl2onnx's always-false branch: a
+    RandomForest fed a missing value otherwise answers differently from scikit-learn."""
+    from onnx import helper
+
+    trees = [final] if hasattr(final, "tree_") else list(np.asarray(getattr(final, "estimators_", []), dtype=object).ravel())
+    if not trees or any(not hasattr(getattr(tree, "tree_", None), "missing_go_to_left") for tree in trees):
+        return
+    if np.ndim(getattr(final, "estimators_", [])) > 1:
+        return  # GradientBoosting: [stages, classes] of trees, and it refuses NaN itself
+    for node in model.graph.node:
+        if not node.op_type.startswith("TreeEnsemble"):
+            continue
+        values = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        tree_ids, node_ids = values.get("nodes_treeids"), values.get("nodes_nodeids")
+        if not tree_ids or max(tree_ids) >= len(trees):
+            continue
+        tracks = [int(trees[t].tree_.missing_go_to_left[n]) if trees[t].tree_.children_left[n] >= 0 else 0 for t, n in zip(tree_ids, node_ids)]
+        kept = [a for a in node.attribute if a.name != "nodes_missing_value_tracks_true"]
+        del node.attribute[:]
+        node.attribute.extend(kept + [helper.make_attribute("nodes_missing_value_tracks_true", tracks)])
 
 
 def first_maximum_labels(model, classes) -> None:
