@@ -55,7 +55,19 @@ def _onnx(model, records, options):
     return from_mlflow_onnx(model, options.opset)
 
 
-CONVERTERS: dict[str, Converter] = {"sklearn": _sklearn, "onnx": _onnx}
+def _xgboost(model, records, options):
+    from mpack.packager.convert.xgboost_model import convert_xgboost
+
+    return convert_xgboost(model, records, options)
+
+
+def _lightgbm(model, records, options):
+    from mpack.packager.convert.lightgbm_model import convert_lightgbm
+
+    return convert_lightgbm(model, records, options)
+
+
+CONVERTERS: dict[str, Converter] = {"sklearn": _sklearn, "xgboost": _xgboost, "lightgbm": _lightgbm, "onnx": _onnx}
 
 
 def read_model(resolved: ResolvedModel) -> MLmodel | None:

@@ -1,0 +1,111 @@
+"""What XGBoost and LightGBM models share once their graph is built: numeric columns fed as one
+[rows, columns] matrix in the dtype the framework computes in, missing values allowed (both route
+NaN down a learned branch), the original model's answers as the parity reference, and rows at the
+graph's own split thresholds."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from mpack.infra.errors import MpackError
+from mpack.packager.check.graph_thresholds import graph_threshold_records
+from mpack.packager.convert.onnx import tensor_info
+from mpack.packager.convert.registry import ConvertedModel
+from mpack.packager.source.mlmodel import Column, MLmodel
+
+NUMERIC = ("double", "float", "long", "integer")
+PANDAS_DTYPES = {"double": "float64", "float": "float32", "long": "int64", "integer": "int32"}
+CONVERTER_OPSET_CAP = 15  # the newest ai.onnx opset onnxmltools' tree converters write
+ML_OPSET = 3  # TreeEnsemble with *_as_tensor attributes; read by every onnxruntime mpack ships
+IR_VERSION = 8  # read by onnxruntime 1.16 (Lambda's Python 3.11 runtime plan) and newer
+
+
+def target_opset(opset: dict | None) -> int:
+    return min((opset or {}).get("", CONVERTER_OPSET_CAP), CONVERTER_OPSET_CAP)
+
+
+def model_columns(model: MLmodel, feature_names, flavor: str) -> tuple[Column, ...]:
+    """The signature's columns, else the feature names the model was fitted with (as doubles)."""
+    if model.columns:
+        columns = model.columns
+    elif feature_names:
+        columns = tuple(Column(str(name), "double") for name in feature_names)
+    else:
+        raise MpackError(f"the {flavor} model has neither a signature nor feature names, so its input columns are unknown", "log it with a signature (infer_signature or input_example)")
+    refused = [f"{c.name} ({c.type})" for c in columns if c.type not in NUMERIC]
+    if refused:
+        raise MpackError(
+            f"{flavor} columns that are not numbers cannot be converted to ONNX: {', '.join(refused)}",
+            "encode categorical columns as numbers before the model, or ship the model as itself (--runtime native, image targets)",
+        )
+    return tuple(columns)
+
+
+def frame_of(columns: tuple[Column, ...], records, by_name: bool):
+    """What the framework's predict is fed: a DataFrame typed like MLflow's (named features), or its array."""
+    import pandas as pd
+
+    frame = pd.DataFrame(list(records), columns=[c.name for c in columns])
+    for column in columns:
+        frame[column.name] = frame[column.name].astype("float64" if column.type in ("long", "integer") and frame[column.name].isna().any() else PANDAS_DTYPES[column.type])
+    return frame if by_name else frame.to_numpy()
+
+
+def pin_opsets(graph, opset: dict | None):
+    """The opsets the bundle's onnxruntime reads, written out: onnxmltools may leave the main domain
+    out (an optimizer then stamps its own newest), and double thresholds need ai.onnx.ml 3."""
+    versions = {"": target_opset(opset), "ai.onnx.ml": ML_OPSET}
+    del graph.opset_import[:]
+    for domain in sorted(versions):
+        entry = graph.opset_import.add()
+        entry.domain, entry.version = domain, versions[domain]
+    graph.ir_version = max(graph.ir_version, IR_VERSION)
+    return graph
+
+
+def tree_model(
+    graph,
+    columns: tuple[Column, ...],
+    dtype: str,
+    task: str,
+    methods: dict,
+    flavor: str,
+    converter: dict,
+    reference: Callable[[list[dict]], dict],
+) -> ConvertedModel:
+    signature = {
+        "layout": "matrix",
+        "columns": [{"name": c.name, "type": c.type, "dtype": dtype, "allow_missing": c.type in ("double", "float")} for c in columns],
+        "inputs": [{"name": graph.graph.input[0].name, "dtype": dtype, "shape": [-1, len(columns)]}],
+        "outputs": [tensor_info(o) for o in graph.graph.output],
+    }
+    return ConvertedModel(
+        onnx_bytes=graph.SerializeToString(),
+        signature=signature,
+        prediction={"default": "predict", "methods": methods},
+        flavor=flavor,
+        task=task,
+        converter=converter,
+        reference=reference,
+        columns=columns,
+        boundary_records=lambda base: graph_threshold_records(graph, columns, base),
+    )
+
+
+def refuse_conversion(flavor: str, what: str, error: Exception, converter: str) -> MpackError:
+    """A model the converter cannot express: the operator that failed, the converter's version, the ways forward."""
+    first = str(error).strip().splitlines()[0][:300] if str(error).strip() else type(error).__name__
+    return MpackError(
+        f"{converter} cannot convert this {flavor} model ({what}): {first}",
+        "ship the model as itself with --runtime native (image targets), or export it to ONNX yourself and log it with mlflow.onnx",
+    )
+
+
+def positive_class_only(graph, probabilities: str) -> None:
+    """A binary Booster: the graph's [rows, 2] probabilities -> P(class 1) per row, as Booster.predict."""
+    from onnx import TensorProto, helper
+
+    graph.graph.initializer.append(helper.make_tensor("mpack_positive_class", TensorProto.INT64, [], [1]))
+    graph.graph.node.append(helper.make_node("Gather", [probabilities, "mpack_positive_class"], ["probability"], axis=1, name="mpack_positive_probability"))
+    del graph.graph.output[:]
+    graph.graph.output.append(helper.make_tensor_value_info("probability", TensorProto.FLOAT, [None]))

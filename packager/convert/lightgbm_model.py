@@ -1,0 +1,146 @@
+"""LightGBM models (LGBMClassifier, LGBMRegressor, Booster) to ONNX with onnxmltools.
+
+LightGBM compares float64 inputs with float64 thresholds (``x <= t``). onnxmltools writes the
+thresholds as float32 and takes float32 inputs, which sends rows lying between a threshold and its
+float32 rounding down the other branch. So the graph is fed float64 and its tree operator gets the
+booster's own float64 thresholds (``nodes_values_as_tensor``, read by ONNX Runtime's double trees),
+matched to onnxmltools' nodes one by one — each must round to the float32 value onnxmltools wrote,
+or the graph is left as converted and the parity gate, probing every split, judges it.
+"""
+
+from __future__ import annotations
+
+from mpack.infra.errors import MpackError
+from mpack.packager.convert.boosted_trees import frame_of, pin_opsets, positive_class_only, model_columns, refuse_conversion, target_opset, tree_model
+from mpack.packager.convert.registry import ConversionOptions, ConvertedModel
+from mpack.packager.convert.sklearn_graph import first_maximum_labels
+from mpack.packager.source.mlmodel import MLmodel
+from mpack.packager.source.sklearn_model import load_sklearn_model
+
+REGRESSION_PREFIXES = ("regression", "quantile", "huber", "fair", "poisson", "gamma", "tweedie", "mape", "cross_entropy")
+
+
+def load_lightgbm_model(model: MLmodel, options: ConversionOptions):
+    """A Booster from its text file, or the scikit-learn wrapper as MLflow serialized it (skops/pickle)."""
+    import lightgbm
+
+    flavor = model.flavor("lightgbm")
+    file = model.path / flavor.get("data", "model.lgb")
+    if not file.is_file():
+        raise MpackError(f"model file {file.name} named in MLmodel is missing from {model.path}", "the model directory is incomplete; re-log the model")
+    if flavor.get("model_class", "lightgbm.basic.Booster") == "lightgbm.basic.Booster":
+        try:
+            return lightgbm.Booster(model_file=str(file))
+        except Exception as exc:  # LightGBMError on a damaged file
+            raise MpackError(f"cannot load {file.name} as a LightGBM Booster: {str(exc).splitlines()[0][:200]}", "the file is corrupt; re-log the model") from None
+    sklearn_like = {"pickled_model": file.name, "serialization_format": flavor.get("serialization_format", "pickle"), "skops_trusted_types": flavor.get("skops_trusted_types")}
+    return load_sklearn_model(model.path, sklearn_like, options.trusted_types, options.allow_pickle)
+
+
+def convert_lightgbm(model: MLmodel, records, options: ConversionOptions) -> ConvertedModel:
+    import lightgbm
+    import onnxmltools
+    from onnxmltools.convert.common.data_types import FloatTensorType
+
+    loaded = load_lightgbm_model(model, options)
+    booster = loaded if isinstance(loaded, lightgbm.Booster) else loaded.booster_
+    columns = model_columns(model, booster.feature_name(), "LightGBM")
+    dump = booster.dump_model()
+    objective = str(dump.get("objective", "")).split(" ")[0]
+    try:
+        graph = onnxmltools.convert_lightgbm(loaded, initial_types=[("input", FloatTensorType([None, len(columns)]))], target_opset=target_opset(options.opset), zipmap=False)
+        pin_opsets(graph, options.opset)
+    except Exception as exc:  # onnxmltools raises RuntimeError, NotImplementedError, TypeError...
+        raise refuse_conversion("LightGBM", f"{type(loaded).__name__}, objective {objective}", exc, f"onnxmltools {onnxmltools.__version__}") from None
+    dtype = "float64" if exact_thresholds(graph, dump) else "float32"
+    by_name = not all(name.startswith("Column_") for name in booster.feature_name())
+    converter = {"onnxmltools": onnxmltools.__version__, "lightgbm": lightgbm.__version__, "estimator": f"{type(loaded).__name__}({objective})", "thresholds": dtype}
+    outputs = [o.name for o in graph.graph.output]
+    if isinstance(loaded, lightgbm.Booster):
+        task, methods = _booster_outputs(graph, objective, outputs)
+
+        def reference(rows):
+            return {"predict": loaded.predict(frame_of(columns, rows, by_name))}
+
+    elif hasattr(loaded, "predict_proba"):
+        first_maximum_labels(graph, loaded.classes_)
+        task, methods = "classifier", {"predict": {"outputs": [outputs[0]]}, "predict_proba": {"outputs": [outputs[1]]}}
+
+        def reference(rows):
+            features = frame_of(columns, rows, by_name)
+            return {"predict": loaded.predict(features), "predict_proba": loaded.predict_proba(features)}
+
+    else:
+        task, methods = "regressor", {"predict": {"outputs": [outputs[0]], "squeeze": True}}
+
+        def reference(rows):
+            return {"predict": loaded.predict(frame_of(columns, rows, by_name))}
+
+    return tree_model(graph, columns, dtype, task, methods, "lightgbm", converter, reference)
+
+
+def exact_thresholds(graph, dump: dict) -> bool:
+    """Give the tree operator LightGBM's float64 thresholds and the graph a float64 input; False
+    (graph untouched) when a split is categorical or a threshold does not match its node."""
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    (node,) = [n for n in graph.graph.node if n.op_type.startswith("TreeEnsemble")] or [None]
+    if node is None or node.input[0] != graph.graph.input[0].name:
+        return False
+    values = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+    thresholds = _thresholds_by_node(dump)
+    if thresholds is None:
+        return False
+    exact = []
+    for tree, node_id, written, mode in zip(values["nodes_treeids"], values["nodes_nodeids"], values["nodes_values"], values["nodes_modes"]):
+        if mode == b"LEAF":
+            exact.append(0.0)
+            continue
+        threshold = thresholds.get((tree, node_id))
+        if threshold is None or np.float32(threshold) != np.float32(written):
+            return False
+        exact.append(threshold)
+    kept = [a for a in node.attribute if a.name != "nodes_values"]
+    del node.attribute[:]
+    node.attribute.extend(kept + [helper.make_attribute("nodes_values_as_tensor", numpy_helper.from_array(np.asarray(exact, dtype=np.float64)))])
+    graph.graph.input[0].type.tensor_type.elem_type = TensorProto.DOUBLE
+    return True
+
+
+def _thresholds_by_node(dump: dict) -> dict | None:
+    """(tree index, node id) -> float64 threshold, with node ids numbered as onnxmltools numbers them
+    (a node's two children get the next ids, then the left subtree, then the right); None when a
+    split is not a numeric ``<=``."""
+    thresholds = {}
+    for tree_index, tree in enumerate(dump.get("tree_info", [])):
+        counter = [0]
+        stack = [(tree["tree_structure"], 0)]
+        while stack:
+            node, node_id = stack.pop()
+            if "left_child" not in node:
+                continue
+            if node.get("decision_type") != "<=":
+                return None
+            thresholds[(tree_index, node_id)] = float(node["threshold"])
+            left, right = counter[0] + 1, counter[0] + 2
+            counter[0] += 2
+            stack.append((node["right_child"], right))
+            stack.append((node["left_child"], left))
+    return thresholds
+
+
+def _booster_outputs(graph, objective: str, outputs: list[str]) -> tuple[str, dict]:
+    """A Booster answers what ``Booster.predict`` returns: the value, P(positive) or the class probabilities."""
+    if objective.startswith(REGRESSION_PREFIXES) and len(outputs) == 1:
+        return "regressor", {"predict": {"outputs": [outputs[0]], "squeeze": True}}
+    if objective == "binary" and len(outputs) == 2:
+        positive_class_only(graph, outputs[1])
+        return "generic", {"predict": {"outputs": ["probability"], "squeeze": True}}
+    if objective.startswith("multiclass") and len(outputs) == 2:
+        del graph.graph.output[0]
+        return "generic", {"predict": {"outputs": [outputs[1]]}}
+    raise MpackError(
+        f"a LightGBM Booster with objective {objective} is not converted to ONNX",
+        "log an LGBMClassifier/LGBMRegressor instead, or ship the model as itself with --runtime native (image targets)",
+    )
