@@ -17,6 +17,7 @@ from mpack.packager.convert.sklearn_graph import first_maximum_labels
 from mpack.packager.source.mlmodel import MLmodel
 from mpack.packager.source.sklearn_model import load_sklearn_model
 
+LIGHTGBM_ZERO_THRESHOLD = float.fromhex("0x1.a95a5cp-117")  # float(np.float32(1e-35))
 REGRESSION_PREFIXES = ("regression", "quantile", "huber", "fair", "poisson", "gamma", "tweedie", "mape", "cross_entropy")
 
 
@@ -105,7 +106,28 @@ def exact_thresholds(graph, dump: dict) -> bool:
     del node.attribute[:]
     node.attribute.extend(kept + [helper.make_attribute("nodes_values_as_tensor", numpy_helper.from_array(np.asarray(exact, dtype=np.float64)))])
     graph.graph.input[0].type.tensor_type.elem_type = TensorProto.DOUBLE
+    _tiny_values_as_zero(graph, node)
     return True
+
+
+def _tiny_values_as_zero(graph, tree) -> None:
+    """LightGBM reads a dense row sparsely: a value with |x| <= kZeroThreshold (1e-35f, a float
+    literal in its C++, so 1.0000000180025095e-35) is dropped, i.e. becomes 0.0, before any split."""
+    from onnx import TensorProto, helper
+
+    features = tree.input[0]
+    graph.graph.initializer.extend([
+        helper.make_tensor("mpack_lightgbm_zero_threshold", TensorProto.DOUBLE, [], [LIGHTGBM_ZERO_THRESHOLD]),
+        helper.make_tensor("mpack_zero", TensorProto.DOUBLE, [], [0.0]),
+    ])
+    tree.input[0] = "mpack_lightgbm_features"
+    nodes = [
+        helper.make_node("Abs", [features], ["mpack_magnitude"], name="mpack_magnitude"),
+        helper.make_node("LessOrEqual", ["mpack_magnitude", "mpack_lightgbm_zero_threshold"], ["mpack_is_zero"], name="mpack_is_zero"),
+        helper.make_node("Where", ["mpack_is_zero", "mpack_zero", features], ["mpack_lightgbm_features"], name="mpack_tiny_as_zero"),
+    ]
+    for position, node in enumerate(nodes):
+        graph.graph.node.insert(position, node)
 
 
 def _thresholds_by_node(dump: dict) -> dict | None:
