@@ -22,7 +22,7 @@ from mpack.packager.check.verify import ASGI_STACK, FORBIDDEN_AT_RUNTIME, skippe
 from mpack.packager.convert.optimize import optimize_graph
 from mpack.packager.convert.registry import ConversionOptions, LocalConverter, model_flavor, read_model
 from mpack.packager.source.environment import check_env_manager, local_environment, uv_environment
-from mpack.packager.source.examples import load_sample_data, parity_records, scoring_request, tensor_request
+from mpack.packager.source.examples import first_rows, load_sample_data, parity_records, scoring_request, tensor_request
 from mpack.packager.source.requirements import logged_environment
 from mpack.packager.source.resolve import parse_source, resolve
 from mpack.packager.source.sklearn_model import PICKLE_RISK, is_pickle
@@ -167,8 +167,8 @@ def build(options: BuildOptions, progress: Progress | None = None) -> BuildRepor
                     "the converted model answers differently from the original; raise --tolerance if the difference is acceptable",
                 )
             worst = max((o.max_scaled_diff or 0.0 for o in report.outputs), default=0.0)
-            progress.note(f"{report.rows} rows ({source}): max difference {worst:.2g}, labels agree")
-            example_request = request or scoring_request(records, converted.columns)
+            progress.note(f"{report.rows} rows ({source}): max difference {worst:.2g}" + (", labels agree" if converted.task == "classifier" else ""))
+            example_request = first_rows(request) if request else scoring_request(records, converted.columns)
         with stage("dependencies"):
             installed = install_runtime(runtime, options.cache_dir or default_cache_dir(), progress.note)
             libraries = ", ".join(runtime.model_packages) if runtime.model_packages else f"onnxruntime {runtime.onnxruntime}, numpy {runtime.numpy}"
@@ -290,6 +290,9 @@ def _convert(resolved, model, example, conversion: ConversionOptions, options: B
 def _check_rows(converted, sample, example, signature_columns):
     """(records, tensor request, description) the parity gate runs on."""
     if converted.signature["layout"] == "tensors":
+        if converted.tensor_check:
+            rows = len(next(iter(converted.tensor_check["inputs"].values())))
+            return None, converted.tensor_check, f"{rows} tensor rows (the input example, jittered and random)"
         return None, tensor_request(converted.signature["inputs"]), "synthesized tensors"
     origin = "the signature" if signature_columns else "the model's recorded input features (no signature)"
     missing = tuple(c["name"] for c in converted.signature["columns"] if c.get("allow_missing"))

@@ -17,6 +17,13 @@ warnings.filterwarnings("ignore", category=FutureWarning)
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 
 
+# PyTorch for the models' build environments: this machine keeps PyTorch's CPU wheels in
+# /opt/wheels, which uv is pointed at (no other index is asked, and no CUDA build downloaded).
+# Elsewhere mpack asks PyTorch's own CPU index, as a user's build would.
+if Path("/opt/wheels").is_dir():
+    os.environ.setdefault("UV_FIND_LINKS", "/opt/wheels")
+
+
 @pytest.fixture(scope="session")
 def runtime_cache() -> Path:
     """Runtime wheels are expensive to fetch: keep them on the machine across test runs."""

@@ -33,6 +33,7 @@ def to_wire(converted) -> dict:
         "model_file": converted.model_file,
         "has_reference": converted.reference is not None,
         "has_boundary": converted.boundary_records is not None,
+        "tensor_check": converted.tensor_check,
     }
 
 
@@ -53,6 +54,7 @@ def from_wire(document: dict, reference, boundary_records):
         model_file=document["model_file"],
         reference=reference if document["has_reference"] else None,
         boundary_records=boundary_records if document["has_boundary"] else None,
+        tensor_check=document["tensor_check"],
     )
 
 
@@ -101,7 +103,7 @@ class _Worker:
         return to_wire(self.converted)
 
     def reference(self, request: dict) -> dict:
-        return encode_answers(self.converted.reference(request["records"]))
+        return encode_answers(self.converted.reference(request["records"]))  # rows, or a tensor model's {name: data}
 
     def boundary_records(self, request: dict) -> list:
         return list(self.converted.boundary_records(tuple(request["records"])))

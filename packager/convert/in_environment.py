@@ -81,7 +81,7 @@ class EnvironmentConverter:
         return from_wire(self._ask(request), self._reference, self._boundary_records)
 
     def _reference(self, records) -> dict:
-        return decode_answers(self._ask({"command": "reference", "records": list(records)}))
+        return decode_answers(self._ask({"command": "reference", "records": records if isinstance(records, dict) else list(records)}))
 
     def _boundary_records(self, base) -> tuple:
         return tuple(self._ask({"command": "boundary_records", "records": list(base)}))

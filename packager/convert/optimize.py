@@ -23,4 +23,23 @@ def optimize_graph(onnx_bytes: bytes) -> bytes:
             ort.InferenceSession(onnx_bytes, sess_options=options, providers=["CPUExecutionProvider"])
         except Exception as exc:
             raise MpackError(f"ONNX Runtime cannot load the converted model: {str(exc)[:300]}", "the model uses an operator this onnxruntime version lacks; upgrade onnxruntime") from None
-        return target.read_bytes()
+        return _declared_opsets(onnx_bytes, target.read_bytes())
+
+
+def _declared_opsets(original: bytes, optimized: bytes) -> bytes:
+    """The optimized graph imports what the original imported (plus version 1 of a contrib domain
+    its fused nodes use), not every domain at the build machine's onnxruntime's newest version —
+    which an older runtime in the bundle refuses to load (ai.onnx.ml 5 in onnxruntime 1.16)."""
+    import onnx
+
+    before, after = onnx.load_from_string(original), onnx.load_from_string(optimized)
+    versions = {o.domain: o.version for o in before.opset_import}
+    used = {node.domain for node in after.graph.node}
+    for domain in sorted(used - versions.keys()):
+        versions[domain] = 1
+    del after.opset_import[:]
+    for domain in sorted(versions):
+        entry = after.opset_import.add()
+        entry.domain, entry.version = domain, versions[domain]
+    after.ir_version = before.ir_version
+    return after.SerializeToString()

@@ -37,6 +37,8 @@ class ConvertedModel:
     model_bytes: bytes = b""  # native models: the file as logged (ONNX graphs are optimized first)
     # Rows at the model's own decision thresholds, built around the given base records (parity gate).
     boundary_records: Callable[[tuple[dict, ...]], tuple[dict, ...]] | None = None
+    # Tensor models: the parity gate's request ({"inputs": {name: rows}}), built from the example.
+    tensor_check: dict | None = None
 
 
 class Converter(Protocol):
@@ -67,7 +69,13 @@ def _lightgbm(model, records, options):
     return convert_lightgbm(model, records, options)
 
 
-CONVERTERS: dict[str, Converter] = {"sklearn": _sklearn, "xgboost": _xgboost, "lightgbm": _lightgbm, "onnx": _onnx}
+def _pytorch(model, records, options):
+    from mpack.packager.convert.pytorch_model import convert_pytorch
+
+    return convert_pytorch(model, records, options)
+
+
+CONVERTERS: dict[str, Converter] = {"sklearn": _sklearn, "xgboost": _xgboost, "lightgbm": _lightgbm, "pytorch": _pytorch, "onnx": _onnx}
 
 
 def read_model(resolved: ResolvedModel) -> MLmodel | None:

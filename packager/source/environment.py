@@ -34,6 +34,11 @@ ENV_LAYOUT_VERSION = 1
 # Installed beside the model's own libraries, at this machine's versions when they resolve together.
 CONVERTERS = ("skl2onnx", "onnx", "onnxruntime", "onnxmltools", "pyyaml", "cloudpickle", "skops", "pandas", "numpy")
 NOT_PINNED = ("pandas", "numpy")  # only the model's own pins: they follow its framework
+FLAVOR_CONVERTERS = {"pytorch": ("onnxscript",)}  # torch.onnx's exporter for torch.export programs
+# PyPI's torch wheels bring gigabytes of CUDA libraries a build never uses; PyTorch's own CPU index has
+# the same releases without them. Used only when the user names no uv sources of their own.
+TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
+UV_SOURCES = ("UV_INDEX_URL", "UV_DEFAULT_INDEX", "UV_INDEX", "UV_EXTRA_INDEX_URL", "UV_FIND_LINKS")
 INSTALL_TIMEOUT_S = 1800
 
 
@@ -66,7 +71,7 @@ def local_environment(logged: LoggedEnvironment) -> ModelEnvironment:
         )
     if logged.framework and logged.framework_version:
         installed = installed_version(logged.framework)
-        if installed != logged.framework_version:
+        if not same_release(installed, logged.framework_version):
             have = f"{logged.framework} {installed}" if installed else f"no {logged.framework}"
             raise MpackError(
                 f"the model was logged with {logged.framework}=={logged.framework_version} and this environment has {have}: "
@@ -74,6 +79,19 @@ def local_environment(logged: LoggedEnvironment) -> ModelEnvironment:
                 f"drop --env-manager local to convert it in its own environment (uv), or install the logged version: pip install '{logged.framework}=={logged.framework_version}'",
             )
     return ModelEnvironment(Path(sys.executable), "local", "local", True, ())
+
+
+def same_release(installed: str | None, logged: str) -> bool:
+    """2.13.0+cpu is the 2.13.0 MLflow logged (it drops local labels such as +cpu)."""
+    from packaging.version import InvalidVersion, Version
+
+    if installed is None:
+        return False
+    try:
+        ours, theirs = Version(installed), Version(logged)
+    except InvalidVersion:
+        return installed == logged
+    return ours == theirs or (not theirs.local and ours.public == theirs.public)
 
 
 def installed_version(package: str) -> str | None:
@@ -116,7 +134,7 @@ def environment_requirements(logged: LoggedEnvironment) -> list[str]:
     wanted = list(logged.requirements)
     if logged.framework and logged.framework not in named:
         wanted.append(f"{logged.framework}=={logged.framework_version}" if logged.framework_version else logged.framework)
-    for package in CONVERTERS:
+    for package in CONVERTERS + FLAVOR_CONVERTERS.get(logged.flavor, ()):
         if package not in named:
             here = installed_version(package)
             wanted.append(f"{package}=={here}" if here and package not in NOT_PINNED else package)
@@ -153,13 +171,21 @@ def uv_binary() -> str:
 
 def _create(interpreter: Path, folder: Path, wanted: list[str], logged: LoggedEnvironment) -> None:
     _uv(["venv", "--quiet", "--relocatable", "--python", str(interpreter), str(folder)], "create a virtual environment")
-    python = str(folder / "bin" / "python")
+    install = ["pip", "install", "--quiet", "--python", str(folder / "bin" / "python"), *torch_sources(wanted)]
     try:
-        _uv(["pip", "install", "--quiet", "--python", python, *wanted], "install the model's requirements")
+        _uv([*install, *wanted], "install the model's requirements")
     except MpackError:
         # The converters at this machine's versions may not resolve beside old pins: let uv choose.
-        relaxed = list(logged.requirements) + [p for p in CONVERTERS if p not in {package_name(r) for r in logged.requirements}]
-        _uv(["pip", "install", "--quiet", "--python", python, *relaxed], "install the model's requirements")
+        named = {package_name(r) for r in logged.requirements}
+        relaxed = list(logged.requirements) + [p for p in CONVERTERS + FLAVOR_CONVERTERS.get(logged.flavor, ()) if p not in named]
+        _uv([*install, *relaxed], "install the model's requirements")
+
+
+def torch_sources(wanted: list[str]) -> list[str]:
+    """PyTorch's CPU index beside PyPI when torch is needed and the user set no uv sources."""
+    if "torch" not in {package_name(w) for w in wanted} or any(os.environ.get(name) for name in UV_SOURCES):
+        return []
+    return ["--extra-index-url", TORCH_CPU_INDEX, "--index-strategy", "unsafe-best-match"]
 
 
 def _uv(arguments: list[str], what: str) -> None:

@@ -125,6 +125,11 @@ def scoring_request(records: tuple[dict, ...], columns: tuple[Column, ...]) -> d
     return {"dataframe_split": {"columns": names, "data": rows}}
 
 
+def first_rows(request: dict) -> dict:
+    """A tensor request cut to its first rows (the manifest's example, not the parity gate's 2,000)."""
+    return {"inputs": {name: rows[:MANIFEST_EXAMPLE_ROWS] for name, rows in request["inputs"].items()}}
+
+
 def tensor_request(inputs: list[dict], seed: int = 0) -> dict:
     """A synthesized request for a model without a column signature (variable dims become 2)."""
     rng = random.Random(seed)

@@ -27,6 +27,8 @@ class MLmodel:
     flavors: dict
     columns: tuple[Column, ...] | None  # None: no column signature
     input_example: tuple[dict, ...] | None  # records
+    tensors: tuple[dict, ...] = ()  # a tensor signature's inputs: name (or None), dtype, shape
+    tensor_outputs: tuple[dict, ...] = ()  # ... and its outputs
 
     def flavor(self, name: str) -> dict | None:
         return self.flavors.get(name)
@@ -52,7 +54,27 @@ def read_mlmodel(model_dir: Path) -> MLmodel:
     if not isinstance(signature, dict):
         raise MpackError(f"{path}: 'signature' is not a mapping", "the model directory is corrupt; re-log the model")
     columns = _columns(signature, path)
-    return MLmodel(model_dir, flavors, columns, _input_example(model_dir, document, columns))
+    tensors = tensor_specs(signature.get("inputs"), path)
+    outputs = tensor_specs(signature.get("outputs"), path)
+    return MLmodel(model_dir, flavors, columns, _input_example(model_dir, document, columns), tensors, outputs)
+
+
+def tensor_specs(raw, path: Path) -> tuple[dict, ...]:
+    """``[{"type": "tensor", "tensor-spec": {"dtype", "shape"}, "name"?}]`` as plain specs; () for a
+    column signature or none."""
+    try:
+        specs = json.loads(raw) if isinstance(raw, str) else raw
+    except ValueError:
+        return ()
+    if not isinstance(specs, list) or not specs or not all(isinstance(s, dict) and s.get("type") == "tensor" for s in specs):
+        return ()
+    tensors = []
+    for spec in specs:
+        tensor = spec.get("tensor-spec") or {}
+        if not isinstance(tensor.get("dtype"), str) or not isinstance(tensor.get("shape"), list):
+            raise MpackError(f"{path}: a tensor spec without dtype and shape: {json.dumps(spec)[:200]}", "the model directory is corrupt; re-log the model with a signature")
+        tensors.append({"name": spec.get("name"), "dtype": tensor["dtype"], "shape": [int(d) for d in tensor["shape"]]})
+    return tuple(tensors)
 
 
 def _columns(signature: dict, path: Path) -> tuple[Column, ...] | None:

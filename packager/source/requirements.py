@@ -47,6 +47,7 @@ class LoggedEnvironment:
     python: str | None  # "3.11", the minor version the model was logged with
     framework: str | None  # the package that loads the flavor, e.g. scikit-learn
     framework_version: str | None  # as pinned in requirements.txt, else as MLmodel records it
+    flavor: str | None = None  # the flavor mpack converts from, e.g. sklearn
 
     def describe(self) -> str:
         python = f"Python {self.python}" if self.python else "Python (not recorded)"
@@ -56,13 +57,13 @@ class LoggedEnvironment:
 
 def logged_environment(model_dir: Path, flavors: dict) -> LoggedEnvironment:
     requirements = tuple(requirement_lines(model_dir / "requirements.txt"))
-    framework, version = None, None
+    framework, version, found = None, None, None
     for flavor, (package, key) in FRAMEWORKS.items():
         if flavor in flavors:
-            framework = package
+            framework, found = package, flavor
             version = pinned_version(list(requirements), package) or _plain(flavors[flavor].get(key))
             break
-    return LoggedEnvironment(requirements, logged_python(model_dir, flavors), framework, version)
+    return LoggedEnvironment(requirements, logged_python(model_dir, flavors), framework, version, found)
 
 
 def requirement_lines(path: Path) -> list[str]:
