@@ -75,7 +75,20 @@ def _pytorch(model, records, options):
     return convert_pytorch(model, records, options)
 
 
-CONVERTERS: dict[str, Converter] = {"sklearn": _sklearn, "xgboost": _xgboost, "lightgbm": _lightgbm, "pytorch": _pytorch, "onnx": _onnx}
+def _catboost(model, records, options):
+    from mpack.packager.convert.catboost_model import convert_catboost
+
+    return convert_catboost(model, records, options)
+
+
+CONVERTERS: dict[str, Converter] = {
+    "sklearn": _sklearn,
+    "xgboost": _xgboost,
+    "lightgbm": _lightgbm,
+    "catboost": _catboost,
+    "pytorch": _pytorch,
+    "onnx": _onnx,
+}
 
 
 def read_model(resolved: ResolvedModel) -> MLmodel | None:

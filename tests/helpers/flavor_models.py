@@ -1,5 +1,5 @@
-"""XGBoost and LightGBM models trained here and registered in the test store, the way users log
-them (mlflow.xgboost / mlflow.lightgbm, signature from an input example with missing values)."""
+"""XGBoost, LightGBM and CatBoost models trained here and registered in the test store, the way users log
+them (mlflow.xgboost / mlflow.lightgbm / mlflow.catboost, signature from an input example with missing values)."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ def tabular(rows: int, seed: int):
 
 def log_flavor_models(store) -> dict:
     """Registered names -> the trained models."""
+    import catboost
     import lightgbm
     import mlflow
     import xgboost
@@ -34,11 +35,15 @@ def log_flavor_models(store) -> dict:
         "xgb-booster": xgboost.train({"objective": "binary:logistic", "max_depth": 3}, xgboost.DMatrix(frame, label=labels == 1), 30),
         "lgbm-classifier": lightgbm.LGBMClassifier(n_estimators=40, verbose=-1).fit(frame, labels),
         "lgbm-booster": lightgbm.train({"objective": "regression", "verbose": -1}, lightgbm.Dataset(frame, label=target), 30),
+        "cb-classifier": catboost.CatBoostClassifier(iterations=40, depth=4, verbose=0, random_seed=0).fit(frame, labels),
+        "cb-regressor": catboost.CatBoostRegressor(iterations=40, depth=4, verbose=0, random_seed=0).fit(frame, target),
     }
     for name, model in trained.items():
         with mlflow.start_run():
             if name.startswith("xgb"):
                 mlflow.xgboost.log_model(model, name="model", input_example=frame.head(8), registered_model_name=name)
+            elif name.startswith("cb"):
+                mlflow.catboost.log_model(model, name="model", input_example=frame.head(8), registered_model_name=name)
             else:
                 mlflow.lightgbm.log_model(model, name="model", input_example=frame.head(8), registered_model_name=name, skops_trusted_types=LIGHTGBM_TRUSTED)
     return trained

@@ -1,4 +1,4 @@
-"""XGBoost and LightGBM models registered in a real MLflow store, built to Lambda zips in their own
+"""XGBoost, LightGBM and CatBoost models registered in a real MLflow store, built to Lambda zips in their own
 environments, answering through the bundle exactly what MLflow's own pyfunc loader answers on
 2,400 fresh rows (missing values and values on split thresholds among them)."""
 
@@ -20,19 +20,22 @@ def flavor_models(store):
     return log_flavor_models(store)
 
 
-@pytest.mark.parametrize("name", ["xgb-classifier", "xgb-booster", "lgbm-classifier", "lgbm-booster"])
+FLAVORS = {"xgb": "xgboost", "lgbm": "lightgbm", "cb": "catboost"}
+
+
+@pytest.mark.parametrize("name", ["xgb-classifier", "xgb-booster", "lgbm-classifier", "lgbm-booster", "cb-classifier", "cb-regressor"])
 def test_bundle_answers_like_mlflows_own_loader(store, built, flavor_models, tmp_path, name):
     import mlflow.pyfunc
 
     report = built(f"models:/{name}/1")
-    assert report.manifest["model"]["flavor"] == name.split("-")[0].replace("xgb", "xgboost").replace("lgbm", "lightgbm")
+    assert report.manifest["model"]["flavor"] == FLAVORS[name.split("-")[0]]
     assert report.parity["passed"] and report.parity["rows"] >= 2000 and "at decision thresholds" in report.parity["source"]
     frame = tabular(2400, seed=17)[0]
     records = json.loads(frame.to_json(orient="records"))  # NaN -> null, as clients send it
     (answer,), _, _ = run_events(unzip(report.artifact, tmp_path), [{"dataframe_records": records}])
     expected = np.asarray(mlflow.pyfunc.load_model(f"models:/{name}/1").predict(frame))
     got = np.asarray(answer["predictions"])
-    assert got.shape == expected.shape
+    assert got.shape == expected.shape  # CatBoost's multiclass labels are a [rows, 1] column
     if name.endswith("classifier"):
         assert np.array_equal(got, expected)
     else:
