@@ -48,9 +48,51 @@ class NativeSession:
         return np.column_stack(columns) if columns else np.empty((0, 0))
 
 
-def load_native(model: Path | bytes, native: dict, columns: list[str]) -> NativeSession:
+class PyfuncSession:
+    """A custom MLflow pyfunc model: a DataFrame of the signature's columns in, what its predict
+    returns out, as MLflow's scoring server would write it (a DataFrame as records)."""
+
+    def __init__(self, model, columns: list[str]) -> None:
+        self.model = model
+        self.columns = columns
+
+    def run(self, output_names: list[str], feeds: dict) -> list[np.ndarray]:
+        import pandas as pd
+
+        frame = pd.DataFrame({name: feeds[name].reshape(-1) for name in self.columns})
+        predictions = self.model.predict(frame)
+        if isinstance(predictions, pd.DataFrame):
+            return [np.array(predictions.to_dict(orient="records"), dtype=object)]
+        if isinstance(predictions, pd.Series):
+            return [predictions.to_numpy()]
+        return [np.asarray(predictions)]
+
+    def get_outputs(self) -> list[NativeOutput]:
+        return [NativeOutput("predictions", "tensor(double)", [None])]
+
+
+def load_pyfunc(data: bytes, columns: list[str]) -> PyfuncSession:
+    """The MLflow model folder unpacked under /tmp (the only writable place on Lambda), then loaded
+    by MLflow's own pyfunc loader."""
+    import tarfile
+    import tempfile
+
+    folder = tempfile.mkdtemp(prefix="mpack-model-")
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data)) as archive:
+            archive.extractall(folder, filter="data")
+        import mlflow.pyfunc
+
+        return PyfuncSession(mlflow.pyfunc.load_model(folder), columns)
+    except Exception as exc:  # the model's own loading code can raise anything
+        raise ModelLoadError(f"cannot load the pyfunc model: {type(exc).__name__}: {exc}") from None
+
+
+def load_native(model: Path | bytes, native: dict, columns: list[str]):
     """Unpickle/unskops the shipped model file (its sha256 was checked against the manifest)."""
     data = model if isinstance(model, bytes) else Path(model).read_bytes()
+    if native["format"] == "pyfunc":
+        return load_pyfunc(data, columns)
     try:
         if native["format"] == "skops":
             import skops.io

@@ -17,7 +17,7 @@ from mpack.packager.bundle.dependencies import default_cache_dir, install_runtim
 from mpack.packager.bundle.manifest import build_manifest, manifest_bytes
 from mpack.packager.bundle.runtime_plan import native_plan, plan_runtime
 from mpack.packager.bundle.zip_writer import check_destination, partial_path, publish, write_zip, writing
-from mpack.packager.check.parity import check_parity, describe_failure, parity_requests
+from mpack.packager.check.parity import check_parity, describe_failure, parity_requests, scoring_manifest
 from mpack.packager.check.verify import ASGI_STACK, FORBIDDEN_AT_RUNTIME, skipped, verify_bundle
 from mpack.packager.convert.optimize import optimize_graph
 from mpack.packager.convert.registry import ConversionOptions, LocalConverter, model_flavor, read_model
@@ -152,6 +152,7 @@ def build(options: BuildOptions, progress: Progress | None = None) -> BuildRepor
             converter = _model_converter(model, options, scope, progress)
             converted = _convert(resolved, model, example, conversion, options, target, progress, converter)
             if converted.native:
+                _check_native_python(converted, runtime)
                 runtime = native_plan(runtime, converted.native["requirements"])
                 optimized = converted.model_bytes
                 progress.note(f"{converted.flavor} shipped as itself ({converted.model_file}, {len(optimized) / 1024:.0f} KiB): {', '.join(converted.native['requirements'])}")
@@ -160,7 +161,9 @@ def build(options: BuildOptions, progress: Progress | None = None) -> BuildRepor
                 progress.note(f"{converted.flavor} -> ONNX ({converted.signature['layout']} layout, {len(optimized) / 1024:.0f} KiB)")
         with stage("parity"):
             records, request, source = _check_rows(converted, sample, example, columns)
-            report = check_parity(converted, optimized, parity_requests(converted, records, request), source, options.tolerance, records)
+            # a native model answers with its own libraries: scored where they are, its environment
+            candidate = converter.scoring(scoring_manifest(converted), optimized) if converted.native else None
+            report = check_parity(converted, optimized, parity_requests(converted, records, request), source, options.tolerance, records, candidate)
             if not report.passed:
                 raise MpackError(
                     f"parity check failed: {describe_failure(report)}",
@@ -219,7 +222,7 @@ def build(options: BuildOptions, progress: Progress | None = None) -> BuildRepor
                     warnings.append(warning)
                     progress.warn(warning)
             with stage("verify"):
-                verification = _verify(partial, runtime, options, manifest, optimized, example_request, progress)
+                verification = _verify(partial, runtime, options, manifest, optimized, example_request, progress, candidate)
             with writing(destination):
                 publish(partial, destination)
         finally:
@@ -246,9 +249,11 @@ def _model_converter(model, options: BuildOptions, scope: ExitStack, progress):
     """Where the model is loaded: its own environment (uv, cached), or this interpreter once its
     logged Python and framework versions are checked (local). ONNX needs neither."""
     flavor = model_flavor(model) if model is not None else None
+    if model is not None and set(model.flavors) == {"python_function"}:
+        flavor = "python_function"  # a custom pyfunc: loaded (natively) in its own environment
     if flavor in (None, "onnx"):
         return LocalConverter()
-    logged = logged_environment(model.path, model.flavors)
+    logged = logged_environment(model.path, model.flavors, model.mlflow_version)
     if options.env_manager == "local":
         local_environment(logged)
         progress.note(f"loading the model here (--env-manager local): {logged.describe()}")
@@ -266,7 +271,8 @@ def _convert(resolved, model, example, conversion: ConversionOptions, options: B
 
     if options.runtime not in RUNTIMES:
         raise MpackError(f"--runtime {options.runtime} is not a runtime", f"choose one of {', '.join(RUNTIMES)}")
-    if options.runtime == "native":
+    custom = model is not None and set(model.flavors) == {"python_function"}
+    if options.runtime == "native" or (custom and options.runtime == "auto"):
         if model is None:
             raise MpackError("--runtime native needs an MLflow scikit-learn model, not a bare .onnx file", "drop --runtime native")
         converted = converter.convert(model, example, conversion, runtime="native")
@@ -282,9 +288,17 @@ def _convert(resolved, model, example, conversion: ConversionOptions, options: B
             converted = converter.convert(model, example, conversion, runtime="native")
     if model is not None and model_flavor(model) != "onnx":
         converted = replace(converted, converter=dict(converted.converter, env_manager=options.env_manager))
-    if converted.native and target.kind != "image":
-        raise MpackError(f"--runtime native ships scikit-learn, too large and slow to start for the {target.name} target", "build an image: --target container or --target lambda-image")
     return converted
+
+
+def _check_native_python(converted, runtime) -> None:
+    """A cloudpickled model holds bytecode of the Python it was pickled under: only that minor version runs it."""
+    pickled_under = converted.converter.get("python")
+    if converted.flavor == "python_function" and pickled_under and pickled_under != runtime.python:
+        raise MpackError(
+            f"the custom pyfunc model was loaded under Python {pickled_under} and the bundle targets Python {runtime.python}: cloudpickled code does not move between Python versions",
+            f"build with --python {pickled_under}",
+        )
 
 
 def _check_rows(converted, sample, example, signature_columns):
@@ -300,7 +314,7 @@ def _check_rows(converted, sample, example, signature_columns):
     return records, None, source
 
 
-def _verify(partial: Path, runtime, options: BuildOptions, manifest: dict, optimized: bytes, request: dict, progress):
+def _verify(partial: Path, runtime, options: BuildOptions, manifest: dict, optimized: bytes, request: dict, progress, candidate=None):
     from mpack.packager.check.scoring import scoring_service
 
     if not options.verify:
@@ -309,8 +323,10 @@ def _verify(partial: Path, runtime, options: BuildOptions, manifest: dict, optim
         reason = f"target Python {runtime.python}/{runtime.arch} differs from this interpreter; the bundle was not run here"
         progress.warn(reason)
         return skipped(reason)
-    expected = scoring_service(manifest, optimized).score_document(request)
+    expected = (candidate or scoring_service(manifest, optimized)).score_document(request)
     forbidden = FORBIDDEN_AT_RUNTIME + (ASGI_STACK if options.lambda_http == "native" else ())
+    if manifest.get("native"):
+        forbidden = ()  # a native model brings its own libraries, whatever they import
     verification = verify_bundle(partial, request, expected.body["predictions"], max(options.tolerance, 1e-6), forbidden)
     progress.note(f"answered the input example in a fresh interpreter (init {verification.init_seconds * 1000:.0f} ms)")
     return verification

@@ -95,6 +95,12 @@ def _pip_install(plan: RuntimePlan, target: Path, requirements: list[str], with_
     result = subprocess.run(command + requirements, capture_output=True, text=True)
     if result.returncode != 0:
         detail = (result.stderr.strip().splitlines() or ["pip failed"])[-1]
+        if plan.model_packages and "No matching distribution" in detail:
+            raise MpackError(
+                f"the model's pinned libraries have no wheel for Python {plan.python} on {plan.arch} with glibc {plan.glibc} (Lambda's runtime for it): {detail}",
+                "a native bundle ships the model's own pins; today's numpy/pandas/scikit-learn need glibc 2.28+, so either log the model with older pins "
+                "(e.g. numpy<2.3, pandas<2.3, scikit-learn<1.6) or log it under Python 3.12+ and build with --python 3.12; images have no such limit (--target lambda-image)",
+            )
         raise MpackError(
             f"cannot install {', '.join(requirements)} for Python {plan.python} on {plan.arch} (glibc {plan.glibc}): {detail}",
             "check the network to the package index (or PIP_INDEX_URL), or choose another --python/--arch",

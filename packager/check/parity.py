@@ -44,10 +44,11 @@ class ParityReport:
         return {"rows": self.rows, "source": self.source, "tolerance": self.tolerance, "passed": self.passed, "outputs": [asdict(o) for o in self.outputs]}
 
 
-def check_parity(converted: ConvertedModel, optimized: bytes, requests: list[tuple[str, dict]], source: str, tolerance: float, records=None) -> ParityReport:
+def check_parity(converted: ConvertedModel, optimized: bytes, requests: list[tuple[str, dict]], source: str, tolerance: float, records=None, candidate=None) -> ParityReport:
     """Compare the optimized graph with the original model (or, for ONNX pass-through, with the
-    unoptimized graph) on every predict method."""
-    candidate = _service(converted, optimized)
+    unoptimized graph) on every predict method. ``candidate``: the service that answers for the
+    bundle, when it is not this process (a native model scored in its own environment)."""
+    candidate = candidate or _service(converted, optimized)
     baseline = None if converted.reference else _service(converted, converted.onnx_bytes)
     if converted.reference is None:
         reference = None
@@ -82,8 +83,12 @@ def parity_requests(converted: ConvertedModel, records, tensor_request: dict | N
 
 
 def _service(converted: ConvertedModel, model_bytes: bytes) -> ScoringService:
-    manifest = {"signature": converted.signature, "prediction": converted.prediction, "model": {}, "native": converted.native}
-    return scoring_service(manifest, model_bytes)
+    return scoring_service(scoring_manifest(converted), model_bytes)
+
+
+def scoring_manifest(converted: ConvertedModel) -> dict:
+    """The part of the manifest the protocol core reads."""
+    return {"signature": converted.signature, "prediction": converted.prediction, "model": {}, "native": converted.native}
 
 
 def _compare(method: str, name: str, got: np.ndarray, expected: np.ndarray, tolerance: float, probabilities) -> OutputParity:

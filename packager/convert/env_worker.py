@@ -86,6 +86,7 @@ def plain(value):
 class _Worker:
     def __init__(self) -> None:
         self.converted = None
+        self.service = None
 
     def convert(self, request: dict) -> dict:
         from mpack.packager.convert.registry import ConversionOptions, convert_mlmodel
@@ -100,6 +101,7 @@ class _Worker:
             self.converted = native_model(model, records, options)
         else:
             self.converted = convert_mlmodel(model, records, options)
+        self.service = None
         return to_wire(self.converted)
 
     def reference(self, request: dict) -> dict:
@@ -107,6 +109,16 @@ class _Worker:
 
     def boundary_records(self, request: dict) -> list:
         return list(self.converted.boundary_records(tuple(request["records"])))
+
+    def score(self, request: dict) -> dict:
+        """The bundle's protocol core over the converted model, with this environment's libraries
+        (the ones a native bundle pins): the candidate side of a native model's parity check."""
+        from mpack.packager.check.scoring import scoring_service
+
+        if self.service is None:
+            self.service = scoring_service(request["manifest"], self.converted.model_bytes or self.converted.onnx_bytes)
+        answer = self.service.score_document(request["document"])
+        return {"status": answer.status, "body": answer.body, "rows": answer.rows}
 
 
 def serve() -> None:

@@ -80,6 +80,10 @@ class EnvironmentConverter:
         }
         return from_wire(self._ask(request), self._reference, self._boundary_records)
 
+    def scoring(self, manifest: dict, model_bytes: bytes):
+        """The converted model scored in its own environment (see env_worker.score)."""
+        return _RemoteScoring(self, manifest)
+
     def _reference(self, records) -> dict:
         return decode_answers(self._ask({"command": "reference", "records": records if isinstance(records, dict) else list(records)}))
 
@@ -113,3 +117,17 @@ class EnvironmentConverter:
         self._log.seek(0)
         text = " ".join(self._log.read().split())
         return text[-800:] or f"exit status {self._process.returncode}"
+
+
+class _RemoteScoring:
+    """``score_document`` answered by the environment's worker, as a protocol Response."""
+
+    def __init__(self, converter: EnvironmentConverter, manifest: dict) -> None:
+        self.converter = converter
+        self.manifest = manifest
+
+    def score_document(self, document):
+        from mpack.handlers.protocol import Response
+
+        answer = self.converter._ask({"command": "score", "manifest": self.manifest, "document": document})
+        return Response(answer["status"], answer["body"], answer["rows"])

@@ -24,8 +24,15 @@ def native_model(model: MLmodel, records, options: ConversionOptions) -> Convert
     from sklearn.base import is_classifier
 
     flavor = model.flavor("sklearn")
+    if flavor is None and set(model.flavors) == {"python_function"}:
+        from mpack.packager.convert.pyfunc_native import native_pyfunc
+
+        return native_pyfunc(model, records, options)
     if flavor is None:
-        raise MpackError("--runtime native ships scikit-learn models only", "log the model with mlflow.sklearn, or use the ONNX runtime")
+        raise MpackError(
+            f"--runtime native ships scikit-learn and custom pyfunc models, not {', '.join(sorted(set(model.flavors) - {'python_function'}))}",
+            "drop --runtime native: this flavor converts to ONNX",
+        )
     estimator = load_sklearn_model(model.path, flavor, options.trusted_types, options.allow_pickle)
     columns = model.columns or _columns_from_estimator(estimator)
     classifier = is_classifier(estimator)

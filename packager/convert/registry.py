@@ -130,3 +130,9 @@ class LocalConverter:
 
             return native_model(model, records, options)
         return convert_mlmodel(model, records, options)
+
+    def scoring(self, manifest: dict, model_bytes: bytes):
+        """The converted model scored here, through the bundle's protocol core."""
+        from mpack.packager.check.scoring import scoring_service
+
+        return scoring_service(manifest, model_bytes)

@@ -27,7 +27,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from mpack.infra.errors import MpackError
-from mpack.packager.source.requirements import LoggedEnvironment, package_name
+from mpack.packager.source.requirements import PYFUNC_FRAMEWORK, LoggedEnvironment, package_name
 
 ENV_MANAGERS = ("uv", "local")
 ENV_LAYOUT_VERSION = 1
@@ -70,7 +70,7 @@ def local_environment(logged: LoggedEnvironment) -> ModelEnvironment:
             f"drop --env-manager local (mpack then builds the model's environment with uv from an installed Python {logged.python}), or run mpack under Python {logged.python}",
         )
     if logged.framework and logged.framework_version:
-        installed = installed_version(logged.framework)
+        installed = installed_version(logged.framework) or (installed_version("mlflow") if logged.framework == PYFUNC_FRAMEWORK else None)
         if not same_release(installed, logged.framework_version):
             have = f"{logged.framework} {installed}" if installed else f"no {logged.framework}"
             raise MpackError(

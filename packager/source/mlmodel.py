@@ -29,6 +29,7 @@ class MLmodel:
     input_example: tuple[dict, ...] | None  # records
     tensors: tuple[dict, ...] = ()  # a tensor signature's inputs: name (or None), dtype, shape
     tensor_outputs: tuple[dict, ...] = ()  # ... and its outputs
+    mlflow_version: str | None = None  # the MLflow that logged it (a custom pyfunc needs it to load)
 
     def flavor(self, name: str) -> dict | None:
         return self.flavors.get(name)
@@ -56,7 +57,8 @@ def read_mlmodel(model_dir: Path) -> MLmodel:
     columns = _columns(signature, path)
     tensors = tensor_specs(signature.get("inputs"), path)
     outputs = tensor_specs(signature.get("outputs"), path)
-    return MLmodel(model_dir, flavors, columns, _input_example(model_dir, document, columns), tensors, outputs)
+    logged_by = str(document["mlflow_version"]) if document.get("mlflow_version") else None
+    return MLmodel(model_dir, flavors, columns, _input_example(model_dir, document, columns), tensors, outputs, logged_by)
 
 
 def tensor_specs(raw, path: Path) -> tuple[dict, ...]:

@@ -24,6 +24,7 @@ FRAMEWORKS = {
     "tensorflow": ("tensorflow", "tensorflow_version"),
     "keras": ("keras", "keras_version"),
 }
+PYFUNC_FRAMEWORK = "mlflow-skinny"  # MLflow without its server and UI: what a custom pyfunc loads with
 _NAME = re.compile(r"[<>=!~;\[ @]")
 
 
@@ -55,7 +56,7 @@ class LoggedEnvironment:
         return ", ".join(part for part in (python, framework) if part)
 
 
-def logged_environment(model_dir: Path, flavors: dict) -> LoggedEnvironment:
+def logged_environment(model_dir: Path, flavors: dict, mlflow_version: str | None = None) -> LoggedEnvironment:
     requirements = tuple(requirement_lines(model_dir / "requirements.txt"))
     framework, version, found = None, None, None
     for flavor, (package, key) in FRAMEWORKS.items():
@@ -63,6 +64,9 @@ def logged_environment(model_dir: Path, flavors: dict) -> LoggedEnvironment:
             framework, found = package, flavor
             version = pinned_version(list(requirements), package) or _plain(flavors[flavor].get(key))
             break
+    else:
+        if "python_function" in flavors:  # a custom pyfunc: loading it takes MLflow's pyfunc modules
+            framework, version, found = PYFUNC_FRAMEWORK, mlflow_version, "python_function"
     return LoggedEnvironment(requirements, logged_python(model_dir, flavors), framework, version, found)
 
 

@@ -6,6 +6,7 @@ Layout at the zip root: the runtime packages, ``mpack/handlers`` (the adapter an
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from mpack.packager.targets.handler_code import handler_code, package_dir
 
 MODEL_FILE = "model.onnx"
 CONTAINER_ONLY = ("container_", "open_inference", "binary_tensors")  # handler modules a Lambda function never imports
-ZIP_EXCLUDED = (*CONTAINER_ONLY, "native_model")  # zips never ship the native runtime
+ZIP_EXCLUDED = (*CONTAINER_ONLY, "native_model")  # ONNX zips leave the native runtime out
 ZIPPED_DIRECT_UPLOAD_LIMIT = 50 * 1024 * 1024
 UNZIPPED_LIMIT = 250 * 1024 * 1024
 
@@ -35,14 +36,16 @@ class LambdaZipTarget:
         return Path("dist") / f"{stem}-lambda.zip"
 
     def entries(self, runtime_site: Path, model_bytes: bytes, manifest: bytes, workdir: Path, precompile: bool) -> list[BundleEntry]:
-        code = handler_code(workdir / "code", exclude=ZIP_EXCLUDED, precompile=False)
+        model = json.loads(manifest)
+        native = bool(model.get("native"))  # --runtime native: the model's own libraries, its own file
+        code = handler_code(workdir / "code", exclude=CONTAINER_ONLY if native else ZIP_EXCLUDED, precompile=False)
         shutil.copyfile(package_dir("mpack.templates") / "lambda" / "mpack_handler.py", code / "mpack_handler.py")
         if precompile:
             compile_tree(code)
         return [
             *tree_entries(runtime_site),
             *tree_entries(code),
-            BundleEntry(MODEL_FILE, data=model_bytes),
+            BundleEntry(model["model"]["file"] if native else MODEL_FILE, data=model_bytes),
             BundleEntry(MANIFEST_NAME, data=manifest),
         ]
 

@@ -67,7 +67,7 @@ def test_default_output_path_is_dist_model_version_lambda_zip(store, tmp_path, r
         ("models:/fraud/9", ["has no version 9", "versions of 'fraud': 1, 2 (Production)"]),
         ("models:/fraud/Staging", ["no version in stage Staging"]),
         ("runs:/0123456789abcdef0123456789abcdef/model", ["run '0123456789abcdef0123456789abcdef' not found"]),
-        ("models:/custom/1", ["flavor not supported", "python_function only", "supported flavors: sklearn, onnx"]),
+        ("models:/custom/1", ["custom pyfunc model runs its author's code", "--allow-pickle"]),
     ],
 )
 def test_registry_and_flavor_errors(store, tmp_path, model, needles):
