@@ -22,7 +22,12 @@ SPAN = 1e15
 
 
 def tree_splits(estimator) -> list[tuple[int, float]]:
-    """(feature index, threshold) of every split in a fitted scikit-learn tree model, deduplicated."""
+    """(feature index, threshold) of every split in a fitted scikit-learn tree model (or an XGBoost/
+    LightGBM scikit-learn wrapper), deduplicated."""
+    from mpack.packager.convert.sklearn_boosting import boosting_kind, boosting_splits
+
+    if boosting_kind(estimator):
+        return boosting_splits(estimator)
     trees = []
     for candidate in _flatten(getattr(estimator, "estimators_", None)) or [estimator]:
         if hasattr(candidate, "tree_"):

@@ -14,14 +14,15 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+from mpack.packager.convert.sklearn_boosting import boosting_kind, lightgbm_part, register_boosting_converters
 from mpack.packager.convert.sklearn_exact import register_exact_converters
 
 TREE_FEATURES = "tree_features"
 
 
 def casts_to_float32(estimator) -> bool:
-    """Tree models whose predict validates X as float32 (scikit-learn's DTYPE)."""
-    if hasattr(estimator, "tree_"):
+    """Tree models whose predict validates X as float32 (scikit-learn's DTYPE; XGBoost's DMatrix)."""
+    if hasattr(estimator, "tree_") or boosting_kind(estimator) == "xgboost":
         return True
     members = getattr(estimator, "estimators_", None)
     if members is None:
@@ -36,12 +37,13 @@ def sklearn_to_onnx(estimator, initial_types: list, opset: dict | None, classifi
     from sklearn.pipeline import Pipeline
 
     register_exact_converters()
+    register_boosting_converters()
     options = {"zipmap": False} if classifier else None  # probabilities as one tensor: faster to serve
     final = estimator.steps[-1][1] if isinstance(estimator, Pipeline) else estimator
     fed_double = any(isinstance(t, DoubleTensorType) for _, t in initial_types)
     model = _convert(estimator, final, initial_types, opset, options, fed_double)
     route_missing_values(model, final)
-    if classifier and hasattr(final, "predict_proba") and (casts_to_float32(final) or type(final).__module__.startswith("sklearn.linear_model")):
+    if classifier and hasattr(final, "predict_proba") and (casts_to_float32(final) or boosting_kind(final) or type(final).__module__.startswith("sklearn.linear_model")):
         first_maximum_labels(model, final.classes_)
     return sorted_opsets(model)
 
@@ -53,15 +55,19 @@ def _convert(estimator, final, initial_types, opset, options, fed_double: bool):
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        if not (fed_double and casts_to_float32(final)):
+        float64_trees = boosting_kind(final) == "lightgbm"  # LightGBM compares doubles: no Cast
+        if not (casts_to_float32(final) or float64_trees) or (not fed_double and not float64_trees):
             return to_onnx(estimator, initial_types=initial_types, options=options, target_opset=opset)
         width = int(final.n_features_in_)
-        tree = to_onnx(final, initial_types=[(TREE_FEATURES, FloatTensorType([None, width]))], options=options, target_opset=opset)
+        if float64_trees:
+            tree = lightgbm_part(final, TREE_FEATURES, opset, options)
+        else:
+            tree = to_onnx(final, initial_types=[(TREE_FEATURES, FloatTensorType([None, width]))], options=options, target_opset=opset)
         if isinstance(estimator, Pipeline) and len(estimator.steps) > 1:
             head = to_onnx(estimator[:-1], initial_types=initial_types, target_opset=opset)
         else:
             head = None
-    return _join(head, tree, initial_types[0][0])
+    return _join(head, tree, initial_types[0][0], fed_double, tree_double=float64_trees)
 
 
 def route_missing_values(model, final) -> None:
@@ -132,8 +138,9 @@ def _set_opsets(model, versions: dict[str, int]) -> None:
         entry.domain, entry.version = domain, versions[domain]
 
 
-def _join(head, tree, input_name: str):
-    """head -> Cast(float32) -> tree; a bare tree model gets the Cast on its own input."""
+def _join(head, tree, input_name: str, fed_double: bool = True, tree_double: bool = False):
+    """head -> Cast(float32) -> tree; a bare tree model gets the Cast on its own input (LightGBM's
+    trees take float64: the Cast is to double)."""
     import onnx
     from onnx import TensorProto, compose, helper
 
@@ -145,17 +152,17 @@ def _join(head, tree, input_name: str):
             helper.make_graph(
                 [helper.make_node("Identity", [input_name], ["head_features"])],
                 "head",
-                [helper.make_tensor_value_info(input_name, TensorProto.DOUBLE, [None, None])],
-                [helper.make_tensor_value_info("head_features", TensorProto.DOUBLE, [None, None])],
+                [helper.make_tensor_value_info(input_name, TensorProto.DOUBLE if fed_double else TensorProto.FLOAT, [None, None])],
+                [helper.make_tensor_value_info("head_features", TensorProto.DOUBLE if fed_double else TensorProto.FLOAT, [None, None])],
             ),
             opset_imports=list(tree.opset_import),
             ir_version=tree.ir_version,
         )
     (head_output,) = [o.name for o in head.graph.output]
-    cast = helper.make_node("Cast", [head_output], ["head_features_float32"], to=TensorProto.FLOAT, name="mpack_cast_to_tree_dtype")
-    head.graph.node.append(cast)
+    tree_type = TensorProto.DOUBLE if tree_double else TensorProto.FLOAT
+    head.graph.node.append(helper.make_node("Cast", [head_output], ["head_features_float32"], to=tree_type, name="mpack_cast_to_tree_dtype"))
     del head.graph.output[:]
-    head.graph.output.append(helper.make_tensor_value_info("head_features_float32", TensorProto.FLOAT, [None, None]))
+    head.graph.output.append(helper.make_tensor_value_info("head_features_float32", tree_type, [None, None]))
     _align_opsets(head, tree)
     joined = compose.merge_models(head, tree, io_map=[("head_features_float32", TREE_FEATURES)])
     onnx.checker.check_model(joined)

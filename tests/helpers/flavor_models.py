@@ -26,6 +26,8 @@ def log_flavor_models(store) -> dict:
     import lightgbm
     import mlflow
     import xgboost
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
 
     mlflow.set_tracking_uri(store.uri)
     frame, labels = tabular(800, seed=5)
@@ -37,10 +39,16 @@ def log_flavor_models(store) -> dict:
         "lgbm-booster": lightgbm.train({"objective": "regression", "verbose": -1}, lightgbm.Dataset(frame, label=target), 30),
         "cb-classifier": catboost.CatBoostClassifier(iterations=40, depth=4, verbose=0, random_seed=0).fit(frame, labels),
         "cb-regressor": catboost.CatBoostRegressor(iterations=40, depth=4, verbose=0, random_seed=0).fit(frame, target),
+        # inside scikit-learn Pipelines, logged with mlflow.sklearn: float64 scaling, then XGBoost's
+        # float32 cast, or LightGBM's float64 comparisons
+        "xgb-pipeline": Pipeline([("scale", StandardScaler()), ("boost", xgboost.XGBClassifier(n_estimators=40, max_depth=4))]).fit(frame, labels),
+        "lgbm-pipeline": Pipeline([("scale", StandardScaler()), ("boost", lightgbm.LGBMClassifier(n_estimators=40, verbose=-1))]).fit(frame, labels),
     }
     for name, model in trained.items():
         with mlflow.start_run():
-            if name.startswith("xgb"):
+            if name.endswith("pipeline"):
+                mlflow.sklearn.log_model(model, name="model", input_example=frame.head(8), registered_model_name=name, serialization_format="cloudpickle")
+            elif name.startswith("xgb"):
                 mlflow.xgboost.log_model(model, name="model", input_example=frame.head(8), registered_model_name=name)
             elif name.startswith("cb"):
                 mlflow.catboost.log_model(model, name="model", input_example=frame.head(8), registered_model_name=name)

@@ -23,12 +23,12 @@ def flavor_models(store):
 FLAVORS = {"xgb": "xgboost", "lgbm": "lightgbm", "cb": "catboost"}
 
 
-@pytest.mark.parametrize("name", ["xgb-classifier", "xgb-booster", "lgbm-classifier", "lgbm-booster", "cb-classifier", "cb-regressor"])
+@pytest.mark.parametrize("name", ["xgb-classifier", "xgb-booster", "lgbm-classifier", "lgbm-booster", "cb-classifier", "cb-regressor", "xgb-pipeline", "lgbm-pipeline"])
 def test_bundle_answers_like_mlflows_own_loader(store, built, flavor_models, tmp_path, name):
     import mlflow.pyfunc
 
     report = built(f"models:/{name}/1")
-    assert report.manifest["model"]["flavor"] == FLAVORS[name.split("-")[0]]
+    assert report.manifest["model"]["flavor"] == ("sklearn" if name.endswith("pipeline") else FLAVORS[name.split("-")[0]])
     assert report.parity["passed"] and report.parity["rows"] >= 2000 and "at decision thresholds" in report.parity["source"]
     frame = tabular(2400, seed=17)[0]
     records = json.loads(frame.to_json(orient="records"))  # NaN -> null, as clients send it
@@ -36,7 +36,7 @@ def test_bundle_answers_like_mlflows_own_loader(store, built, flavor_models, tmp
     expected = np.asarray(mlflow.pyfunc.load_model(f"models:/{name}/1").predict(frame))
     got = np.asarray(answer["predictions"])
     assert got.shape == expected.shape  # CatBoost's multiclass labels are a [rows, 1] column
-    if name.endswith("classifier"):
+    if name.endswith(("classifier", "pipeline")):
         assert np.array_equal(got, expected)
     else:
         assert np.abs(got - expected).max() <= 1e-5 * max(1.0, np.abs(expected).max())
