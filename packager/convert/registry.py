@@ -81,12 +81,20 @@ def _catboost(model, records, options):
     return convert_catboost(model, records, options)
 
 
+def _keras(model, records, options):
+    from mpack.packager.convert.keras_model import convert_keras
+
+    return convert_keras(model, records, options)
+
+
 CONVERTERS: dict[str, Converter] = {
     "sklearn": _sklearn,
     "xgboost": _xgboost,
     "lightgbm": _lightgbm,
     "catboost": _catboost,
     "pytorch": _pytorch,
+    "tensorflow": _keras,
+    "keras": _keras,
     "onnx": _onnx,
 }
 

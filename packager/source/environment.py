@@ -34,7 +34,9 @@ ENV_LAYOUT_VERSION = 1
 # Installed beside the model's own libraries, at this machine's versions when they resolve together.
 CONVERTERS = ("skl2onnx", "onnx", "onnxruntime", "onnxmltools", "pyyaml", "cloudpickle", "skops", "pandas", "numpy")
 NOT_PINNED = ("pandas", "numpy")  # only the model's own pins: they follow its framework
-FLAVOR_CONVERTERS = {"pytorch": ("onnxscript",)}  # torch.onnx's exporter for torch.export programs
+FLAVOR_CONVERTERS = {"pytorch": ("onnxscript",), "tensorflow": ("tf2onnx",), "keras": ("tf2onnx",)}  # exporters the flavor needs
+# Distributions that provide a framework under another name (the local check accepts either).
+SAME_FRAMEWORK = {"tensorflow": ("tensorflow-cpu",), "xgboost": ("xgboost-cpu",), PYFUNC_FRAMEWORK: ("mlflow",)}
 # PyPI's torch wheels bring gigabytes of CUDA libraries a build never uses; PyTorch's own CPU index has
 # the same releases without them. Used only when the user names no uv sources of their own.
 TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
@@ -70,7 +72,7 @@ def local_environment(logged: LoggedEnvironment) -> ModelEnvironment:
             f"drop --env-manager local (mpack then builds the model's environment with uv from an installed Python {logged.python}), or run mpack under Python {logged.python}",
         )
     if logged.framework and logged.framework_version:
-        installed = installed_version(logged.framework) or (installed_version("mlflow") if logged.framework == PYFUNC_FRAMEWORK else None)
+        installed = next((v for v in map(installed_version, (logged.framework, *SAME_FRAMEWORK.get(logged.framework, ()))) if v), None)
         if not same_release(installed, logged.framework_version):
             have = f"{logged.framework} {installed}" if installed else f"no {logged.framework}"
             raise MpackError(
