@@ -11,6 +11,7 @@ from mpack.infra.errors import MpackError
 from mpack.packager.check.graph_thresholds import graph_threshold_records
 from mpack.packager.convert.onnx import tensor_info
 from mpack.packager.convert.registry import ConvertedModel
+from mpack.packager.convert.sklearn_graph import first_maximum_labels
 from mpack.packager.source.mlmodel import Column, MLmodel
 
 NUMERIC = ("double", "float", "long", "integer")
@@ -90,6 +91,25 @@ def tree_model(
         columns=columns,
         boundary_records=lambda base: graph_threshold_records(graph, columns, base),
     )
+
+
+def wrapper_outputs(graph, loaded, columns: tuple[Column, ...], by_name: bool):
+    """(task, methods, reference) of a scikit-learn-style wrapper: labels and probabilities for a
+    classifier (labels as ``classes_[argmax]``), the value for a regressor."""
+    outputs = [o.name for o in graph.graph.output]
+    if hasattr(loaded, "predict_proba"):
+        first_maximum_labels(graph, loaded.classes_)
+
+        def classify(rows):
+            features = frame_of(columns, rows, by_name)
+            return {"predict": loaded.predict(features), "predict_proba": loaded.predict_proba(features)}
+
+        return "classifier", {"predict": {"outputs": [outputs[0]]}, "predict_proba": {"outputs": [outputs[1]]}}, classify
+
+    def regress(rows):
+        return {"predict": loaded.predict(frame_of(columns, rows, by_name))}
+
+    return "regressor", {"predict": {"outputs": [outputs[0]], "squeeze": True}}, regress
 
 
 def refuse_conversion(flavor: str, what: str, error: Exception, converter: str) -> MpackError:

@@ -11,9 +11,8 @@ or the graph is left as converted and the parity gate, probing every split, judg
 from __future__ import annotations
 
 from mpack.infra.errors import MpackError
-from mpack.packager.convert.boosted_trees import frame_of, pin_opsets, positive_class_only, model_columns, refuse_conversion, target_opset, tree_model
+from mpack.packager.convert.boosted_trees import frame_of, model_columns, pin_opsets, positive_class_only, refuse_conversion, target_opset, tree_model, wrapper_outputs
 from mpack.packager.convert.registry import ConversionOptions, ConvertedModel
-from mpack.packager.convert.sklearn_graph import first_maximum_labels
 from mpack.packager.source.mlmodel import MLmodel
 from mpack.packager.source.sklearn_model import load_sklearn_model
 
@@ -63,20 +62,8 @@ def convert_lightgbm(model: MLmodel, records, options: ConversionOptions) -> Con
         def reference(rows):
             return {"predict": loaded.predict(frame_of(columns, rows, by_name))}
 
-    elif hasattr(loaded, "predict_proba"):
-        first_maximum_labels(graph, loaded.classes_)
-        task, methods = "classifier", {"predict": {"outputs": [outputs[0]]}, "predict_proba": {"outputs": [outputs[1]]}}
-
-        def reference(rows):
-            features = frame_of(columns, rows, by_name)
-            return {"predict": loaded.predict(features), "predict_proba": loaded.predict_proba(features)}
-
     else:
-        task, methods = "regressor", {"predict": {"outputs": [outputs[0]], "squeeze": True}}
-
-        def reference(rows):
-            return {"predict": loaded.predict(frame_of(columns, rows, by_name))}
-
+        task, methods, reference = wrapper_outputs(graph, loaded, columns, by_name)
     return tree_model(graph, columns, dtype, task, methods, "lightgbm", converter, reference)
 
 

@@ -13,9 +13,8 @@ import importlib
 import json
 
 from mpack.infra.errors import MpackError
-from mpack.packager.convert.boosted_trees import frame_of, pin_opsets, positive_class_only, model_columns, refuse_conversion, target_opset, tree_model
+from mpack.packager.convert.boosted_trees import frame_of, model_columns, pin_opsets, positive_class_only, refuse_conversion, target_opset, tree_model, wrapper_outputs
 from mpack.packager.convert.registry import ConversionOptions, ConvertedModel
-from mpack.packager.convert.sklearn_graph import first_maximum_labels
 from mpack.packager.source.mlmodel import MLmodel
 
 REGRESSION_OBJECTIVES = ("reg:squarederror", "reg:squaredlogerror", "reg:pseudohubererror", "reg:absoluteerror", "reg:linear", "reg:logistic", "count:poisson", "reg:gamma", "reg:tweedie")
@@ -64,20 +63,8 @@ def convert_xgboost(model: MLmodel, records, options: ConversionOptions) -> Conv
         def reference(rows):
             return {"predict": loaded.predict(xgboost.DMatrix(frame_of(columns, rows, by_name)))}
 
-    elif hasattr(loaded, "predict_proba"):
-        first_maximum_labels(graph, loaded.classes_)
-        task, methods = "classifier", {"predict": {"outputs": [outputs[0]]}, "predict_proba": {"outputs": [outputs[1]]}}
-
-        def reference(rows):
-            features = frame_of(columns, rows, by_name)
-            return {"predict": loaded.predict(features), "predict_proba": loaded.predict_proba(features)}
-
     else:
-        task, methods = "regressor", {"predict": {"outputs": [outputs[0]], "squeeze": True}}
-
-        def reference(rows):
-            return {"predict": loaded.predict(frame_of(columns, rows, by_name))}
-
+        task, methods, reference = wrapper_outputs(graph, loaded, columns, by_name)
     return tree_model(graph, columns, "float32", task, methods, "xgboost", converter, reference)
 
 
