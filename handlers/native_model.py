@@ -1,6 +1,7 @@
-"""The native runtime (``--runtime native``, image targets only): the model's own scikit-learn object
-behind the interface the scoring core uses for ONNX Runtime — ``run(output_names, feeds)`` and
-``get_outputs()`` — for models ONNX cannot express. Requests are validated and fed exactly as for
+"""The native runtime (``--runtime native``): the model's own scikit-learn object, or a custom MLflow
+pyfunc model (loaded by mlflow-skinny, shipped only in such bundles), behind the interface the scoring
+core uses for ONNX Runtime — ``run(output_names, feeds)`` and ``get_outputs()`` — for models ONNX
+cannot express. Requests are validated and fed exactly as for
 ONNX models (columns in signature order, typed from the signature); only the predictor differs.
 """
 

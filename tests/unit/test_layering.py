@@ -14,7 +14,7 @@ FORBIDDEN = {
     "handlers": ("mpack.packager", "mpack.infra"),
     "infra": ("mpack.packager",),
 }
-HANDLER_LIBRARIES = {"numpy", "onnxruntime", "aws_lambda_powertools", "mangum", "starlette", "uvicorn", "skops", "cloudpickle", "pandas", "azure"}
+HANDLER_LIBRARIES = {"numpy", "onnxruntime", "aws_lambda_powertools", "mangum", "starlette", "uvicorn", "skops", "cloudpickle", "pandas", "mlflow", "azure"}
 
 
 def _imports(path: Path) -> list[tuple[int, str]]:

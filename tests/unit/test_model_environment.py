@@ -51,8 +51,8 @@ def test_local_environment_refuses_another_framework_version():
 
 
 def test_local_environment_refuses_a_missing_framework_and_another_python():
-    with pytest.raises(MpackError, match="this environment has no catboost"):
-        local_environment(LoggedEnvironment(("catboost==1.2",), HERE, "catboost", "1.2"))
+    with pytest.raises(MpackError, match="this environment has no jax"):
+        local_environment(LoggedEnvironment(("jax==0.4.1",), HERE, "jax", "0.4.1"))
     with pytest.raises(MpackError, match="logged with Python 3.9 and --env-manager local runs Python"):
         local_environment(LoggedEnvironment((), "3.9", None, None))
     assert local_environment(LoggedEnvironment((f"scikit-learn=={version('scikit-learn')}",), HERE, "scikit-learn", version("scikit-learn"))).manager == "local"
