@@ -125,9 +125,11 @@ def _to_onnx(estimator, columns, layout: str, numeric_dtype: str, opset: dict | 
         _loadable(graph)
         return graph
     except Exception as exc:  # skl2onnx raises RuntimeError/MissingShapeCalculator/NotImplementedError...
+        import skl2onnx
+
         raise MpackError(
-            f"skl2onnx cannot convert {_describe(estimator)}: {str(exc).splitlines()[0][:200]}",
-            f"supported by skl2onnx: {_supported_summary()}; or export the model to ONNX yourself and log it with mlflow.onnx",
+            f"skl2onnx {skl2onnx.__version__} cannot convert {_describe(estimator)}: {str(exc).splitlines()[0][:200]}",
+            f"ship the model as itself with --runtime native, or export it to ONNX yourself and log it with mlflow.onnx (skl2onnx converts {_supported_summary()})",
         ) from None
 
 

@@ -218,7 +218,7 @@ def test_an_estimator_skl2onnx_cannot_convert_is_named_with_what_is_supported(st
     frame = store.frames["fraud"]
     folder = tmp_path / "centroid"
     mlflow.sklearn.save_model(NearestCentroid().fit(frame, store.estimators["fraud"].predict(frame)), str(folder), input_example=frame.head(2))
-    assert_clean_error(mpack("build", "--model", str(folder)), "skl2onnx cannot convert NearestCentroid", "supported by skl2onnx", "GradientBoosting")
+    assert_clean_error(mpack("build", "--model", str(folder)), "cannot convert NearestCentroid", "skl2onnx 1.", "--runtime native", "mlflow.onnx", "GradientBoosting")
 
 
 def test_cross_architecture_build_ships_arm64_wheels_and_skips_verification_with_a_notice(store, tmp_path, runtime_cache):
