@@ -75,10 +75,13 @@ class PyfuncSession:
 def load_pyfunc(data: bytes, columns: list[str]) -> PyfuncSession:
     """The MLflow model folder unpacked under /tmp (the only writable place on Lambda), then loaded
     by MLflow's own pyfunc loader."""
+    import atexit
+    import shutil
     import tarfile
     import tempfile
 
     folder = tempfile.mkdtemp(prefix="mpack-model-")
+    atexit.register(shutil.rmtree, folder, True)  # a build scores it too: leave no folder behind
     try:
         with tarfile.open(fileobj=io.BytesIO(data)) as archive:
             archive.extractall(folder, filter="data")
