@@ -87,7 +87,7 @@ def save_models(folder: Path, only: set[str]) -> dict:
     if "catboost" in only:
         import catboost
 
-        cb_model = catboost.CatBoostClassifier(iterations=200, depth=6, verbose=0, random_seed=0).fit(frame, labels)
+        cb_model = catboost.CatBoostClassifier(iterations=200, depth=6, verbose=0, random_seed=0, allow_writing_files=False).fit(frame, labels)
         mlflow.catboost.save_model(cb_model, folder / "catboost", input_example=frame.head(3))
         saved["catboost"] = lambda: cb_model.predict(row)
     if "pytorch" in only:

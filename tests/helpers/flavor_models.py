@@ -37,8 +37,8 @@ def log_flavor_models(store) -> dict:
         "xgb-booster": xgboost.train({"objective": "binary:logistic", "max_depth": 3}, xgboost.DMatrix(frame, label=labels == 1), 30),
         "lgbm-classifier": lightgbm.LGBMClassifier(n_estimators=40, verbose=-1).fit(frame, labels),
         "lgbm-booster": lightgbm.train({"objective": "regression", "verbose": -1}, lightgbm.Dataset(frame, label=target), 30),
-        "cb-classifier": catboost.CatBoostClassifier(iterations=40, depth=4, verbose=0, random_seed=0).fit(frame, labels),
-        "cb-regressor": catboost.CatBoostRegressor(iterations=40, depth=4, verbose=0, random_seed=0).fit(frame, target),
+        "cb-classifier": catboost.CatBoostClassifier(iterations=40, depth=4, verbose=0, random_seed=0, allow_writing_files=False).fit(frame, labels),
+        "cb-regressor": catboost.CatBoostRegressor(iterations=40, depth=4, verbose=0, random_seed=0, allow_writing_files=False).fit(frame, target),
         # inside scikit-learn Pipelines, logged with mlflow.sklearn: float64 scaling, then XGBoost's
         # float32 cast, or LightGBM's float64 comparisons
         "xgb-pipeline": Pipeline([("scale", StandardScaler()), ("boost", xgboost.XGBClassifier(n_estimators=40, max_depth=4))]).fit(frame, labels),
