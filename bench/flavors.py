@@ -4,8 +4,9 @@ zip size, bundle cold start against MLflow's loader, warm one-row latency agains
     .venv/bin/python bench/flavors.py [--runs 5] [--mlflow-runs 3] [--only sklearn,xgboost,...]
 
 Models are trained here and saved as MLflow model folders. For each:
-  build, cold env   - `mpack build` after deleting the model's environment from mpack's cache (uv's
-                      own wheel cache stays warm: a first build on a new machine also downloads)
+  build, cold env   - `mpack build` (its own process, as a user runs it) after deleting the model's
+                      environment from mpack's cache (uv's own wheel cache stays warm: a first build
+                      on a new machine also downloads)
   build, cached env - the same build again
   build, local      - `--env-manager local` (this interpreter; the floor's baseline)
   cold start        - fresh `python -I -S` process importing the bundle's handler and answering one
@@ -28,14 +29,13 @@ import subprocess
 import sys
 import tempfile
 import time
+import zipfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from cold_start import BUNDLE_COLD, WARM, print_table, timed_runs, unzip, verdict  # noqa: E402
-
-from mpack.packager.pipeline import BuildOptions, build  # noqa: E402
 
 FLOORS = {"cold_ratio": 10.0, "zip_mb": 50.0, "cached_vs_local": 1.5}
 MLFLOW_COLD = r"""
@@ -107,10 +107,18 @@ def save_models(folder: Path, only: set[str]) -> dict:
     return {name: (folder / name, predict) for name, predict in saved.items()}
 
 
-def timed_build(model: Path, output: Path, cache: Path, env_manager: str) -> tuple[float, object]:
+def timed_build(model: Path, output: Path, cache: Path, env_manager: str) -> tuple[float, dict]:
+    """`mpack build` in its own process, as a user or a CI step runs it: (seconds, JSON report + manifest)."""
+    command = [sys.executable, "-m", "mpack.packager.cli", "build", "--model", str(model), "--output", str(output), "--cache-dir", str(cache), "--env-manager", env_manager, "--allow-pickle", "--json"]
     started = time.perf_counter()
-    report = build(BuildOptions(model=str(model), output=output, cache_dir=cache, env_manager=env_manager, allow_pickle=True))
-    return time.perf_counter() - started, report
+    result = subprocess.run(command, capture_output=True, text=True)
+    elapsed = time.perf_counter() - started
+    if result.returncode != 0:
+        raise SystemExit(f"mpack build failed for {model.name}:\n{result.stderr[-3000:]}")
+    report = json.loads(result.stdout)
+    with zipfile.ZipFile(output) as archive:
+        report["manifest"] = json.loads(archive.read("mpack.json"))
+    return elapsed, report
 
 
 def warm_framework(predict, samples: int = 2000) -> float:
@@ -145,8 +153,8 @@ def main() -> None:
             cold_s, _ = timed_build(model_dir, work / f"{name}-cold.zip", cache, "uv")
             cached_s, report = timed_build(model_dir, work / f"{name}.zip", cache, "uv")
             local_s, _ = timed_build(model_dir, work / f"{name}-local.zip", cache, "local")
-            bundle = unzip(report.artifact, work / f"{name}-bundle")
-            request = report.manifest["input_example"]
+            bundle = unzip(Path(report["artifact"]["path"]), work / f"{name}-bundle")
+            request = report["manifest"]["input_example"]
             one_row = json.loads(json.dumps(request))
             if "inputs" in one_row:
                 one_row["inputs"] = {k: v[:1] for k, v in one_row["inputs"].items()}
@@ -157,10 +165,10 @@ def main() -> None:
             mlflow_cold = statistics.median(timed_runs([sys.executable, "-c", MLFLOW_COLD, str(model_dir), json.dumps(mlflow_request)], args.mlflow_runs)) * 1000
             warm = json.loads(subprocess.run(isolated + [WARM, str(bundle), json.dumps(one_row)], capture_output=True, text=True, env=lambda_env, check=True).stdout)
             framework_us = warm_framework(framework_predict)
-            zipped_mb = report.zipped_bytes / 2**20
+            zipped_mb = report["artifact"]["zipped_bytes"] / 2**20
             rows += [
                 (f"{name}: build, cold / cached env / local", f"{cold_s:.1f} s / {cached_s:.1f} s / {local_s:.1f} s", verdict(cached_s / local_s, FLOORS["cached_vs_local"], f"{FLOORS['cached_vs_local']}x local", True) + f" ({cached_s / local_s:.2f}x)"),
-                (f"{name}: zip zipped / unzipped", f"{zipped_mb:.1f} MB / {report.unzipped_bytes / 2**20:.1f} MB", verdict(zipped_mb, FLOORS["zip_mb"], f"{FLOORS['zip_mb']:.0f} MB")),
+                (f"{name}: zip zipped / unzipped", f"{zipped_mb:.1f} MB / {report['artifact']['unzipped_bytes'] / 2**20:.1f} MB", verdict(zipped_mb, FLOORS["zip_mb"], f"{FLOORS['zip_mb']:.0f} MB")),
                 (f"{name}: cold start, bundle / MLflow", f"{cold:.0f} ms / {mlflow_cold:.0f} ms", verdict(mlflow_cold / cold, FLOORS["cold_ratio"], f"{FLOORS['cold_ratio']:.0f}x", at_most=False) + f" ({mlflow_cold / cold:.1f}x)"),
                 (f"{name}: warm one row, bundle / framework", f"p50 {warm['p50_us']:.0f} us / {framework_us:.0f} us", f"{framework_us / warm['p50_us']:.1f}x"),
             ]

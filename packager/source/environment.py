@@ -30,7 +30,7 @@ from mpack.infra.errors import MpackError
 from mpack.packager.source.requirements import PYFUNC_FRAMEWORK, LoggedEnvironment, package_name
 
 ENV_MANAGERS = ("uv", "local")
-ENV_LAYOUT_VERSION = 1
+ENV_LAYOUT_VERSION = 2  # 2: bytecode compiled at install
 # Installed beside the model's own libraries, at this machine's versions when they resolve together.
 CONVERTERS = ("skl2onnx", "onnx", "onnxruntime", "onnxmltools", "pyyaml", "cloudpickle", "skops", "pandas", "numpy")
 NOT_PINNED = ("pandas", "numpy")  # only the model's own pins: they follow its framework
@@ -173,7 +173,9 @@ def uv_binary() -> str:
 
 def _create(interpreter: Path, folder: Path, wanted: list[str], logged: LoggedEnvironment) -> None:
     _uv(["venv", "--quiet", "--relocatable", "--python", str(interpreter), str(folder)], "create a virtual environment")
-    install = ["pip", "install", "--quiet", "--python", str(folder / "bin" / "python"), *torch_sources(wanted)]
+    # bytecode compiled once, at install: the worker starts with -B (nothing written beside mpack's own
+    # sources), and compiling scikit-learn, pandas and SciPy at every start cost seconds per build
+    install = ["pip", "install", "--quiet", "--compile-bytecode", "--python", str(folder / "bin" / "python"), *torch_sources(wanted)]
     try:
         _uv([*install, *wanted], "install the model's requirements")
     except MpackError:
