@@ -61,15 +61,22 @@ class PyfuncSession:
         import pandas as pd
 
         frame = pd.DataFrame({name: feeds[name].reshape(-1) for name in self.columns})
-        predictions = self.model.predict(frame)
-        if isinstance(predictions, pd.DataFrame):
-            return [np.array(predictions.to_dict(orient="records"), dtype=object)]
-        if isinstance(predictions, pd.Series):
-            return [predictions.to_numpy()]
-        return [np.asarray(predictions)]
+        return [pyfunc_predictions(self.model.predict(frame))]
 
     def get_outputs(self) -> list[NativeOutput]:
         return [NativeOutput("predictions", "tensor(double)", [None])]
+
+
+def pyfunc_predictions(predictions) -> np.ndarray:
+    """What MLflow's scoring server would answer, as one array: a DataFrame's records, a Series' or
+    list's values (the build's parity reference uses it too)."""
+    import pandas as pd
+
+    if isinstance(predictions, pd.DataFrame):
+        return np.array(predictions.to_dict(orient="records"), dtype=object)
+    if isinstance(predictions, pd.Series):
+        return predictions.to_numpy()
+    return np.asarray(predictions)
 
 
 def load_pyfunc(data: bytes, columns: list[str]) -> PyfuncSession:

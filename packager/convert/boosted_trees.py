@@ -12,10 +12,10 @@ from mpack.packager.check.graph_thresholds import graph_threshold_records
 from mpack.packager.convert.onnx import tensor_info
 from mpack.packager.convert.registry import ConvertedModel
 from mpack.packager.convert.sklearn_graph import first_maximum_labels
+from mpack.packager.source.examples import typed_frame
 from mpack.packager.source.mlmodel import Column, MLmodel
 
 NUMERIC = ("double", "float", "long", "integer")
-PANDAS_DTYPES = {"double": "float64", "float": "float32", "long": "int64", "integer": "int32"}
 CONVERTER_OPSET_CAP = 15  # the newest ai.onnx opset onnxmltools' tree converters write
 ML_OPSET = 3  # TreeEnsemble with *_as_tensor attributes; read by every onnxruntime mpack ships
 IR_VERSION = 8  # read by onnxruntime 1.16 (Lambda's Python 3.11 runtime plan) and newer
@@ -44,11 +44,7 @@ def model_columns(model: MLmodel, feature_names, flavor: str) -> tuple[Column, .
 
 def frame_of(columns: tuple[Column, ...], records, by_name: bool):
     """What the framework's predict is fed: a DataFrame typed like MLflow's (named features), or its array."""
-    import pandas as pd
-
-    frame = pd.DataFrame(list(records), columns=[c.name for c in columns])
-    for column in columns:
-        frame[column.name] = frame[column.name].astype("float64" if column.type in ("long", "integer") and frame[column.name].isna().any() else PANDAS_DTYPES[column.type])
+    frame = typed_frame(columns, records)
     return frame if by_name else frame.to_numpy()
 
 

@@ -10,11 +10,10 @@ from __future__ import annotations
 from mpack.infra.errors import MpackError
 from mpack.packager.convert.registry import ConversionOptions, ConvertedModel
 from mpack.packager.convert.sklearn import _columns_accepting_missing, _columns_from_estimator, _describe, _Reference
-from mpack.packager.source.mlmodel import MLmodel
+from mpack.packager.source.mlmodel import NATIVE_DTYPES, MLmodel
 from mpack.packager.source.requirements import package_name, requirement_lines
 from mpack.packager.source.sklearn_model import load_sklearn_model
 
-NATIVE_DTYPES = {"double": "float64", "float": "float32", "long": "int64", "integer": "int32", "boolean": "bool", "string": "string"}
 REQUIRED = ("scikit-learn", "numpy")
 
 

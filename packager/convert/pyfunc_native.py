@@ -14,15 +14,14 @@ import io
 import tarfile
 from pathlib import Path
 
-import numpy as np
+from mpack.handlers.native_model import pyfunc_predictions
 from mpack.infra.errors import MpackError
 from mpack.packager.convert.registry import ConversionOptions, ConvertedModel
-from mpack.packager.source.mlmodel import MLmodel
+from mpack.packager.source.examples import typed_frame
+from mpack.packager.source.mlmodel import NATIVE_DTYPES, MLmodel
 from mpack.packager.source.requirements import PYFUNC_FRAMEWORK, package_name, requirement_lines
 
 MODEL_ARCHIVE = "model.mlflow.tar"
-NATIVE_DTYPES = {"double": "float64", "float": "float32", "long": "int64", "integer": "int32", "boolean": "bool", "string": "string"}
-PANDAS_DTYPES = {"double": "float64", "float": "float32", "long": "int64", "integer": "int32", "boolean": "bool", "string": "object"}
 RUNS_CODE = "a custom pyfunc model runs its author's code (cloudpickle, loader modules) when loaded"
 
 
@@ -48,12 +47,7 @@ def native_pyfunc(model: MLmodel, records, options: ConversionOptions) -> Conver
     columns = model.columns
 
     def reference(rows) -> dict:
-        import pandas as pd
-
-        frame = pd.DataFrame(list(rows), columns=[c.name for c in columns])
-        for column in columns:
-            frame[column.name] = frame[column.name].astype(PANDAS_DTYPES[column.type])
-        return {"predict": predictions_array(loaded.predict(frame))}
+        return {"predict": pyfunc_predictions(loaded.predict(typed_frame(columns, rows)))}
 
     signature = {
         "layout": "columns",
@@ -82,18 +76,6 @@ def bundle_requirements(model: MLmodel, mlflow_version: str) -> list[str]:
     """The model's pins (without MLflow itself), then mlflow-skinny at the version that logged it."""
     wanted = [r for r in requirement_lines(model.path / "requirements.txt") if package_name(r) != PYFUNC_FRAMEWORK]
     return [*wanted, f"{PYFUNC_FRAMEWORK}=={mlflow_version}"]
-
-
-def predictions_array(predictions) -> np.ndarray:
-    """What MLflow's scoring server would answer, as one array: a DataFrame's records, a Series'
-    or list's values."""
-    import pandas as pd
-
-    if isinstance(predictions, pd.DataFrame):
-        return np.array(predictions.to_dict(orient="records"), dtype=object)
-    if isinstance(predictions, pd.Series):
-        return predictions.to_numpy()
-    return np.asarray(predictions)
 
 
 def folder_archive(folder: Path) -> bytes:

@@ -14,10 +14,10 @@ from mpack.packager.check.threshold_rows import threshold_records
 from mpack.packager.convert.onnx import tensor_info
 from mpack.packager.convert.registry import ConversionOptions, ConvertedModel
 from mpack.packager.convert.sklearn_graph import sklearn_to_onnx
+from mpack.packager.source.examples import typed_frame
 from mpack.packager.source.mlmodel import Column, MLmodel
 from mpack.packager.source.sklearn_model import load_sklearn_model
 
-PANDAS_DTYPES = {"double": "float64", "float": "float32", "long": "int64", "integer": "int32", "boolean": "bool", "string": "object"}
 FLOAT_TYPES = ("double", "float")
 
 
@@ -176,11 +176,7 @@ class _Reference:
         self.by_name = getattr(estimator, "feature_names_in_", None) is not None
 
     def frame(self, records):
-        import pandas as pd
-
-        frame = pd.DataFrame(list(records), columns=[c.name for c in self.columns])
-        for column in self.columns:
-            frame[column.name] = frame[column.name].astype(PANDAS_DTYPES[column.type])
+        frame = typed_frame(self.columns, records)
         return frame if self.by_name else frame.to_numpy()
 
     def __call__(self, records) -> dict:

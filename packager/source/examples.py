@@ -9,7 +9,7 @@ import random
 from pathlib import Path
 
 from mpack.infra.errors import MpackError
-from mpack.packager.source.mlmodel import Column, records_from_json
+from mpack.packager.source.mlmodel import PANDAS_DTYPES, Column, records_from_json
 
 JITTERED_COPIES = 1000
 SYNTHESIZED_ROWS = 1000
@@ -116,6 +116,18 @@ def _synthesized(columns, rng: random.Random, base: tuple[dict, ...] = ()) -> di
         "string": lambda: rng.choice(("a", "b", "c")),
     }
     return {c.name: values[c.type]() for c in columns}
+
+
+def typed_frame(columns: tuple[Column, ...], records):
+    """Records as the DataFrame MLflow's pyfunc feeds a model: each column in its signature type (an
+    integer column with a missing value upcast to float64, as pandas does)."""
+    import pandas as pd
+
+    frame = pd.DataFrame(list(records), columns=[c.name for c in columns])
+    for column in columns:
+        integer_with_missing = column.type in ("long", "integer") and frame[column.name].isna().any()
+        frame[column.name] = frame[column.name].astype("float64" if integer_with_missing else PANDAS_DTYPES[column.type])
+    return frame
 
 
 def scoring_request(records: tuple[dict, ...], columns: tuple[Column, ...]) -> dict:

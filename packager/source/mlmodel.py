@@ -13,6 +13,10 @@ import yaml
 from mpack.infra.errors import MpackError
 
 SUPPORTED_COLUMN_TYPES = ("double", "float", "long", "integer", "boolean", "string")
+# What MLflow's pyfunc feeds a model for each column type (pandas), and the tensor dtypes a native
+# model's columns are fed in.
+PANDAS_DTYPES = {"double": "float64", "float": "float32", "long": "int64", "integer": "int32", "boolean": "bool", "string": "object"}
+NATIVE_DTYPES = {"double": "float64", "float": "float32", "long": "int64", "integer": "int32", "boolean": "bool", "string": "string"}
 
 
 @dataclass(frozen=True)
