@@ -9,7 +9,7 @@ from typing import Callable
 
 from mpack.infra.errors import MpackError
 from mpack.packager.check.graph_thresholds import graph_threshold_records
-from mpack.packager.convert.onnx import tensor_info
+from mpack.packager.convert.onnx import set_opsets, tensor_info
 from mpack.packager.convert.registry import ConvertedModel
 from mpack.packager.convert.sklearn_graph import first_maximum_labels
 from mpack.packager.source.examples import typed_frame
@@ -51,11 +51,7 @@ def frame_of(columns: tuple[Column, ...], records, by_name: bool):
 def pin_opsets(graph, opset: dict | None):
     """The opsets the bundle's onnxruntime reads, written out: onnxmltools may leave the main domain
     out (an optimizer then stamps its own newest), and double thresholds need ai.onnx.ml 3."""
-    versions = {"": target_opset(opset), "ai.onnx.ml": ML_OPSET}
-    del graph.opset_import[:]
-    for domain in sorted(versions):
-        entry = graph.opset_import.add()
-        entry.domain, entry.version = domain, versions[domain]
+    set_opsets(graph, {"": target_opset(opset), "ai.onnx.ml": ML_OPSET})
     graph.ir_version = max(graph.ir_version, IR_VERSION)
     return graph
 

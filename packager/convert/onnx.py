@@ -54,6 +54,15 @@ def from_onnx_file(path: Path, model: MLmodel | None, opset_cap: dict | None = N
     )
 
 
+def set_opsets(graph_model, versions: dict[str, int]) -> None:
+    """Replace the model's opset imports with one entry a domain, in domain order (byte-identical
+    rebuilds)."""
+    del graph_model.opset_import[:]
+    for domain in sorted(versions):
+        entry = graph_model.opset_import.add()
+        entry.domain, entry.version = domain, versions[domain]
+
+
 def tensor_info(value_info) -> dict:
     """Name, dtype and shape (-1 for a variable dimension) of a graph input or output."""
     tensor_type = value_info.type.tensor_type

@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 
 from mpack.infra.errors import MpackError
+from mpack.packager.convert.onnx import set_opsets
 
 
 def optimize_graph(onnx_bytes: bytes) -> bytes:
@@ -37,9 +38,6 @@ def _declared_opsets(original: bytes, optimized: bytes) -> bytes:
     used = {node.domain for node in after.graph.node}
     for domain in sorted(used - versions.keys()):
         versions[domain] = 1
-    del after.opset_import[:]
-    for domain in sorted(versions):
-        entry = after.opset_import.add()
-        entry.domain, entry.version = domain, versions[domain]
+    set_opsets(after, versions)
     after.ir_version = before.ir_version
     return after.SerializeToString()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+from mpack.packager.convert.onnx import set_opsets
 from mpack.packager.convert.sklearn_boosting import boosting_kind, lightgbm_part, register_boosting_converters
 from mpack.packager.convert.sklearn_exact import register_exact_converters
 
@@ -118,7 +119,7 @@ def sorted_opsets(model):
     """opset_import in domain order, one entry a domain: skl2onnx lists them in set order, which
     follows PYTHONHASHSEED (the same model would serialize to different bytes in each process), and
     merged graphs may list a domain twice."""
-    _set_opsets(model, _newest_opsets(model))
+    set_opsets(model, _newest_opsets(model))
     return model
 
 
@@ -129,13 +130,6 @@ def _newest_opsets(*models) -> dict[str, int]:
         for opset in model.opset_import:
             versions[opset.domain] = max(versions.get(opset.domain, 0), opset.version)
     return versions
-
-
-def _set_opsets(model, versions: dict[str, int]) -> None:
-    del model.opset_import[:]
-    for domain in sorted(versions):
-        entry = model.opset_import.add()
-        entry.domain, entry.version = domain, versions[domain]
 
 
 def _join(head, tree, input_name: str, fed_double: bool = True, tree_double: bool = False):
@@ -173,6 +167,6 @@ def _align_opsets(first, second) -> None:
     """Both parts import the union of their opsets at the higher version of each domain."""
     versions = _newest_opsets(first, second)
     for model in (first, second):
-        _set_opsets(model, versions)
+        set_opsets(model, versions)
     ir = max(first.ir_version, second.ir_version)
     first.ir_version = second.ir_version = ir
