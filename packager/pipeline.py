@@ -249,7 +249,7 @@ def _model_converter(model, options: BuildOptions, scope: ExitStack, progress):
     """Where the model is loaded: its own environment (uv, cached), or this interpreter once its
     logged Python and framework versions are checked (local). ONNX needs neither."""
     flavor = model_flavor(model) if model is not None else None
-    if model is not None and set(model.flavors) == {"python_function"}:
+    if model is not None and model.custom_pyfunc:
         flavor = "python_function"  # a custom pyfunc: loaded (natively) in its own environment
     if flavor in (None, "onnx"):
         return LocalConverter()
@@ -271,8 +271,7 @@ def _convert(resolved, model, example, conversion: ConversionOptions, options: B
 
     if options.runtime not in RUNTIMES:
         raise MpackError(f"--runtime {options.runtime} is not a runtime", f"choose one of {', '.join(RUNTIMES)}")
-    custom = model is not None and set(model.flavors) == {"python_function"}
-    if options.runtime == "native" or (custom and options.runtime == "auto"):
+    if options.runtime == "native" or (model is not None and model.custom_pyfunc and options.runtime == "auto"):
         if model is None:
             raise MpackError("--runtime native needs an MLflow scikit-learn model, not a bare .onnx file", "drop --runtime native")
         converted = converter.convert(model, example, conversion, runtime="native")

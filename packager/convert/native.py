@@ -23,7 +23,7 @@ def native_model(model: MLmodel, records, options: ConversionOptions) -> Convert
     from sklearn.base import is_classifier
 
     flavor = model.flavor("sklearn")
-    if flavor is None and set(model.flavors) == {"python_function"}:
+    if flavor is None and model.custom_pyfunc:
         from mpack.packager.convert.pyfunc_native import native_pyfunc
 
         return native_pyfunc(model, records, options)

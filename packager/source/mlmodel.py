@@ -38,6 +38,11 @@ class MLmodel:
     def flavor(self, name: str) -> dict | None:
         return self.flavors.get(name)
 
+    @property
+    def custom_pyfunc(self) -> bool:
+        """A custom pyfunc model (a PythonModel or a loader_module): python_function and nothing else."""
+        return set(self.flavors) == {"python_function"}
+
 
 def read_mlmodel(model_dir: Path) -> MLmodel:
     path = model_dir / "MLmodel"

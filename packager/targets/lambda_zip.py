@@ -16,7 +16,6 @@ from mpack.packager.bundle.manifest import MANIFEST_NAME
 from mpack.packager.bundle.zip_writer import BundleEntry, tree_entries
 from mpack.packager.targets.handler_code import handler_code, package_dir
 
-MODEL_FILE = "model.onnx"
 CONTAINER_ONLY = ("container_", "open_inference", "binary_tensors")  # handler modules a Lambda function never imports
 ZIP_EXCLUDED = (*CONTAINER_ONLY, "native_model")  # ONNX zips leave the native runtime out
 ZIPPED_DIRECT_UPLOAD_LIMIT = 50 * 1024 * 1024
@@ -36,8 +35,8 @@ class LambdaZipTarget:
         return Path("dist") / f"{stem}-lambda.zip"
 
     def entries(self, runtime_site: Path, model_bytes: bytes, manifest: bytes, workdir: Path, precompile: bool) -> list[BundleEntry]:
-        model = json.loads(manifest)
-        native = bool(model.get("native"))  # --runtime native: the model's own libraries, its own file
+        contract = json.loads(manifest)
+        native = bool(contract.get("native"))  # --runtime native: the model's own libraries
         code = handler_code(workdir / "code", exclude=CONTAINER_ONLY if native else ZIP_EXCLUDED, precompile=False)
         shutil.copyfile(package_dir("mpack.templates") / "lambda" / "mpack_handler.py", code / "mpack_handler.py")
         if precompile:
@@ -45,7 +44,7 @@ class LambdaZipTarget:
         return [
             *tree_entries(runtime_site),
             *tree_entries(code),
-            BundleEntry(model["model"]["file"] if native else MODEL_FILE, data=model_bytes),
+            BundleEntry(contract["model"]["file"], data=model_bytes),  # model.onnx, or a native model's own file
             BundleEntry(MANIFEST_NAME, data=manifest),
         ]
 
