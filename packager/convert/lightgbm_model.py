@@ -73,9 +73,10 @@ def exact_thresholds(graph, dump: dict) -> bool:
     import numpy as np
     from onnx import TensorProto, helper, numpy_helper
 
-    (node,) = [n for n in graph.graph.node if n.op_type.startswith("TreeEnsemble")] or [None]
-    if node is None or node.input[0] != graph.graph.input[0].name:
-        return False
+    trees = [n for n in graph.graph.node if n.op_type.startswith("TreeEnsemble")]
+    if len(trees) != 1 or trees[0].input[0] != graph.graph.input[0].name:
+        return False  # not the one tree operator on the graph's input this rewrite knows
+    node = trees[0]
     values = {a.name: helper.get_attribute_value(a) for a in node.attribute}
     thresholds = _thresholds_by_node(dump)
     if thresholds is None:
