@@ -26,7 +26,7 @@ from mpack.packager.source.examples import first_rows, load_sample_data, parity_
 from mpack.packager.source.requirements import logged_environment
 from mpack.packager.source.resolve import parse_source, resolve
 from mpack.packager.source.sklearn_model import PICKLE_RISK, is_pickle
-from mpack.packager.targets import get_target
+from mpack.packager.targets import check_target_options, get_target
 
 RUNTIMES = ("auto", "onnx", "native")
 
@@ -74,10 +74,15 @@ class BuildOptions:
     push: bool = False  # image targets: push to the registry the tag names
     runtime: str = "auto"  # onnx | native | auto (native on image targets when ONNX cannot express the model)
     env_manager: str = "uv"  # where the model is loaded: its own environment (uv) or this interpreter (local)
+    auth: str | None = None  # --target azure: the auth level of the scoring routes [default: function]
+    instance_memory_mb: int | None = None  # --target azure: the instance memory the app must fit [default: 2048]
 
     def recorded(self) -> dict:
         """The options that shape the bundle, stored in its manifest (no host paths)."""
-        return {"target": self.target, "lambda_http": self.lambda_http, "tolerance": self.tolerance}
+        recorded = {"target": self.target, "lambda_http": self.lambda_http, "tolerance": self.tolerance}
+        if self.target == "azure":
+            recorded.update(auth=self.auth or "function", instance_memory_mb=self.instance_memory_mb or 2048)
+        return recorded
 
 
 @dataclass
@@ -134,6 +139,7 @@ def build(options: BuildOptions, progress: Progress | None = None) -> BuildRepor
     if options.output is not None and target.kind != "image":
         check_destination(options.output)  # before minutes of building, not after
     check_env_manager(options.env_manager)
+    check_target_options(target, options)
     with tempfile.TemporaryDirectory(prefix="mpack-build-") as folder, ExitStack() as scope:
         work = Path(folder)
         with stage("resolve"):
@@ -222,7 +228,7 @@ def build(options: BuildOptions, progress: Progress | None = None) -> BuildRepor
                     warnings.append(warning)
                     progress.warn(warning)
             with stage("verify"):
-                verification = _verify(partial, runtime, options, manifest, optimized, example_request, progress, candidate)
+                verification = _verify(target, partial, runtime, options, manifest, optimized, example_request, progress, candidate)
             with writing(destination):
                 publish(partial, destination)
         finally:
@@ -313,7 +319,7 @@ def _check_rows(converted, sample, example, signature_columns):
     return records, None, source
 
 
-def _verify(partial: Path, runtime, options: BuildOptions, manifest: dict, optimized: bytes, request: dict, progress, candidate=None):
+def _verify(target, partial: Path, runtime, options: BuildOptions, manifest: dict, optimized: bytes, request: dict, progress, candidate=None):
     from mpack.packager.check.scoring import scoring_service
 
     if not options.verify:
@@ -326,6 +332,6 @@ def _verify(partial: Path, runtime, options: BuildOptions, manifest: dict, optim
     forbidden = FORBIDDEN_AT_RUNTIME + (ASGI_STACK if options.lambda_http == "native" else ())
     if manifest.get("native"):
         forbidden = ()  # a native model brings its own libraries, whatever they import
-    verification = verify_bundle(partial, request, expected.body["predictions"], max(options.tolerance, 1e-6), forbidden)
-    progress.note(f"answered the input example in a fresh interpreter (init {verification.init_seconds * 1000:.0f} ms)")
+    verification = target.verify(partial, request, expected.body["predictions"], max(options.tolerance, 1e-6), forbidden)
+    progress.note(f"answered the input example {target.verified_where} (init {verification.init_seconds * 1000:.0f} ms)")
     return verification

@@ -25,6 +25,7 @@ HANDLER_PACKAGES = {
     "native": ("aws-lambda-powertools",),
     "asgi": ("aws-lambda-powertools", "mangum", "starlette"),
     "container": ("starlette", "uvicorn"),
+    "azure": ("azure-functions",),  # the Functions worker brings its own copy; the app's decorators need it
 }
 IMAGE_GLIBC = 28  # Debian bookworm (python:3.x-slim) and newer: manylinux_2_28 wheels
 

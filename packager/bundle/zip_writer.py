@@ -106,6 +106,8 @@ def publish(partial: Path, destination: Path) -> None:
 
 def contributor(name: str) -> str:
     """The part of the bundle a file belongs to: its top-level package (dist-info counted with it)."""
+    if "site-packages/" in name:  # a bundle that keeps its libraries in a site folder (Azure's .python_packages)
+        name = name.split("site-packages/", 1)[1]
     head, _, rest = name.partition("/")
     if head == "__pycache__":  # compiled top-level module: count it with its source
         return rest.split(".", 1)[0].lower()

@@ -16,7 +16,7 @@ from rich.markup import escape
 
 def build(
     model: str = typer.Option(..., "--model", "-m", help="models:/NAME@ALIAS, models:/NAME/VERSION|STAGE, runs:/RUN_ID/PATH, a model folder or a .onnx file."),
-    target: str = typer.Option("lambda", "--target", "-t", help="What to build: lambda (zip) or container (HTTP image)."),
+    target: str = typer.Option("lambda", "--target", "-t", help="What to build: lambda (zip), lambda-image, container (HTTP image) or azure (Functions app zip)."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Where to write the bundle [default: dist/<model>-<version>-<target>.zip]."),
     tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", envvar="MLFLOW_TRACKING_URI", help="MLflow tracking store."),
     registry_uri: Optional[str] = typer.Option(None, "--registry-uri", envvar="MLFLOW_REGISTRY_URI", help="MLflow model registry [default: the tracking store]."),
@@ -35,6 +35,8 @@ def build(
     platform: Optional[str] = typer.Option(None, "--platform", help="Image targets: linux/amd64 or linux/arm64 (the same as --arch x86_64|arm64)."),
     runtime: str = typer.Option("auto", "--runtime", help="onnx, native (ship scikit-learn itself; image targets) or auto (native only when ONNX cannot express the model)."),
     env_manager: str = typer.Option("uv", "--env-manager", help="Where the model is loaded and converted: uv (its own logged environment, cached) or local (this interpreter, after checking the logged versions)."),
+    auth: Optional[str] = typer.Option(None, "--auth", help="--target azure: auth level of the scoring routes: function (a key), anonymous or admin [default: function]."),
+    instance_memory: Optional[int] = typer.Option(None, "--instance-memory", help="--target azure: Flex Consumption instance memory the app must fit: 512, 2048 or 4096 MB [default: 2048]."),
     as_json: bool = typer.Option(False, "--json", help="Print one machine-readable build report on stdout."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
 ) -> None:
@@ -67,6 +69,8 @@ def build(
         push=push,
         runtime=runtime,
         env_manager=env_manager,
+        auth=auth,
+        instance_memory_mb=instance_memory,
     )
     with _error_boundary(as_json, debug):
         if not allow_pickle:

@@ -11,6 +11,7 @@ from typing import Protocol
 from mpack.infra.errors import MpackError
 from mpack.packager.bundle.zip_writer import BundleEntry
 from mpack.packager.image.build import ImageRecipe
+from mpack.packager.targets.azure_functions import AzureFunctionsTarget
 from mpack.packager.targets.container_image import ContainerImageTarget
 from mpack.packager.targets.lambda_image import LambdaImageTarget
 from mpack.packager.targets.lambda_zip import LambdaZipTarget
@@ -41,6 +42,12 @@ class ZipTarget(Target, Protocol):
     def warnings(self, artifact_bytes: int) -> list[str]:
         """Limits that do not stop a build but change how it deploys."""
 
+    verified_where: str  # how the verification ran, for the build's progress line
+
+
+    def verify(self, bundle: Path, request: dict, expected, tolerance: float, forbidden: tuple[str, ...]):
+        """Run the finished bundle on ``request`` the way its platform runs it (a ``Verification``)."""
+
 
 class ImageTarget(Target, Protocol):
     def default_base(self, python: str) -> str: ...
@@ -51,7 +58,7 @@ class ImageTarget(Target, Protocol):
         """The layers, entry point and labels of the image."""
 
 
-TARGETS: dict[str, Target] = {target.name: target for target in (LambdaZipTarget(), LambdaImageTarget(), ContainerImageTarget())}
+TARGETS: dict[str, Target] = {target.name: target for target in (LambdaZipTarget(), LambdaImageTarget(), ContainerImageTarget(), AzureFunctionsTarget())}
 
 
 def get_target(name: str) -> Target:
@@ -59,3 +66,18 @@ def get_target(name: str) -> Target:
         return TARGETS[name]
     except KeyError:
         raise MpackError(f"unknown target {name!r}", f"available targets: {', '.join(TARGETS)}") from None
+
+
+AZURE_ONLY_OPTIONS = {"auth": "--auth", "instance_memory_mb": "--instance-memory"}
+
+
+def check_target_options(target: Target, options) -> None:
+    """Options that only one target reads are refused on the others (a silently ignored flag is a
+    surprise at deploy time); a target with options of its own checks them."""
+    if target.name != "azure":
+        given = [flag for field, flag in AZURE_ONLY_OPTIONS.items() if getattr(options, field) is not None]
+        if given:
+            raise MpackError(f"{', '.join(given)} only applies to --target azure", f"drop {', '.join(given)} for --target {target.name}")
+    check = getattr(target, "check_options", None)
+    if check is not None:
+        check(options)

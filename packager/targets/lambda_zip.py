@@ -27,6 +27,7 @@ class LambdaZipTarget:
     kind = "zip"
     handler = "mpack_handler.handler"
     glibc_minor = None  # Lambda's, from the Python version
+    verified_where = "in a fresh interpreter"
 
     def runtime_packages(self, lambda_http: str) -> str:
         return lambda_http
@@ -62,3 +63,8 @@ class LambdaZipTarget:
         if zipped_bytes > ZIPPED_DIRECT_UPLOAD_LIMIT:
             return [f"bundle is {zipped_bytes / 2**20:.1f} MB zipped, over the 50 MB direct-upload limit: deploy will upload it through S3"]
         return []
+
+    def verify(self, bundle: Path, request: dict, expected, tolerance: float, forbidden: tuple[str, ...]):
+        from mpack.packager.check.verify import verify_bundle
+
+        return verify_bundle(bundle, request, expected, tolerance, forbidden)
