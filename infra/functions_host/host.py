@@ -106,9 +106,9 @@ class FunctionsHost:
 
     def handle(self, request: HostRequest) -> HostResponse:
         instance = self._acquire()
-        started = time.perf_counter()
         try:
             init = self._ensure_ready(instance)
+            started = time.perf_counter()  # the duration excludes the cold start, reported on its own
             if isinstance(init, InitFailed):
                 self._retire(instance)
                 message = f"the function app failed to start: {init.error}"

@@ -17,6 +17,7 @@ from rich.markup import escape
 
 
 def invoke(
+    ctx: typer.Context,
     bundle: Path = typer.Argument(..., help="A bundle zip from mpack build, or its unpacked folder."),
     data: Optional[str] = typer.Option(None, "--data", "-d", help="The request, e.g. an MLflow scoring JSON document."),
     data_file: Optional[Path] = typer.Option(None, "--data-file", help="Read the request from a file [default: standard input, else the bundle's input example]."),
@@ -33,7 +34,8 @@ def invoke(
     as_json: bool = typer.Option(False, "--json", help="Print the raw response payload only (logs and REPORT still go to stderr)."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
 ) -> None:
-    """Invoke a bundle once on the local Lambda platform, print the answer and the REPORT line.
+    """Invoke a bundle once on the local Lambda platform (an azure bundle: the local Functions host),
+    print the answer and the REPORT line.
 
     Exit code 0 only when the function answered and the answer is not an error: a function error,
     timeout, memory kill, init error or refused request exits 1 (so it works as a CI smoke test)."""
@@ -42,6 +44,11 @@ def invoke(
     options = RunOptions(bundle, memory, timeout, tuple(env), handler, name, cache_dir)
     given = InvokeInput(data, data_file, event, event_file, content_type, path)
     with _error_boundary(False, debug):  # with --json, stdout holds the payload alone; errors go to stderr
+        from mpack.packager.cli.functions_local import is_functions_app
+
+        if is_functions_app(bundle, cache_dir):
+            _invoke_functions_app(ctx, options, given, as_json)
+            return
         from mpack.infra.local.events import EVENT_KINDS
 
         if event not in EVENT_KINDS:
@@ -63,6 +70,7 @@ def invoke(
 
 
 def serve(
+    ctx: typer.Context,
     bundle: Path = typer.Argument(..., help="A bundle zip from mpack build, or its unpacked folder."),
     port: int = typer.Option(3000, "--port", "-p", help="Port to listen on (0: any free port)."),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
@@ -90,6 +98,11 @@ def serve(
             sys.stderr.flush()
 
     with _error_boundary(False, debug):
+        from mpack.packager.cli.functions_local import is_functions_app
+
+        if is_functions_app(bundle, cache_dir):
+            _serve_functions_app(ctx, options, host, port, max_concurrency, quiet)
+            return
         function = open_function(options, max_concurrency, on_result=show)
         config = function.config
 
@@ -105,6 +118,69 @@ def serve(
                 sys.stderr.flush()
 
         serve_until_stopped(function, host, port, announce, async_retries, async_retry_delay, note)
+
+
+def _given(ctx: typer.Context, name: str, value):
+    """A value the user typed, or None when it is the Lambda-oriented default (azure picks its own)."""
+    source = ctx.get_parameter_source(name)
+    return None if source is None or source.name in ("DEFAULT", "DEFAULT_MAP") else value
+
+
+def _functions_run(ctx: typer.Context, options, max_instances: int = 1):
+    from mpack.packager.cli.functions_local import FunctionsRun
+
+    if options.handler:
+        raise MpackError("--handler does not apply to an azure bundle", "the Functions host indexes function_app.py; drop --handler")
+    return FunctionsRun(options.bundle, _given(ctx, "memory", options.memory_mb), _given(ctx, "timeout", options.timeout_s), options.environment, options.name, options.cache_dir, max_instances)
+
+
+def _invoke_functions_app(ctx: typer.Context, options, given, as_json: bool) -> None:
+    """One request through the local Functions host: --data (or the input example) to --path."""
+    from mpack.packager.cli.functions_local import answer_failure, invoke_once, open_host
+    from mpack.packager.cli.local import event_payload, read_stdin
+
+    if given.event != "direct" or given.event_file is not None:
+        raise MpackError("--event and --event-file are Lambda event sources", "an azure bundle takes HTTP requests: use --data and --path")
+    run = _functions_run(ctx, options)
+    host, manifest = open_host(run)
+    host.close()
+    stdin_text = read_stdin() if given.data is None and given.data_file is None else None
+    body = event_payload(given, manifest.get("input_example"), stdin_text, lambda text: _stderr.print(f"[dim]{escape(text)}[/dim]"))
+    response = invoke_once(run, "POST", given.path, body, given.content_type)
+    sys.stderr.write(response.log)
+    if as_json:
+        sys.stdout.write(response.body.decode("utf-8", "replace") + "\n")
+    else:
+        _print_payload(response.body)
+    failure = answer_failure(response.status, response.body)
+    if failure:
+        raise MpackError(f"the function app answered with an error: {failure}", "see the host's log above")
+
+
+def _serve_functions_app(ctx: typer.Context, options, address: str, port: int, max_concurrency: int, quiet: bool) -> None:
+    from mpack.packager.cli.functions_local import route_lines, serve_app
+
+    run = _functions_run(ctx, options, max_instances=max_concurrency)
+    lock = threading.Lock()
+
+    def log(text: str) -> None:
+        if quiet:
+            text = "".join(line + "\n" for line in text.splitlines() if line.startswith("mpack:"))
+        with lock:
+            sys.stderr.write(text)
+            sys.stderr.flush()
+
+    def announce(url: str, host) -> None:
+        _stderr.print(f"mpack serve: [bold]{host.config.app_name}[/bold] on the local Functions host, {host.config.memory_mb} MB instances, up to {max_concurrency} instances of {host.config.http_concurrency} requests, {host.timeout_s:g} s timeout")
+        _stderr.print("Functions:")
+        for line in route_lines(url, host):
+            _stderr.print(f"  {escape(line)}", soft_wrap=True)
+        _stderr.print("Keys (x-functions-key header or ?code=):")
+        _stderr.print(f"  master   {host.keys.master}", soft_wrap=True)
+        _stderr.print(f"  default  {host.keys.host_default}", soft_wrap=True)
+        _stderr.print("  Ctrl-C to stop")
+
+    serve_app(run, address, port, announce, log)
 
 
 def _print_payload(payload: bytes) -> None:
