@@ -117,14 +117,14 @@ def smoke_tester(settings: DeploySettings, aws, desired):
     return aws_smoke(aws, desired) if settings.smoke_test == "aws" else no_smoke
 
 
-def confirm(steps: list[str], yes: bool, plan_only: bool, ask) -> bool:
+def confirm(steps: list[str], yes: bool, plan_only: bool, ask, platform: str = "AWS") -> bool:
     """Whether to apply: --yes, or a person at a terminal saying yes. Without a terminal, refuse."""
     if plan_only or not steps:
         return False
     if yes:
         return True
     if not sys.stdin.isatty():
-        raise MpackError("refusing to change AWS without --yes: standard input is not a terminal", "add --yes in CI (or --plan to only show the plan)")
+        raise MpackError(f"refusing to change {platform} without --yes: standard input is not a terminal", "add --yes in CI (or --plan to only show the plan)")
     return ask()
 
 

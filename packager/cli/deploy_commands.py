@@ -19,6 +19,11 @@ _REGION = typer.Option(None, "--region", help="AWS region [default: AWS_REGION].
 _YES = typer.Option(False, "--yes", "-y", help="Apply without asking (required when stdin is not a terminal).")
 _PLAN = typer.Option(False, "--plan", help="Only show the plan; change nothing.")
 _JSON = typer.Option(False, "--json", help="Print what was planned and done as JSON on stdout.")
+_PLATFORM = typer.Option(None, "--platform", help="aws or azure [default: the bundle's target (an azure zip goes to Azure), else aws].")
+_APP = typer.Option(None, "--app", help="Azure: the function app's name.")
+_RESOURCE_GROUP = typer.Option(None, "--resource-group", "-g", help="Azure: the app's resource group.")
+_SUBSCRIPTION = typer.Option(None, "--subscription", envvar="AZURE_SUBSCRIPTION_ID", help="Azure: subscription id [default: AZURE_SUBSCRIPTION_ID].")
+_STORAGE = typer.Option(None, "--storage-connection-string", envvar="AZURE_STORAGE_CONNECTION_STRING", help="Azure: connection string of the storage account holding packages [default: Azure AD through DefaultAzureCredential].")
 
 
 def deploy(
@@ -38,18 +43,34 @@ def deploy(
     bucket: Optional[str] = typer.Option(None, "--bucket", help="S3 bucket for zips over 50 MB [default: mpack-artifacts-<function>]."),
     repository: Optional[str] = typer.Option(None, "--repository", help="Image deploys: the ECR repository [default: the function name]."),
     region: Optional[str] = _REGION,
-    smoke_test: str = typer.Option("aws", "--smoke-test", help="aws (invoke the new version), local (run the bundle on mpack's local platform) or none."),
+    smoke_test: str = typer.Option("aws", "--smoke-test", help="aws (invoke the new version), local (run the bundle on mpack's local platform) or none. Azure: local (default) or none."),
     cache_dir: Optional[Path] = CACHE_OPTION,
+    platform: Optional[str] = _PLATFORM,
+    app: Optional[str] = _APP,
+    resource_group: Optional[str] = _RESOURCE_GROUP,
+    subscription: Optional[str] = _SUBSCRIPTION,
+    storage_connection_string: Optional[str] = _STORAGE,
+    package_container: Optional[str] = typer.Option(None, "--package-container", help="Azure run-from-package plans: container URL for packages [default: mpack-packages in the app's storage account]."),
     plan: bool = _PLAN,
     yes: bool = _YES,
     as_json: bool = _JSON,
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
 ) -> None:
-    """Deploy a bundle: plan from AWS's state, then publish a version, smoke-test it, move the alias.
+    """Deploy a bundle: plan from the platform's state, then apply it. AWS: publish a version,
+    smoke-test it, move the alias. Azure (--platform azure --app NAME -g RG): smoke-test the package
+    locally, keep it, release it (Flex Consumption) or point WEBSITE_RUN_FROM_PACKAGE at it.
 
     Settings may also come from mpack.toml ([deploy]) or pyproject.toml ([tool.mpack.deploy]); flags win."""
+    from mpack.packager.cli.azure_deploy import AzureSettings, platform_of, release
     from mpack.packager.cli.deploy import KEEP_URL, DeploySettings
     from mpack.packager.cli.deploy_settings import file_settings
+
+    with _error_boundary(as_json, debug):
+        chosen = platform_of(platform, bundle)
+    if chosen == "azure":
+        azure_smoke = "local" if ctx.get_parameter_source("smoke_test").name == "DEFAULT" else smoke_test
+        release("deploy", bundle, AzureSettings(app, resource_group, subscription, storage_connection_string, package_container, canary, azure_smoke), plan, yes, as_json, debug)
+        return
 
     given = dict(function=function, alias=alias, canary=canary, memory=memory, timeout=timeout, role=role, env=env, reserved=reserved, provisioned=provisioned, function_url=function_url, bucket=bucket, repository=repository, region=region, smoke_test=smoke_test)
     with _error_boundary(as_json, debug):
@@ -71,9 +92,32 @@ def promote(function: str = _FUNCTION, alias: str = _ALIAS, region: Optional[str
     _release("promote", DeploySettings(None, function, alias, region=region), plan, yes, as_json, debug)
 
 
-def rollback(function: str = _FUNCTION, alias: str = _ALIAS, region: Optional[str] = _REGION, plan: bool = _PLAN, yes: bool = _YES, as_json: bool = _JSON, debug: bool = typer.Option(False, "--debug")) -> None:
-    """Put the alias back: drop a canary, or return to the version it served before the last move."""
+def rollback(
+    function: Optional[str] = typer.Option(None, "--function", "-f", help="Lambda function name."),
+    alias: str = _ALIAS,
+    region: Optional[str] = _REGION,
+    platform: Optional[str] = _PLATFORM,
+    app: Optional[str] = _APP,
+    resource_group: Optional[str] = _RESOURCE_GROUP,
+    subscription: Optional[str] = _SUBSCRIPTION,
+    storage_connection_string: Optional[str] = _STORAGE,
+    plan: bool = _PLAN,
+    yes: bool = _YES,
+    as_json: bool = _JSON,
+    debug: bool = typer.Option(False, "--debug"),
+) -> None:
+    """Put the alias back: drop a canary, or return to the version it served before the last move.
+    Azure (--platform azure --app NAME -g RG): serve the package the last deploy replaced."""
+    from mpack.packager.cli.azure_deploy import AzureSettings, platform_of, release
     from mpack.packager.cli.deploy import DeploySettings
+
+    with _error_boundary(as_json, debug):
+        chosen = platform_of(platform, None)
+        if chosen == "aws" and not function:
+            raise MpackError("no function name", "pass --function NAME (or --platform azure --app NAME -g RG)")
+    if chosen == "azure":
+        release("rollback", None, AzureSettings(app, resource_group, subscription, storage_connection_string), plan, yes, as_json, debug)
+        return
 
     _release("rollback", DeploySettings(None, function, alias, region=region), plan, yes, as_json, debug)
 

@@ -1,0 +1,76 @@
+"""What is deployed, read from Azure itself (a CI runner starts empty; the state lives with the app).
+
+Flex Consumption: the app's deployment container (``functionAppConfig.deployment.storage``) holds
+``released-package.zip``, the package the platform runs; mpack marks it with the package's sha256 and
+the one it replaced, and keeps every package it deployed beside it (``mpack/packages/<sha256>.zip``),
+so a rollback needs nothing but the container. Other Linux plans: the app settings
+``WEBSITE_RUN_FROM_PACKAGE`` (a read-only SAS URL) plus mpack's own ``MPACK_PACKAGE_SHA256`` and
+``MPACK_PREVIOUS_PACKAGE``/``MPACK_PREVIOUS_SHA256``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from mpack.infra.azure.session import AzureSession, azure_call
+from mpack.infra.errors import MpackError
+
+RELEASED_BLOB = "released-package.zip"  # the name Flex Consumption's One Deploy reads
+ARCHIVE_PREFIX = "mpack/packages/"
+PACKAGES_CONTAINER = "mpack-packages"  # run-from-package plans: in the app's own storage account
+SHA_KEY, PREVIOUS_KEY, MODEL_KEY = "mpack_sha256", "mpack_previous_sha256", "mpack_model"
+RUN_FROM_PACKAGE = "WEBSITE_RUN_FROM_PACKAGE"
+SETTING_SHA, SETTING_PREVIOUS, SETTING_PREVIOUS_SHA = "MPACK_PACKAGE_SHA256", "MPACK_PREVIOUS_PACKAGE", "MPACK_PREVIOUS_SHA256"
+
+
+@dataclass(frozen=True)
+class AppState:
+    name: str
+    plan: str  # "flex" | "package-url"
+    host_name: str
+    linux: bool
+    container_url: str | None = None  # flex: the deployment container
+    serving_sha: str | None = None  # what runs now (None: nothing, or not deployed by mpack)
+    previous_sha: str | None = None
+    serving_unmanaged: bool = False  # a package mpack did not deploy is serving (it is archived first)
+    archived: frozenset = frozenset()  # flex: sha256s kept in the container
+    settings: dict = field(default_factory=dict)  # package-url plans: the app settings
+
+    def describe(self) -> dict:
+        return {"app": self.name, "plan": self.plan, "serving_sha256": self.serving_sha, "previous_sha256": self.previous_sha, "host_name": self.host_name}
+
+
+def read_state(session: AzureSession) -> AppState:
+    app = session.target.app
+    with azure_call(f"read function app {app}"):
+        site = session.web.web_apps.get(session.target.resource_group, app)
+    kind = (site.kind or "").lower()
+    if "functionapp" not in kind:
+        raise MpackError(f"{app} is not a function app (kind {site.kind!r})", "deploy to an Azure Functions app")
+    linux = "linux" in kind or bool(site.reserved)
+    if not linux:
+        raise MpackError(f"{app} runs on Windows; Python function apps run on Linux only", "create a Linux app (mpack export --format bicep writes one)")
+    config = site.function_app_config
+    storage = config.deployment.storage if config and config.deployment else None
+    host = site.default_host_name or f"{app}.azurewebsites.net"
+    if storage is not None and storage.value:
+        return _flex_state(session, app, host, storage.value)
+    with azure_call(f"read the app settings of {app}"):
+        settings = dict(session.web.web_apps.list_application_settings(session.target.resource_group, app).properties or {})
+    url = settings.get(RUN_FROM_PACKAGE)
+    sha = settings.get(SETTING_SHA) if url else None
+    return AppState(app, "package-url", host, linux, serving_sha=sha, previous_sha=settings.get(SETTING_PREVIOUS_SHA), serving_unmanaged=bool(url) and not sha, settings=settings)
+
+
+def _flex_state(session: AzureSession, app: str, host: str, container_url: str) -> AppState:
+    container = session.container(container_url)
+    with azure_call(f"read the deployment container {container_url}"):
+        if not container.exists():
+            return AppState(app, "flex", host, True, container_url)
+        archived = frozenset(b.name[len(ARCHIVE_PREFIX) : -len(".zip")] for b in container.list_blobs(name_starts_with=ARCHIVE_PREFIX) if b.name.endswith(".zip"))
+        released = container.get_blob_client(RELEASED_BLOB)
+        if not released.exists():
+            return AppState(app, "flex", host, True, container_url, archived=archived)
+        metadata = released.get_blob_properties().metadata or {}
+    sha = metadata.get(SHA_KEY)
+    return AppState(app, "flex", host, True, container_url, sha, metadata.get(PREVIOUS_KEY) or None, serving_unmanaged=not sha, archived=archived)

@@ -1,0 +1,168 @@
+"""Deploy, then roll back, an azure bundle: plan from the platform's state, then apply the same plan.
+
+The package is smoke-tested before anything changes (on Flex Consumption nothing else can come
+before traffic: a released package serves at once), every deployed package is kept, and the one it
+replaced is recorded where the platform keeps its own state, so ``mpack rollback`` can point back.
+An unchanged redeploy plans nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mpack.infra.azure.app_state import PACKAGES_CONTAINER, RUN_FROM_PACKAGE, SETTING_PREVIOUS, AppState, read_state
+from mpack.infra.azure.session import AzureSession, azure_call
+from mpack.infra.azure.steps import ArchivePackage, ArchiveServing, OneDeploy, PointAppAtPackage, ReleasePackage, SyncTriggers, UploadPackage, shown
+from mpack.infra.errors import MpackError
+
+
+@dataclass(frozen=True)
+class AzurePackage:
+    path: Path
+    sha: str
+    model: str  # "name:version"
+    manifest: dict
+
+
+@dataclass
+class AzurePlan:
+    action: str
+    state: AppState
+    steps: list
+    package: AzurePackage | None = None
+    memo: dict = field(default_factory=dict)  # what steps hand on to later ones (a SAS URL, an archived sha)
+    done: list = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"ok": True, "platform": "azure", "action": self.action, "state": self.state.describe(), "steps": [shown(s.describe()) for s in self.steps], "done": [shown(d) for d in self.done]}
+
+
+def read_package(bundle: Path) -> AzurePackage:
+    from mpack.handlers.errors import ModelLoadError
+    from mpack.handlers.manifest import MANIFEST_NAME, Manifest
+
+    if not bundle.is_file():
+        raise MpackError(f"{bundle} is not a bundle zip", "deploy a zip from mpack build --target azure")
+    try:
+        with zipfile.ZipFile(bundle) as archive:
+            manifest = Manifest.from_bytes(archive.read(MANIFEST_NAME), f"{bundle}:{MANIFEST_NAME}").to_dict()
+    except (zipfile.BadZipFile, KeyError, ModelLoadError) as exc:
+        raise MpackError(f"{bundle} is not an mpack bundle ({exc})", "build it with mpack build --target azure") from None
+    if manifest["target"] != "azure":
+        raise MpackError(f"{bundle} was built for --target {manifest['target']}, not azure", "build it with mpack build --target azure")
+    with open(bundle, "rb") as handle:
+        sha = hashlib.file_digest(handle, "sha256").hexdigest()
+    return AzurePackage(bundle, sha, f"{manifest['model']['name']}:{manifest['model']['version']}", manifest)
+
+
+def plan_deployment(session: AzureSession, package: AzurePackage, canary: float | None, package_container: str | None) -> AzurePlan:
+    state = read_state(session)
+    if canary is not None:
+        if state.plan == "flex":
+            raise MpackError(
+                "--canary needs deployment slots, and Flex Consumption has none",
+                "deploy to a second Flex app and split traffic in front of it (Front Door / API Management), or drop --canary",
+            )
+        raise MpackError("--canary on slot plans (Premium, Dedicated) is not built yet", "deploy without --canary; traffic moves when the app restarts on the new package")
+    if state.serving_sha == package.sha:
+        return AzurePlan("deploy", state, [], package)
+    if state.plan == "flex":
+        steps: list = []
+        if state.serving_unmanaged:
+            steps.append(ArchiveServing(state.container_url))
+        if package.sha not in state.archived:
+            steps.append(ArchivePackage(state.container_url, package.sha, package.path, package.model))
+        released_url = state.container_url.rstrip("/") + "/released-package.zip"
+        steps += [ReleasePackage(state.container_url, package.sha, state.serving_sha, package.model), OneDeploy(released_url), SyncTriggers()]
+        return AzurePlan("deploy", state, steps, package)
+    container_url, connection = _packages_container(session, state, package_container)
+    plan = AzurePlan("deploy", state, [], package, memo={"connection_string": connection})
+    plan.steps = [
+        UploadPackage(container_url, f"{session.target.app}/{package.sha}.zip", package.sha, package.path),
+        PointAppAtPackage(package.sha, state.settings.get(RUN_FROM_PACKAGE), state.serving_sha),
+        SyncTriggers(),
+    ]
+    return plan
+
+
+def plan_rollback(session: AzureSession) -> AzurePlan:
+    state = read_state(session)
+    if not state.previous_sha:
+        raise MpackError(f"{state.name} has no earlier package recorded by mpack", "roll back by deploying the bundle you want (mpack deploy OLD.zip)")
+    if state.plan == "flex":
+        if state.previous_sha not in state.archived:
+            raise MpackError(f"the previous package {state.previous_sha[:12]} is no longer in the deployment container", "deploy the bundle you want instead")
+        released_url = state.container_url.rstrip("/") + "/released-package.zip"
+        steps = [ReleasePackage(state.container_url, state.previous_sha, state.serving_sha, "rollback"), OneDeploy(released_url), SyncTriggers()]
+        return AzurePlan("rollback", state, steps)
+    previous_url = state.settings.get(SETTING_PREVIOUS)
+    steps = [PointAppAtPackage(state.previous_sha, state.settings.get(RUN_FROM_PACKAGE), state.serving_sha, package_url=previous_url), SyncTriggers()]
+    return AzurePlan("rollback", state, steps)
+
+
+def apply(session: AzureSession, plan: AzurePlan, smoke=None) -> AzurePlan:
+    """Smoke-test first (nothing changed if it fails), then every step in order; a failing step is
+    named with what still serves."""
+    if smoke is not None and plan.package is not None and plan.steps:
+        plan.done.append(smoke(plan.package))
+    for number, step in enumerate(plan.steps, 1):
+        try:
+            with azure_call(step.describe()):
+                step.apply(session, plan.memo)
+        except MpackError as error:
+            serving = plan.state.serving_sha[:12] if plan.state.serving_sha else "the earlier package"
+            moved = any(isinstance(s, (ReleasePackage, PointAppAtPackage)) for s in plan.steps[: number - 1])
+            where = "the new package is released; rerun the deploy to finish" if moved else f"{serving} still serves"
+            raise MpackError(f"step {number} failed ({shown(step.describe())}): {error.message}", f"{where}. {error.hint or ''}".strip()) from None
+        plan.done.append(step.describe())
+    return plan
+
+
+def local_smoke(package: AzurePackage) -> str:
+    """The package answers its input example on the local Functions host (the bundle's Python must
+    be this machine's)."""
+    import tempfile
+
+    from mpack.infra.functions_host.app_config import HostConfig
+    from mpack.infra.functions_host.host import FunctionsHost, HostRequest
+    from mpack.infra.local.local_bundle import check_compatible
+
+    check_compatible(package.manifest, package.path)
+    example = package.manifest.get("input_example")
+    if example is None:
+        raise MpackError("the bundle has no input example to smoke-test with", "pass --smoke-test none to deploy without one")
+    with tempfile.TemporaryDirectory(prefix="mpack-smoke-azure-") as folder:
+        with zipfile.ZipFile(package.path) as archive:
+            archive.extractall(folder)
+        host = FunctionsHost(Path(folder), HostConfig("mpack-smoke", memory_mb=int(package.manifest.get("build", {}).get("instance_memory_mb") or 2048)))
+        try:
+            failed = host.start()
+            if failed is not None:
+                raise MpackError(f"smoke test: the package fails to start: {failed.error}", "nothing was changed on Azure; fix the bundle and deploy again")
+            answer = host.handle(HostRequest("POST", "/api/invocations", {}, {"content-type": "application/json", "x-functions-key": host.keys.master}, json.dumps(example).encode()))
+        finally:
+            host.close()
+    if answer.status != 200 or b"predictions" not in answer.body:
+        raise MpackError(f"smoke test: the package answered its input example with HTTP {answer.status}: {answer.body[:300]!r}", "nothing was changed on Azure; fix the bundle and deploy again")
+    return f"smoke test: the package answered its input example on the local Functions host ({answer.duration_ms:.1f} ms)"
+
+
+def _packages_container(session: AzureSession, state: AppState, given: str | None) -> tuple[str, str | None]:
+    """Where run-from-package zips go: --package-container, else the app's own storage account."""
+    connection = session.target.storage_connection_string or state.settings.get("AzureWebJobsStorage")
+    if given:
+        return given, connection
+    if not connection or "AccountKey=" not in connection:
+        raise MpackError(
+            f"{state.name} has no storage connection string to hold its packages",
+            "pass --package-container https://ACCOUNT.blob.core.windows.net/CONTAINER and --storage-connection-string for that account",
+        )
+    from azure.storage.blob import BlobServiceClient
+
+    with azure_call("open the app's storage account"):
+        url = BlobServiceClient.from_connection_string(connection).url.rstrip("/")
+    return f"{url}/{PACKAGES_CONTAINER}", connection

@@ -1,0 +1,181 @@
+"""The typed steps of an Azure deploy plan: each says what it will do (``describe``, for ``--plan``)
+and does it (``apply``). The executor shows or applies the same list, never a recomputed one."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from mpack.infra.azure.app_state import ARCHIVE_PREFIX, MODEL_KEY, PREVIOUS_KEY, RELEASED_BLOB, RUN_FROM_PACKAGE, SETTING_PREVIOUS, SETTING_PREVIOUS_SHA, SETTING_SHA, SHA_KEY
+from mpack.infra.azure.session import AzureSession, azure_call
+from mpack.infra.errors import MpackError, redact_credentials
+
+ARM_API_VERSION = "2024-04-01"
+ONE_DEPLOY_WAIT_S = 600
+SAS_LIFETIME = timedelta(days=3650)  # a run-from-package URL must outlive every cold start of the app
+
+
+def _archive_name(sha: str) -> str:
+    return f"{ARCHIVE_PREFIX}{sha}.zip"
+
+
+@dataclass(frozen=True)
+class ArchiveServing:
+    """Keep the package serving now (deployed by another tool) before anything replaces it."""
+
+    container_url: str
+
+    def describe(self) -> str:
+        return f"keep the package serving now ({RELEASED_BLOB}, not deployed by mpack) as {ARCHIVE_PREFIX}<its sha256>.zip"
+
+    def apply(self, session: AzureSession, memo: dict) -> None:
+        container = session.container(self.container_url)
+        data = container.get_blob_client(RELEASED_BLOB).download_blob().readall()
+        sha = hashlib.sha256(data).hexdigest()
+        container.get_blob_client(_archive_name(sha)).upload_blob(data, overwrite=True, metadata={SHA_KEY: sha, MODEL_KEY: "unmanaged"})
+        memo["previous_sha"] = sha
+
+
+@dataclass(frozen=True)
+class ArchivePackage:
+    container_url: str
+    sha: str
+    path: Path
+    model: str
+
+    def describe(self) -> str:
+        return f"upload {self.path.name} ({self.path.stat().st_size / 2**20:.1f} MB, sha256 {self.sha[:12]}) to {self.container_url}/{_archive_name(self.sha)}"
+
+    def apply(self, session: AzureSession, memo: dict) -> None:
+        container = session.container(self.container_url)
+        if not container.exists():
+            container.create_container()
+        with open(self.path, "rb") as handle:
+            container.get_blob_client(_archive_name(self.sha)).upload_blob(handle, overwrite=True, metadata={SHA_KEY: self.sha, MODEL_KEY: self.model})
+
+
+@dataclass(frozen=True)
+class ReleasePackage:
+    """Make a kept package the one Flex Consumption runs, recording the one it replaces."""
+
+    container_url: str
+    sha: str
+    previous_sha: str | None
+    model: str
+
+    def describe(self) -> str:
+        replaced = f" (replacing {self.previous_sha[:12]}, kept for rollback)" if self.previous_sha else ""
+        return f"release {self.sha[:12]} as {RELEASED_BLOB} in the deployment container{replaced}"
+
+    def apply(self, session: AzureSession, memo: dict) -> None:
+        container = session.container(self.container_url)
+        data = container.get_blob_client(_archive_name(self.sha)).download_blob().readall()
+        if hashlib.sha256(data).hexdigest() != self.sha:
+            raise MpackError(f"the kept package {_archive_name(self.sha)} does not match its sha256", "it was altered in storage; deploy the bundle again")
+        previous = memo.get("previous_sha", self.previous_sha) or ""
+        metadata = {SHA_KEY: self.sha, PREVIOUS_KEY: previous, MODEL_KEY: self.model}
+        container.get_blob_client(RELEASED_BLOB).upload_blob(data, overwrite=True, metadata=metadata)
+
+
+@dataclass(frozen=True)
+class OneDeploy:
+    """Ask the platform to deploy the released package (ARM's ``sites/extensions/onedeploy``)."""
+
+    package_url: str
+
+    def describe(self) -> str:
+        return "deploy it: One Deploy (remote build off: the package carries its .python_packages)"
+
+    def apply(self, session: AzureSession, memo: dict) -> None:
+        from azure.core.rest import HttpRequest
+
+        target = session.target
+        url = f"/subscriptions/{target.subscription}/resourceGroups/{target.resource_group}/providers/Microsoft.Web/sites/{target.app}/extensions/onedeploy?api-version={ARM_API_VERSION}"
+        body = {"properties": {"packageUri": self.package_url, "remoteBuild": False}}
+        response = session.web.send_request(HttpRequest("PUT", url, json=body))
+        deadline = time.monotonic() + ONE_DEPLOY_WAIT_S
+        while response.status_code == 202 and response.headers.get("Location"):
+            if time.monotonic() > deadline:
+                raise MpackError(f"One Deploy did not finish within {ONE_DEPLOY_WAIT_S} s", "see the app's deployment log in the portal")
+            time.sleep(float(response.headers.get("Retry-After", "2")))
+            response = session.web.send_request(HttpRequest("GET", response.headers["Location"]))
+        response.raise_for_status()
+
+
+@dataclass(frozen=True)
+class UploadPackage:
+    """Run-from-package plans: the zip in a private container, read through a read-only SAS URL."""
+
+    container_url: str
+    blob: str
+    sha: str
+    path: Path
+
+    def describe(self) -> str:
+        return f"upload {self.path.name} ({self.path.stat().st_size / 2**20:.1f} MB) to {self.container_url}/{self.blob} (private; read through a read-only SAS)"
+
+    def apply(self, session: AzureSession, memo: dict) -> None:
+        container = session.container(self.container_url, memo.get("connection_string"))
+        if not container.exists():
+            container.create_container()
+        with open(self.path, "rb") as handle:
+            container.get_blob_client(self.blob).upload_blob(handle, overwrite=True, metadata={SHA_KEY: self.sha})
+        memo["package_url"] = read_only_url(container, self.blob)
+
+
+@dataclass(frozen=True)
+class PointAppAtPackage:
+    """Set WEBSITE_RUN_FROM_PACKAGE (the app restarts on it); the replaced URL is kept for rollback."""
+
+    sha: str
+    previous_url: str | None
+    previous_sha: str | None
+    package_url: str | None = None  # a rollback names its URL; a deploy takes the upload's
+
+    def describe(self) -> str:
+        kept = f"; the previous package ({(self.previous_sha or 'unmanaged')[:12]}) kept for rollback" if self.previous_url else ""
+        return f"set {RUN_FROM_PACKAGE} to package {self.sha[:12]} (the app restarts on it){kept}"
+
+    def apply(self, session: AzureSession, memo: dict) -> None:
+        from azure.mgmt.web.models import StringDictionary
+
+        target = session.target
+        with azure_call(f"read the app settings of {target.app}"):
+            settings = dict(session.web.web_apps.list_application_settings(target.resource_group, target.app).properties or {})
+        settings[RUN_FROM_PACKAGE] = self.package_url or memo["package_url"]
+        settings[SETTING_SHA] = self.sha
+        for key, value in ((SETTING_PREVIOUS, self.previous_url), (SETTING_PREVIOUS_SHA, self.previous_sha)):
+            if value:
+                settings[key] = value
+            else:
+                settings.pop(key, None)
+        session.web.web_apps.update_application_settings(target.resource_group, target.app, StringDictionary(properties=settings))
+
+
+@dataclass(frozen=True)
+class SyncTriggers:
+    def describe(self) -> str:
+        return "sync the app's triggers (the platform re-reads the functions of the new package)"
+
+    def apply(self, session: AzureSession, memo: dict) -> None:
+        session.web.web_apps.sync_function_triggers(session.target.resource_group, session.target.app)
+
+
+def read_only_url(container, blob: str) -> str:
+    """The blob's URL with a read-only SAS signed by the account key of the connection string."""
+    from azure.storage.blob import BlobSasPermissions, generate_blob_sas
+
+    credential = container.credential
+    key = getattr(credential, "account_key", None)
+    if not key:
+        raise MpackError("a run-from-package URL needs the storage account key to sign it", "pass --storage-connection-string (or set AZURE_STORAGE_CONNECTION_STRING) for the packages' account")
+    expiry = datetime.now(timezone.utc) + SAS_LIFETIME
+    sas = generate_blob_sas(container.account_name, container.container_name, blob, account_key=key, permission=BlobSasPermissions(read=True), expiry=expiry)
+    return f"{container.get_blob_client(blob).url}?{sas}"
+
+
+def shown(text: str) -> str:
+    return redact_credentials(text)
