@@ -52,3 +52,12 @@ def test_handlers_import_only_the_standard_library_their_runtime_libraries_and_e
                 continue
             offences.append(f"{path.relative_to(ROOT)}:{line} imports {module}")
     assert not offences, "\n".join(offences)
+
+
+def test_the_functions_worker_needs_nothing_but_the_standard_library():
+    """worker.py runs inside the app's own process, with only the app's folders on its path."""
+    import sys
+
+    worker = ROOT / "infra" / "functions_host" / "worker.py"
+    outside = [f"{line}: {module}" for line, module in _imports(worker) if module.split(".")[0] not in sys.stdlib_module_names]
+    assert not outside, outside
