@@ -123,9 +123,9 @@ def rollback(
 
 
 def export_command(
-    bundle: Path = typer.Argument(..., help="A Lambda zip from mpack build --target lambda."),
-    fmt: str = typer.Option("sam", "--format", help="sam or cloudformation."),
-    function: str = _FUNCTION,
+    bundle: Path = typer.Argument(..., help="A Lambda zip (--target lambda) or an azure zip (--target azure)."),
+    fmt: Optional[str] = typer.Option(None, "--format", help="sam or cloudformation (Lambda zips); bicep or arm (azure zips: a Flex Consumption app) [default: sam, or bicep for an azure zip]."),
+    function: Optional[str] = typer.Option(None, "--function", "-f", help="Lambda function name."),
     alias: str = _ALIAS,
     canary: Optional[float] = typer.Option(None, "--canary", help="Canary percentage (SAM: a CodeDeploy canary; CloudFormation: weighted alias)."),
     memory: int = typer.Option(1024, "--memory"),
@@ -137,21 +137,43 @@ def export_command(
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Where to write the template [default: stdout]."),
     debug: bool = typer.Option(False, "--debug"),
 ) -> None:
-    """Write the deploy as a SAM or CloudFormation template."""
+    """Write the deploy as a SAM or CloudFormation template (Lambda), or as Bicep or an ARM template
+    for a Flex Consumption app (azure bundles)."""
     import yaml
     from mpack.infra.aws.iac_export import FORMATS, export_template
+    from mpack.packager.cli.azure_deploy import platform_of
     from mpack.packager.cli.deploy import DeploySettings, desired_function
 
     with _error_boundary(False, debug):
+        if platform_of(None, bundle) == "azure" or fmt in ("bicep", "arm"):
+            text, fmt = _azure_template(bundle, fmt or "bicep"), fmt or "bicep"
+            _write(text, output, fmt)
+            return
+        fmt = fmt or "sam"
+        if not function:
+            raise MpackError("no function name", "pass --function NAME")
         if fmt not in FORMATS:
             raise MpackError(f"--format {fmt} is not one of {', '.join(FORMATS)}", "sam (with AutoPublishAlias) or cloudformation")
         desired = desired_function(DeploySettings(bundle, function, alias, canary, memory, timeout, role, tuple(env), reserved, function_url))
         text = yaml.safe_dump(export_template(desired, fmt, str(bundle)), sort_keys=False, width=120)
+    _write(text, output, fmt)
+
+
+def _write(text: str, output: Optional[Path], fmt: str) -> None:
     if output:
         output.write_text(text)
         _stderr.print(f"wrote {output} ({fmt})")
     else:
         print(text, end="")
+
+
+def _azure_template(bundle: Path, fmt: str) -> str:
+    from mpack.infra.azure.deployer import read_package
+    from mpack.infra.azure.iac_export import FORMATS, export_azure
+
+    if fmt not in FORMATS:
+        raise MpackError(f"--format {fmt} is not one of {', '.join(FORMATS)} for an azure bundle", "bicep or arm (a Flex Consumption app)")
+    return export_azure(read_package(bundle).manifest, fmt)
 
 
 def _release(action: str, settings, plan: bool, yes: bool, as_json: bool, debug: bool) -> None:

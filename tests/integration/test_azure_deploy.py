@@ -157,3 +157,49 @@ def test_deploy_errors_name_what_is_wrong(arm, azurite, bundles, built):
     assert_clean_error(no_yes, "without --yes")
     bad_token = mpack("deploy", str(v1), "--app", "fraud-ci", "--resource-group", "rg", "--yes", env={"MPACK_AZURE_ARM_ENDPOINT": arm.url, "MPACK_AZURE_ACCESS_TOKEN": "wrong", "REQUESTS_CA_BUNDLE": str(arm.cert), "AZURE_SUBSCRIPTION_ID": SUBSCRIPTION})
     assert_clean_error(bad_token, "credentials")
+
+
+def test_export_bicep_and_arm_describe_one_flex_app(bundles, tmp_path):
+    """No ARM or Bicep compiler runs here: the templates are checked for what ARM would refuse —
+    unbalanced expressions, references to resources or parameters that are not declared, and the
+    settings a Flex app needs (FC1 plan, blob deployment storage by identity, the bundle's Python
+    and instance memory)."""
+    import re
+
+    import yaml
+
+    v1, _ = bundles
+    arm_file, bicep_file = tmp_path / "app.json", tmp_path / "app.bicep"
+    assert mpack("export", str(v1), "--format", "arm", "--output", str(arm_file)).returncode == 0
+    assert mpack("export", str(v1), "--output", str(bicep_file)).returncode == 0  # bicep by default for an azure zip
+    template = json.loads(arm_file.read_text())
+    types = [r["type"] for r in template["resources"]]
+    assert types == ["Microsoft.Storage/storageAccounts", "Microsoft.Storage/storageAccounts/blobServices", "Microsoft.Storage/storageAccounts/blobServices/containers", "Microsoft.Web/serverfarms", "Microsoft.Web/sites", "Microsoft.Authorization/roleAssignments"]
+    plan = template["resources"][3]
+    assert plan["sku"] == {"tier": "FlexConsumption", "name": "FC1"}
+    site = template["resources"][4]
+    config = site["properties"]["functionAppConfig"]
+    assert site["kind"] == "functionapp,linux" and site["identity"] == {"type": "SystemAssigned"}
+    assert config["runtime"] == {"name": "python", "version": "3.11"} and config["deployment"]["storage"]["authentication"]["type"] == "SystemAssignedIdentity"
+    assert template["parameters"]["instanceMemoryMB"]["defaultValue"] == 2048
+    expressions = [v for v in re.findall(r'"(\[[^"]*\])"', arm_file.read_text())]
+    for expression in expressions:
+        assert expression.count("(") == expression.count(")"), expression
+        for name in re.findall(r"parameters\('(\w+)'\)", expression):
+            assert name in template["parameters"], name
+    declared_ids = {f"[resourceId('{r['type']}'" for r in template["resources"]}
+    for resource in template["resources"]:
+        for dependency in resource.get("dependsOn", []):
+            assert any(dependency.startswith(prefix) for prefix in declared_ids), dependency
+    bicep = bicep_file.read_text()
+    symbols = re.findall(r"^resource (\w+) '", bicep, re.MULTILINE)
+    params = re.findall(r"^param (\w+) ", bicep, re.MULTILINE)
+    assert symbols == ["storage", "blobService", "deploymentContainer", "plan", "functionApp", "storageRole"]
+    for used in re.findall(r"\b(\w+)\.(?:id|name|properties|identity)\b", bicep):
+        assert used in symbols, used
+    for used in re.findall(r"\$\{(?:take\()?(\w+)", bicep):
+        assert used in params or used in ("uniqueString", "storage"), used
+    assert bicep.count("{") == bicep.count("}") and bicep.count("[") == bicep.count("]")
+    workflow = yaml.safe_load((Path(__file__).resolve().parents[2] / "templates" / "ci" / "github-actions-azure.yml").read_text())
+    commands = [step.get("run", "") for step in workflow["jobs"]["deploy"]["steps"]]
+    assert any("--target azure" in c for c in commands) and any("mpack deploy" in c and "--yes" in c for c in commands)
