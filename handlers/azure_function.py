@@ -17,12 +17,11 @@ import logging
 import azure.functions as func
 
 from .loader import load
-from .open_inference import OpenInference
 from .protocol import Response, ScoringService
 
 MODEL = load()
 SERVICE = ScoringService(MODEL.manifest, MODEL.session)
-OPEN_INFERENCE = OpenInference(SERVICE)
+_open_inference = None  # made on the first /v2 request: most apps are only asked the MLflow way
 AUTH_LEVEL = func.AuthLevel(MODEL.manifest.get("build", {}).get("auth", "function"))
 
 log = logging.getLogger("mpack")
@@ -51,8 +50,13 @@ def probe(req: func.HttpRequest) -> func.HttpResponse:
 
 
 def open_inference(req: func.HttpRequest) -> func.HttpResponse:
+    global _open_inference
+    if _open_inference is None:
+        from .open_inference import OpenInference
+
+        _open_inference = OpenInference(SERVICE)
     path = "/v2/" + (req.route_params.get("path") or "")
-    response = OPEN_INFERENCE.handle(req.method, path.rstrip("/"), req.get_body(), req.headers.get("inference-header-content-length"))
+    response = _open_inference.handle(req.method, path.rstrip("/"), req.get_body(), req.headers.get("inference-header-content-length"))
     return _http(_logged(response, "v2"))
 
 

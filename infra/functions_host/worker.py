@@ -11,7 +11,6 @@ Frames on both pipes: one JSON header line, then ``length`` bytes of body. This 
 the standard library before the app's own packages: it must not need mpack on the path.
 """
 
-import asyncio
 import importlib
 import inspect
 import json
@@ -83,14 +82,23 @@ class Invoker:
         self.func, self.root, self.channel = func, root, channel
         threads = os.environ.get("PYTHON_THREADPOOL_THREAD_COUNT")
         self.pool = ThreadPoolExecutor(max_workers=int(threads) if threads else min(32, (os.cpu_count() or 1) + 4))
-        self.loop = asyncio.new_event_loop()
-        threading.Thread(target=self.loop.run_forever, daemon=True, name="functions-event-loop").start()
+        self.loop = None  # started with the first async function (asyncio costs ~40 ms to import)
+
+    def _event_loop(self):
+        import asyncio
+
+        if self.loop is None:
+            self.loop = asyncio.new_event_loop()
+            threading.Thread(target=self.loop.run_forever, daemon=True, name="functions-event-loop").start()
+        return self.loop
 
     def dispatch(self, header: dict, body: bytes) -> None:
         function = self.functions[header["function"]]
         user = function.get_user_function()
         if inspect.iscoroutinefunction(user):
-            future = asyncio.run_coroutine_threadsafe(self._call_async(user, function, header, body), self.loop)
+            import asyncio
+
+            future = asyncio.run_coroutine_threadsafe(self._call_async(user, function, header, body), self._event_loop())
             future.add_done_callback(lambda done: self._reply(header, done.result()))
         else:
             self.pool.submit(lambda: self._reply(header, self._call(user, function, header, body)))
