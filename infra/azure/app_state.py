@@ -20,6 +20,7 @@ ARCHIVE_PREFIX = "mpack/packages/"
 PACKAGES_CONTAINER = "mpack-packages"  # run-from-package plans: in the app's own storage account
 SHA_KEY, PREVIOUS_KEY, MODEL_KEY = "mpack_sha256", "mpack_previous_sha256", "mpack_model"
 RUN_FROM_PACKAGE = "WEBSITE_RUN_FROM_PACKAGE"
+CANARY_SLOT = "staging"  # slot plans: where a canary package runs while production keeps serving
 SETTING_SHA, SETTING_PREVIOUS, SETTING_PREVIOUS_SHA = "MPACK_PACKAGE_SHA256", "MPACK_PREVIOUS_PACKAGE", "MPACK_PREVIOUS_SHA256"
 
 
@@ -35,9 +36,23 @@ class AppState:
     serving_unmanaged: bool = False  # a package mpack did not deploy is serving (it is archived first)
     archived: frozenset = frozenset()  # flex: sha256s kept in the container
     settings: dict = field(default_factory=dict)  # package-url plans: the app settings
+    location: str = ""
+    server_farm_id: str = ""
+    slot: "SlotState | None" = None  # package-url plans: the canary slot, if it exists
+    canary_percent: float = 0.0  # traffic routed to the slot (production's ramp-up rule)
 
     def describe(self) -> dict:
-        return {"app": self.name, "plan": self.plan, "serving_sha256": self.serving_sha, "previous_sha256": self.previous_sha, "host_name": self.host_name}
+        described = {"app": self.name, "plan": self.plan, "serving_sha256": self.serving_sha, "previous_sha256": self.previous_sha, "host_name": self.host_name}
+        if self.canary_percent:
+            described["canary"] = {"slot": CANARY_SLOT, "percent": self.canary_percent, "sha256": self.slot.sha if self.slot else None}
+        return described
+
+
+@dataclass(frozen=True)
+class SlotState:
+    host_name: str
+    sha: str | None
+    package_url: str | None
 
 
 def read_state(session: AzureSession) -> AppState:
@@ -59,7 +74,29 @@ def read_state(session: AzureSession) -> AppState:
         settings = dict(session.web.web_apps.list_application_settings(session.target.resource_group, app).properties or {})
     url = settings.get(RUN_FROM_PACKAGE)
     sha = settings.get(SETTING_SHA) if url else None
-    return AppState(app, "package-url", host, linux, serving_sha=sha, previous_sha=settings.get(SETTING_PREVIOUS_SHA), serving_unmanaged=bool(url) and not sha, settings=settings)
+    slot, percent = _canary(session, app)
+    return AppState(
+        app, "package-url", host, linux, serving_sha=sha, previous_sha=settings.get(SETTING_PREVIOUS_SHA), serving_unmanaged=bool(url) and not sha, settings=settings,
+        location=site.location or "", server_farm_id=site.server_farm_id or "", slot=slot, canary_percent=percent,
+    )
+
+
+def _canary(session: AzureSession, app: str) -> tuple[SlotState | None, float]:
+    """The canary slot (if any) and the share of production's traffic routed to it."""
+    from azure.core.exceptions import ResourceNotFoundError
+
+    group = session.target.resource_group
+    with azure_call(f"read the configuration of {app}"):
+        config = session.web.web_apps.get_configuration(group, app)
+        rules = (config.experiments.ramp_up_rules if config.experiments else None) or []
+        percent = sum(rule.reroute_percentage or 0 for rule in rules if (rule.name or "").lower() == CANARY_SLOT)
+        try:
+            slot = session.web.web_apps.get_slot(group, app, CANARY_SLOT)
+        except ResourceNotFoundError:
+            return None, percent
+        settings = dict(session.web.web_apps.list_application_settings_slot(group, app, CANARY_SLOT).properties or {})
+    host = slot.default_host_name or f"{app}-{CANARY_SLOT}.azurewebsites.net"
+    return SlotState(host, settings.get(SETTING_SHA), settings.get(RUN_FROM_PACKAGE)), percent
 
 
 def _flex_state(session: AzureSession, app: str, host: str, container_url: str) -> AppState:

@@ -14,9 +14,9 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mpack.infra.azure.app_state import PACKAGES_CONTAINER, RUN_FROM_PACKAGE, SETTING_PREVIOUS, AppState, read_state
+from mpack.infra.azure.app_state import CANARY_SLOT, PACKAGES_CONTAINER, RUN_FROM_PACKAGE, SETTING_PREVIOUS, AppState, read_state
 from mpack.infra.azure.session import AzureSession, azure_call
-from mpack.infra.azure.steps import ArchivePackage, ArchiveServing, OneDeploy, PointAppAtPackage, ReleasePackage, SyncTriggers, UploadPackage, shown
+from mpack.infra.azure.steps import ArchivePackage, ArchiveServing, CreateSlot, OneDeploy, PointAppAtPackage, ReleasePackage, RouteTraffic, SyncTriggers, UploadPackage, shown
 from mpack.infra.errors import MpackError
 
 
@@ -67,7 +67,14 @@ def plan_deployment(session: AzureSession, package: AzurePackage, canary: float 
                 "--canary needs deployment slots, and Flex Consumption has none",
                 "deploy to a second Flex app and split traffic in front of it (Front Door / API Management), or drop --canary",
             )
-        raise MpackError("--canary on slot plans (Premium, Dedicated) is not built yet", "deploy without --canary; traffic moves when the app restarts on the new package")
+        if not 0 < canary < 100:
+            raise MpackError(f"--canary {canary:g} is not a percentage between 0 and 100", "e.g. --canary 10")
+        return _plan_canary(session, state, package, canary, package_container)
+    if state.canary_percent:
+        raise MpackError(
+            f"a canary is running on {state.name} ({state.canary_percent:g}% on slot {CANARY_SLOT})",
+            "finish it first: mpack promote --platform azure ... (or mpack rollback --platform azure ...)",
+        )
     if state.serving_sha == package.sha:
         return AzurePlan("deploy", state, [], package)
     if state.plan == "flex":
@@ -89,8 +96,45 @@ def plan_deployment(session: AzureSession, package: AzurePackage, canary: float 
     return plan
 
 
+def _plan_canary(session: AzureSession, state: AppState, package: AzurePackage, percent: float, package_container: str | None) -> AzurePlan:
+    """The package on the staging slot, then ``percent`` of production's traffic routed to it;
+    production keeps serving the rest, unchanged."""
+    slot = state.slot
+    if slot is not None and slot.sha == package.sha and state.canary_percent == percent:
+        return AzurePlan("deploy", state, [], package)
+    container_url, connection = _packages_container(session, state, package_container)
+    plan = AzurePlan("deploy", state, [], package, memo={"connection_string": connection})
+    host = slot.host_name if slot else f"{state.name}-{CANARY_SLOT}.azurewebsites.net"
+    if slot is None:
+        plan.steps.append(CreateSlot(CANARY_SLOT, state.location, state.server_farm_id))
+    if slot is None or slot.sha != package.sha:
+        plan.steps += [
+            UploadPackage(container_url, f"{session.target.app}/{package.sha}.zip", package.sha, package.path),
+            PointAppAtPackage(package.sha, None, None, slot=CANARY_SLOT),
+            SyncTriggers(CANARY_SLOT),
+        ]
+    plan.steps.append(RouteTraffic(CANARY_SLOT, host, percent))
+    return plan
+
+
+def plan_promotion(session: AzureSession) -> AzurePlan:
+    """The canary's package to production (the replaced one kept for rollback), then all traffic there."""
+    state = read_state(session)
+    if state.plan == "flex" or not state.canary_percent or state.slot is None or not state.slot.package_url:
+        raise MpackError(f"no canary is running on {state.name}", "start one with mpack deploy BUNDLE --platform azure --canary PCT (slot plans only)")
+    slot = state.slot
+    steps = [
+        PointAppAtPackage(slot.sha, state.settings.get(RUN_FROM_PACKAGE), state.serving_sha, package_url=slot.package_url),
+        SyncTriggers(),
+        RouteTraffic(CANARY_SLOT, slot.host_name, 0),
+    ]
+    return AzurePlan("promote", state, steps)
+
+
 def plan_rollback(session: AzureSession) -> AzurePlan:
     state = read_state(session)
+    if state.canary_percent and state.slot is not None:  # production never changed: take the traffic back
+        return AzurePlan("rollback", state, [RouteTraffic(CANARY_SLOT, state.slot.host_name, 0)])
     if not state.previous_sha:
         raise MpackError(f"{state.name} has no earlier package recorded by mpack", "roll back by deploying the bundle you want (mpack deploy OLD.zip)")
     if state.plan == "flex":

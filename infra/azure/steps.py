@@ -128,23 +128,28 @@ class UploadPackage:
 
 @dataclass(frozen=True)
 class PointAppAtPackage:
-    """Set WEBSITE_RUN_FROM_PACKAGE (the app restarts on it); the replaced URL is kept for rollback."""
+    """Set WEBSITE_RUN_FROM_PACKAGE (the app, or its slot, restarts on it); the replaced URL is kept
+    for rollback."""
 
     sha: str
     previous_url: str | None
     previous_sha: str | None
-    package_url: str | None = None  # a rollback names its URL; a deploy takes the upload's
+    package_url: str | None = None  # a rollback or promotion names its URL; a deploy takes the upload's
+    slot: str | None = None
 
     def describe(self) -> str:
         kept = f"; the previous package ({(self.previous_sha or 'unmanaged')[:12]}) kept for rollback" if self.previous_url else ""
-        return f"set {RUN_FROM_PACKAGE} to package {self.sha[:12]} (the app restarts on it){kept}"
+        where = f"slot {self.slot}" if self.slot else "the app"
+        return f"set {RUN_FROM_PACKAGE} of {where} to package {self.sha[:12]} ({where} restarts on it){kept}"
 
     def apply(self, session: AzureSession, memo: dict) -> None:
         from azure.mgmt.web.models import StringDictionary
 
-        target = session.target
-        with azure_call(f"read the app settings of {target.app}"):
-            settings = dict(session.web.web_apps.list_application_settings(target.resource_group, target.app).properties or {})
+        target, apps = session.target, session.web.web_apps
+        if self.slot:
+            settings = dict(apps.list_application_settings_slot(target.resource_group, target.app, self.slot).properties or {})
+        else:
+            settings = dict(apps.list_application_settings(target.resource_group, target.app).properties or {})
         settings[RUN_FROM_PACKAGE] = self.package_url or memo["package_url"]
         settings[SETTING_SHA] = self.sha
         for key, value in ((SETTING_PREVIOUS, self.previous_url), (SETTING_PREVIOUS_SHA, self.previous_sha)):
@@ -152,16 +157,64 @@ class PointAppAtPackage:
                 settings[key] = value
             else:
                 settings.pop(key, None)
-        session.web.web_apps.update_application_settings(target.resource_group, target.app, StringDictionary(properties=settings))
+        if self.slot:
+            apps.update_application_settings_slot(target.resource_group, target.app, self.slot, StringDictionary(properties=settings))
+        else:
+            apps.update_application_settings(target.resource_group, target.app, StringDictionary(properties=settings))
 
 
 @dataclass(frozen=True)
 class SyncTriggers:
+    slot: str | None = None
+
     def describe(self) -> str:
-        return "sync the app's triggers (the platform re-reads the functions of the new package)"
+        where = f"slot {self.slot}'s" if self.slot else "the app's"
+        return f"sync {where} triggers (the platform re-reads the functions of the new package)"
 
     def apply(self, session: AzureSession, memo: dict) -> None:
-        session.web.web_apps.sync_function_triggers(session.target.resource_group, session.target.app)
+        target = session.target
+        if self.slot:
+            session.web.web_apps.sync_function_triggers_slot(target.resource_group, target.app, self.slot)
+        else:
+            session.web.web_apps.sync_function_triggers(target.resource_group, target.app)
+
+
+@dataclass(frozen=True)
+class CreateSlot:
+    slot: str
+    location: str
+    server_farm_id: str
+
+    def describe(self) -> str:
+        return f"create deployment slot {self.slot} on the app's plan"
+
+    def apply(self, session: AzureSession, memo: dict) -> None:
+        from azure.mgmt.web.models import Site
+
+        target = session.target
+        envelope = Site(location=self.location, server_farm_id=self.server_farm_id, kind="functionapp,linux", reserved=True)
+        session.web.web_apps.begin_create_or_update_slot(target.resource_group, target.app, self.slot, envelope).result()
+
+
+@dataclass(frozen=True)
+class RouteTraffic:
+    """Production's ramp-up rule: ``percent`` of its requests go to the slot (0 removes the rule)."""
+
+    slot: str
+    slot_host: str
+    percent: float
+
+    def describe(self) -> str:
+        if not self.percent:
+            return f"route all traffic to production (remove the ramp-up rule to slot {self.slot})"
+        return f"route {self.percent:g}% of production's traffic to slot {self.slot} ({self.slot_host})"
+
+    def apply(self, session: AzureSession, memo: dict) -> None:
+        from azure.mgmt.web.models import Experiments, RampUpRule, SiteConfigResource
+
+        rules = [RampUpRule(name=self.slot, action_host_name=self.slot_host, reroute_percentage=self.percent)] if self.percent else []
+        target = session.target
+        session.web.web_apps.update_configuration(target.resource_group, target.app, SiteConfigResource(experiments=Experiments(ramp_up_rules=rules)))
 
 
 def read_only_url(container, blob: str) -> str:

@@ -42,6 +42,8 @@ def release(action: str, bundle: Path | None, settings: AzureSettings, plan_only
         if action == "deploy":
             package = deployer.read_package(bundle)
             plan = deployer.plan_deployment(session, package, settings.canary, settings.package_container)
+        elif action == "promote":
+            plan = deployer.plan_promotion(session)
         else:
             plan = deployer.plan_rollback(session)
         if not as_json or plan_only:
@@ -52,15 +54,24 @@ def release(action: str, bundle: Path | None, settings: AzureSettings, plan_only
             if not as_json:
                 for line in plan.done:
                     stderr.print(f"  {escape(line)}")
-                sha = plan.package.sha if plan.package else plan.state.previous_sha
-                stderr.print(f"[green]done:[/green] {settings.app} serves package {sha[:12]} (https://{plan.state.host_name}/api/invocations)")
+                stderr.print(f"[green]done:[/green] {_outcome(plan, settings)}")
         if as_json:
             print(json.dumps(plan.to_dict(), indent=2))
 
 
+def _outcome(plan, settings: AzureSettings) -> str:
+    url = f"https://{plan.state.host_name}/api/invocations"
+    if plan.action == "deploy" and settings.canary:
+        return f"{settings.canary:g}% of {settings.app}'s traffic goes to package {plan.package.sha[:12]} on slot staging ({url})"
+    if plan.action == "rollback" and plan.state.canary_percent:
+        return f"the canary is off: all of {settings.app}'s traffic on production again ({url})"
+    sha = plan.package.sha if plan.package else (plan.state.slot.sha if plan.action == "promote" else plan.state.previous_sha)
+    return f"{settings.app} serves package {(sha or '?')[:12]} ({url})"
+
+
 def _print_plan(plan) -> None:
     if not plan.steps:
-        stderr.print(f"{plan.action} {plan.state.name}: nothing to do (it already serves package {plan.state.serving_sha[:12]})")
+        stderr.print(f"{plan.action} {plan.state.name}: nothing to do (it already serves package {(plan.package.sha if plan.package else '')[:12]} as asked)")
         return
     stderr.print(f"[bold]{plan.action} {plan.state.name}[/bold] ({plan.state.plan}) — plan:")
     for number, step in enumerate(plan.steps, 1):

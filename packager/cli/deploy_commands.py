@@ -13,7 +13,6 @@ from mpack.packager.cli.boundary import stderr as _stderr
 from mpack.packager.cli.options import CACHE_OPTION, ENV_OPTION
 from rich.markup import escape
 
-_FUNCTION = typer.Option(..., "--function", "-f", help="Lambda function name.")
 _ALIAS = typer.Option("live", "--alias", help="The alias that serves traffic.")
 _REGION = typer.Option(None, "--region", help="AWS region [default: AWS_REGION].")
 _YES = typer.Option(False, "--yes", "-y", help="Apply without asking (required when stdin is not a terminal).")
@@ -85,9 +84,32 @@ def deploy(
     _release("deploy", settings, plan, yes, as_json, debug)
 
 
-def promote(function: str = _FUNCTION, alias: str = _ALIAS, region: Optional[str] = _REGION, plan: bool = _PLAN, yes: bool = _YES, as_json: bool = _JSON, debug: bool = typer.Option(False, "--debug")) -> None:
-    """Move the alias fully to its canary version."""
+def promote(
+    function: Optional[str] = typer.Option(None, "--function", "-f", help="Lambda function name."),
+    alias: str = _ALIAS,
+    region: Optional[str] = _REGION,
+    platform: Optional[str] = _PLATFORM,
+    app: Optional[str] = _APP,
+    resource_group: Optional[str] = _RESOURCE_GROUP,
+    subscription: Optional[str] = _SUBSCRIPTION,
+    storage_connection_string: Optional[str] = _STORAGE,
+    plan: bool = _PLAN,
+    yes: bool = _YES,
+    as_json: bool = _JSON,
+    debug: bool = typer.Option(False, "--debug"),
+) -> None:
+    """Move the alias fully to its canary version. Azure (--platform azure --app NAME -g RG): the
+    canary slot's package to production, then all traffic there."""
+    from mpack.packager.cli.azure_deploy import AzureSettings, platform_of, release
     from mpack.packager.cli.deploy import DeploySettings
+
+    with _error_boundary(as_json, debug):
+        chosen = platform_of(platform, None)
+        if chosen == "aws" and not function:
+            raise MpackError("no function name", "pass --function NAME (or --platform azure --app NAME -g RG)")
+    if chosen == "azure":
+        release("promote", None, AzureSettings(app, resource_group, subscription, storage_connection_string), plan, yes, as_json, debug)
+        return
 
     _release("promote", DeploySettings(None, function, alias, region=region), plan, yes, as_json, debug)
 

@@ -121,6 +121,8 @@ class ArmStandIn:
         self.token = token
         self.sites: dict[str, dict] = {}
         self.settings: dict[str, dict] = {}
+        self.web_config: dict[str, dict] = {}  # config/web of each site (ramp-up rules)
+        self.slots: dict[tuple[str, str], dict] = {}  # (site, slot) -> its settings
         self.requests: list[dict] = []
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(self.cert, key)
@@ -198,6 +200,28 @@ class ArmStandIn:
                 if rest == "/config/appsettings" and self.command == "PUT":
                     arm.settings[name] = dict(body["properties"])
                     return self._reply(200, {"name": "appsettings", "properties": arm.settings[name]})
+                if rest == "/config/web" and self.command == "GET":
+                    return self._reply(200, {"name": "web", "properties": arm.web_config.get(name, {})})
+                if rest == "/config/web" and self.command == "PATCH":
+                    arm.web_config[name] = {**arm.web_config.get(name, {}), **body["properties"]}
+                    return self._reply(200, {"name": "web", "properties": arm.web_config[name]})
+                slot = re.match(r"^/slots/([^/]+)(/.*)?$", rest)
+                if slot:
+                    key, tail = (name, slot.group(1)), slot.group(2) or ""
+                    if tail == "" and self.command == "PUT":
+                        arm.slots[key] = {}
+                        return self._reply(200, dict(site, name=f"{name}/{key[1]}", properties={"defaultHostName": f"{name}-{key[1]}.azurewebsites.net", "provisioningState": "Succeeded"}))
+                    if key not in arm.slots:
+                        return self._reply(404, {"error": {"code": "ResourceNotFound", "message": f"slot {key[1]} not found"}})
+                    if tail == "" and self.command == "GET":
+                        return self._reply(200, dict(site, name=f"{name}/{key[1]}", properties={"defaultHostName": f"{name}-{key[1]}.azurewebsites.net"}))
+                    if tail == "/config/appsettings/list":
+                        return self._reply(200, {"properties": arm.slots[key]})
+                    if tail == "/config/appsettings" and self.command == "PUT":
+                        arm.slots[key] = dict(body["properties"])
+                        return self._reply(200, {"properties": arm.slots[key]})
+                    if tail == "/syncfunctiontriggers":
+                        return self._reply(204)
                 if rest == "/extensions/onedeploy" and self.command == "PUT":
                     return self._reply(200, {"name": "onedeploy", "properties": {"provisioningState": "Succeeded"}})
                 if rest == "/syncfunctiontriggers" and self.command == "POST":

@@ -203,3 +203,40 @@ def test_export_bicep_and_arm_describe_one_flex_app(bundles, tmp_path):
     workflow = yaml.safe_load((Path(__file__).resolve().parents[2] / "templates" / "ci" / "github-actions-azure.yml").read_text())
     commands = [step.get("run", "") for step in workflow["jobs"]["deploy"]["steps"]]
     assert any("--target azure" in c for c in commands) and any("mpack deploy" in c and "--yes" in c for c in commands)
+
+
+def test_slot_canary_then_promote_and_a_canary_rolled_back(arm, azurite, bundles):
+    """A plan with slots (Premium): the new package on slot staging with a ramp-up rule, production
+    unchanged until promote; a rollback during a canary only takes the traffic back."""
+    v1, v2 = bundles
+    arm.add_package_url_app("fraud-slots", azurite.connection_string)
+    assert _azure(arm, azurite, "deploy", str(v1), "--app", "fraud-slots", "--yes", connection=False).returncode == 0
+    production_url = arm.settings["fraud-slots"]["WEBSITE_RUN_FROM_PACKAGE"]
+
+    canary = _azure(arm, azurite, "deploy", str(v2), "--app", "fraud-slots", "--canary", "10", "--yes", connection=False)
+    assert canary.returncode == 0, canary.stderr
+    assert arm.settings["fraud-slots"]["WEBSITE_RUN_FROM_PACKAGE"] == production_url  # production untouched
+    slot = arm.slots[("fraud-slots", "staging")]
+    assert slot["MPACK_PACKAGE_SHA256"] == _sha(v2)
+    with urllib.request.urlopen(slot["WEBSITE_RUN_FROM_PACKAGE"], timeout=30) as response:
+        assert response.read() == v2.read_bytes()
+    assert arm.web_config["fraud-slots"]["experiments"]["rampUpRules"] == [{"name": "staging", "actionHostName": "fraud-slots-staging.azurewebsites.net", "reroutePercentage": 10.0}]
+    again = _azure(arm, azurite, "deploy", str(v2), "--app", "fraud-slots", "--canary", "10", "--yes", connection=False)
+    assert json.loads(again.stdout)["steps"] == []
+    blocked = _azure(arm, azurite, "deploy", str(v1), "--app", "fraud-slots", "--yes", connection=False)
+    assert_clean_error(blocked, "a canary is running", "promote")
+
+    promoted = _azure(arm, azurite, "promote", "--platform", "azure", "--app", "fraud-slots", "--yes", connection=False)
+    assert promoted.returncode == 0, promoted.stderr
+    settings = arm.settings["fraud-slots"]
+    assert settings["MPACK_PACKAGE_SHA256"] == _sha(v2) and settings["WEBSITE_RUN_FROM_PACKAGE"] == slot["WEBSITE_RUN_FROM_PACKAGE"]
+    assert settings["MPACK_PREVIOUS_PACKAGE"] == production_url
+    assert arm.web_config["fraud-slots"]["experiments"]["rampUpRules"] == []
+
+    assert _azure(arm, azurite, "deploy", str(v1), "--app", "fraud-slots", "--canary", "25", "--yes", connection=False).returncode == 0
+    off = _azure(arm, azurite, "rollback", "--platform", "azure", "--app", "fraud-slots", "--yes", connection=False)
+    assert off.returncode == 0, off.stderr
+    assert arm.web_config["fraud-slots"]["experiments"]["rampUpRules"] == []
+    assert arm.settings["fraud-slots"]["MPACK_PACKAGE_SHA256"] == _sha(v2)  # production kept serving v2
+    no_canary = _azure(arm, azurite, "promote", "--platform", "azure", "--app", "fraud-slots", "--yes", connection=False)
+    assert_clean_error(no_canary, "no canary is running")
