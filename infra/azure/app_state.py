@@ -10,7 +10,7 @@ so a rollback needs nothing but the container. Other Linux plans: the app settin
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from mpack.infra.azure.session import AzureSession, azure_call
 from mpack.infra.errors import MpackError
@@ -40,6 +40,8 @@ class AppState:
     server_farm_id: str = ""
     slot: "SlotState | None" = None  # package-url plans: the canary slot, if it exists
     canary_percent: float = 0.0  # traffic routed to the slot (production's ramp-up rule)
+    python: str | None = None  # the Python the app runs ("3.11"), when Azure says
+    instance_memory_mb: int | None = None  # Flex: the app's instance size
 
     def describe(self) -> dict:
         described = {"app": self.name, "plan": self.plan, "serving_sha256": self.serving_sha, "previous_sha256": self.previous_sha, "host_name": self.host_name}
@@ -69,25 +71,30 @@ def read_state(session: AzureSession) -> AppState:
     storage = config.deployment.storage if config and config.deployment else None
     host = site.default_host_name or f"{app}.azurewebsites.net"
     if storage is not None and storage.value:
-        return _flex_state(session, app, host, storage.value)
+        state = _flex_state(session, app, host, storage.value)
+        scale, runtime = config.scale_and_concurrency, config.runtime
+        return replace(state, python=runtime.version if runtime else None, instance_memory_mb=scale.instance_memory_mb if scale else None)
     with azure_call(f"read the app settings of {app}"):
         settings = dict(session.web.web_apps.list_application_settings(session.target.resource_group, app).properties or {})
     url = settings.get(RUN_FROM_PACKAGE)
     sha = settings.get(SETTING_SHA) if url else None
-    slot, percent = _canary(session, app)
+    with azure_call(f"read the configuration of {app}"):
+        config = session.web.web_apps.get_configuration(session.target.resource_group, app)
+    stack = (config.linux_fx_version or "").partition("|")
+    slot, percent = _canary(session, app, config)
     return AppState(
         app, "package-url", host, linux, serving_sha=sha, previous_sha=settings.get(SETTING_PREVIOUS_SHA), serving_unmanaged=bool(url) and not sha, settings=settings,
         location=site.location or "", server_farm_id=site.server_farm_id or "", slot=slot, canary_percent=percent,
+        python=stack[2] if stack[0].lower() == "python" and stack[2] else None,
     )
 
 
-def _canary(session: AzureSession, app: str) -> tuple[SlotState | None, float]:
+def _canary(session: AzureSession, app: str, config) -> tuple[SlotState | None, float]:
     """The canary slot (if any) and the share of production's traffic routed to it."""
     from azure.core.exceptions import ResourceNotFoundError
 
     group = session.target.resource_group
     with azure_call(f"read the configuration of {app}"):
-        config = session.web.web_apps.get_configuration(group, app)
         rules = (config.experiments.ramp_up_rules if config.experiments else None) or []
         percent = sum(rule.reroute_percentage or 0 for rule in rules if (rule.name or "").lower() == CANARY_SLOT)
         try:

@@ -61,6 +61,7 @@ def read_package(bundle: Path) -> AzurePackage:
 
 def plan_deployment(session: AzureSession, package: AzurePackage, canary: float | None, package_container: str | None) -> AzurePlan:
     state = read_state(session)
+    check_fits(state, package)
     if canary is not None:
         if state.plan == "flex":
             raise MpackError(
@@ -94,6 +95,23 @@ def plan_deployment(session: AzureSession, package: AzurePackage, canary: float 
         SyncTriggers(),
     ]
     return plan
+
+
+def check_fits(state: AppState, package: AzurePackage) -> None:
+    """The app must run the bundle's Python (its wheels and .pyc are for that one) and, on Flex,
+    have instances as large as the memory the bundle was verified in."""
+    python = package.manifest["runtime"]["python"]
+    if state.python and state.python != python:
+        raise MpackError(
+            f"{state.name} runs Python {state.python}; the bundle is built for Python {python}",
+            f"rebuild with --python {state.python}, or change the app's Python version",
+        )
+    verified = int(package.manifest.get("build", {}).get("instance_memory_mb") or 2048)
+    if state.instance_memory_mb and state.instance_memory_mb < verified:
+        raise MpackError(
+            f"{state.name}'s instances have {state.instance_memory_mb} MB; the bundle was verified in {verified} MB",
+            f"rebuild with --instance-memory {state.instance_memory_mb} to check the model fits, or give the app larger instances",
+        )
 
 
 def _plan_canary(session: AzureSession, state: AppState, package: AzurePackage, percent: float, package_container: str | None) -> AzurePlan:

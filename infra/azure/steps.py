@@ -50,11 +50,7 @@ class ArchivePackage:
         return f"upload {self.path.name} ({self.path.stat().st_size / 2**20:.1f} MB, sha256 {self.sha[:12]}) to {self.container_url}/{_archive_name(self.sha)}"
 
     def apply(self, session: AzureSession, memo: dict) -> None:
-        container = session.container(self.container_url)
-        if not container.exists():
-            container.create_container()
-        with open(self.path, "rb") as handle:
-            container.get_blob_client(_archive_name(self.sha)).upload_blob(handle, overwrite=True, metadata={SHA_KEY: self.sha, MODEL_KEY: self.model})
+        _upload(session.container(self.container_url), _archive_name(self.sha), self.path, {SHA_KEY: self.sha, MODEL_KEY: self.model})
 
 
 @dataclass(frozen=True)
@@ -119,10 +115,7 @@ class UploadPackage:
 
     def apply(self, session: AzureSession, memo: dict) -> None:
         container = session.container(self.container_url, memo.get("connection_string"))
-        if not container.exists():
-            container.create_container()
-        with open(self.path, "rb") as handle:
-            container.get_blob_client(self.blob).upload_blob(handle, overwrite=True, metadata={SHA_KEY: self.sha})
+        _upload(container, self.blob, self.path, {SHA_KEY: self.sha})
         memo["package_url"] = read_only_url(container, self.blob)
 
 
@@ -215,6 +208,14 @@ class RouteTraffic:
         rules = [RampUpRule(name=self.slot, action_host_name=self.slot_host, reroute_percentage=self.percent)] if self.percent else []
         target = session.target
         session.web.web_apps.update_configuration(target.resource_group, target.app, SiteConfigResource(experiments=Experiments(ramp_up_rules=rules)))
+
+
+def _upload(container, blob: str, path: Path, metadata: dict) -> None:
+    """A private container (created when missing) receives the file, streamed."""
+    if not container.exists():
+        container.create_container()
+    with open(path, "rb") as handle:
+        container.get_blob_client(blob).upload_blob(handle, overwrite=True, metadata=metadata)
 
 
 def read_only_url(container, blob: str) -> str:

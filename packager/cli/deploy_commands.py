@@ -100,18 +100,7 @@ def promote(
 ) -> None:
     """Move the alias fully to its canary version. Azure (--platform azure --app NAME -g RG): the
     canary slot's package to production, then all traffic there."""
-    from mpack.packager.cli.azure_deploy import AzureSettings, platform_of, release
-    from mpack.packager.cli.deploy import DeploySettings
-
-    with _error_boundary(as_json, debug):
-        chosen = platform_of(platform, None)
-        if chosen == "aws" and not function:
-            raise MpackError("no function name", "pass --function NAME (or --platform azure --app NAME -g RG)")
-    if chosen == "azure":
-        release("promote", None, AzureSettings(app, resource_group, subscription, storage_connection_string), plan, yes, as_json, debug)
-        return
-
-    _release("promote", DeploySettings(None, function, alias, region=region), plan, yes, as_json, debug)
+    _move("promote", function, alias, region, platform, (app, resource_group, subscription, storage_connection_string), plan, yes, as_json, debug)
 
 
 def rollback(
@@ -130,6 +119,11 @@ def rollback(
 ) -> None:
     """Put the alias back: drop a canary, or return to the version it served before the last move.
     Azure (--platform azure --app NAME -g RG): serve the package the last deploy replaced."""
+    _move("rollback", function, alias, region, platform, (app, resource_group, subscription, storage_connection_string), plan, yes, as_json, debug)
+
+
+def _move(action: str, function, alias: str, region, platform, azure: tuple, plan: bool, yes: bool, as_json: bool, debug: bool) -> None:
+    """promote / rollback: the AWS alias, or (--platform azure) the app's package and traffic."""
     from mpack.packager.cli.azure_deploy import AzureSettings, platform_of, release
     from mpack.packager.cli.deploy import DeploySettings
 
@@ -138,10 +132,9 @@ def rollback(
         if chosen == "aws" and not function:
             raise MpackError("no function name", "pass --function NAME (or --platform azure --app NAME -g RG)")
     if chosen == "azure":
-        release("rollback", None, AzureSettings(app, resource_group, subscription, storage_connection_string), plan, yes, as_json, debug)
+        release(action, None, AzureSettings(*azure), plan, yes, as_json, debug)
         return
-
-    _release("rollback", DeploySettings(None, function, alias, region=region), plan, yes, as_json, debug)
+    _release(action, DeploySettings(None, function, alias, region=region), plan, yes, as_json, debug)
 
 
 def export_command(

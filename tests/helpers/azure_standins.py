@@ -154,6 +154,7 @@ class ArmStandIn:
     def add_package_url_app(self, name: str, storage_connection_string: str) -> None:
         self.sites[name] = {"kind": "functionapp,linux", "location": "westeurope", "properties": {"defaultHostName": f"{name}.azurewebsites.net", "reserved": True, "state": "Running"}}
         self.settings[name] = {"FUNCTIONS_WORKER_RUNTIME": "python", "AzureWebJobsStorage": storage_connection_string}
+        self.web_config[name] = {"linuxFxVersion": "Python|3.11"}
 
     def writes(self, name: str) -> list[dict]:
         """Requests that would change the app (everything but reads)."""

@@ -155,6 +155,12 @@ def test_deploy_errors_name_what_is_wrong(arm, azurite, bundles, built):
     arm.add_flex_app("fraud-ci", f"{azurite.blob_endpoint}/app-package-ci")
     no_yes = _azure(arm, azurite, "deploy", str(v1), "--app", "fraud-ci")
     assert_clean_error(no_yes, "without --yes")
+    arm.add_flex_app("py312-app", f"{azurite.blob_endpoint}/app-package-py312")
+    arm.sites["py312-app"]["properties"]["functionAppConfig"]["runtime"]["version"] = "3.12"
+    assert_clean_error(_azure(arm, azurite, "deploy", str(v1), "--app", "py312-app", "--yes"), "runs Python 3.12", "--python 3.12")
+    arm.add_flex_app("small-app", f"{azurite.blob_endpoint}/app-package-small")
+    arm.sites["small-app"]["properties"]["functionAppConfig"]["scaleAndConcurrency"]["instanceMemoryMB"] = 512
+    assert_clean_error(_azure(arm, azurite, "deploy", str(v1), "--app", "small-app", "--yes"), "512 MB", "--instance-memory 512")
     bad_token = mpack("deploy", str(v1), "--app", "fraud-ci", "--resource-group", "rg", "--yes", env={"MPACK_AZURE_ARM_ENDPOINT": arm.url, "MPACK_AZURE_ACCESS_TOKEN": "wrong", "REQUESTS_CA_BUNDLE": str(arm.cert), "AZURE_SUBSCRIPTION_ID": SUBSCRIPTION})
     assert_clean_error(bad_token, "credentials")
 

@@ -265,3 +265,37 @@ def test_twenty_thousand_column_names_are_checked_in_linear_time(handlers):
     refused = handlers["native"](missing, Context())
     assert "missing column(s) 'age'" in refused["message"]
     assert time.perf_counter() - started < 2.0  # quadratic checks took 5-8 s here
+
+
+@pytest.fixture(scope="module")
+def azure_functions(built, tmp_path_factory):
+    """The azure adapter's functions, loaded in this process against the unpacked azure bundle."""
+    folder = unzip(built("models:/mixed/1", target="azure").artifact, tmp_path_factory.mktemp("fuzz-azure") / "app")
+    os.environ["MPACK_BUNDLE_ROOT"] = str(folder)
+    try:
+        import mpack.handlers.azure_function as module
+
+        return importlib.reload(module)
+    finally:
+        os.environ.pop("MPACK_BUNDLE_ROOT", None)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(
+    body=_body,
+    content_type=st.sampled_from(["application/json", "text/csv", "text/plain", "", "application/json; charset=utf-8"]),
+    route=st.sampled_from(["invocations", "v2/models/mixed/infer", "v2/models/mixed", "v2/health/ready", "v2/models/other/infer", "v2/nothing", "metadata", "ping"]),
+    method=st.sampled_from(["POST", "GET", "PUT"]),
+)
+def test_azure_functions_answer_every_request_without_a_5xx(azure_functions, body, content_type, route, method):
+    import azure.functions as func
+
+    data = body if isinstance(body, bytes) else body.encode("utf-8", "surrogatepass")
+    path = route[3:] if route.startswith("v2/") else ""
+    request = func.HttpRequest(method=method, url=f"http://localhost/api/{route}", headers={"content-type": content_type}, params={}, route_params={"path": path} if route.startswith("v2/") else {}, body=data)
+    function = {"invocations": azure_functions.invocations, "metadata": azure_functions.probe, "ping": azure_functions.probe}.get(route, azure_functions.open_inference)
+    response = function(request)
+    assert response.status_code < 500, (route, response.get_body()[:300])
+    if response.status_code >= 400:  # every refusal is the protocol's JSON, naming what is wrong
+        document = json.loads(response.get_body())
+        assert document.get("message") or document.get("error"), document
