@@ -1,96 +1,52 @@
 """The local Functions host's HTTP front end: real HTTP in, ``FunctionsHost.handle`` per request.
 
-Bodies over the host's 210 MB request limit are refused before they are read (413); a request the
-front end cannot parse gets a 400; anything else is the host's answer, byte for byte.
+It runs on the local platform's own HTTP/1.1 server (``infra/local/http_wire``: keep-alive, chunked
+bodies, slowloris and connection caps, bodies over the limit drained, never held). Bodies over the
+host's 210 MB request limit are answered 413 as the host answers them; anything else is the host's
+answer, byte for byte.
 """
 
 from __future__ import annotations
 
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl
 
 from mpack.infra.functions_host.app_config import MAX_REQUEST_BYTES
 from mpack.infra.functions_host.host import FunctionsHost, HostRequest
+from mpack.infra.local.http_wire import Reply, Request, WireServer
+
+IDLE_TIMEOUT_S = 120.0
+REQUEST_TIMEOUT_S = 120.0  # a request's headers and body must arrive within this
+MAX_CONNECTIONS = 256
 
 
 class FunctionsHttpServer:
     def __init__(self, host: FunctionsHost, address: str, port: int, on_log=None) -> None:
         self.host = host
-        handler = _handler_class(host, on_log or (lambda text: None))
-        self._server = ThreadingHTTPServer((address, port), handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True, name="functions-http")
-        self._thread.start()
+        self._on_log = on_log or (lambda text: None)
+        self._server = WireServer(
+            address, port, self._answer, MAX_REQUEST_BYTES, "mpack-functions",
+            idle_timeout=IDLE_TIMEOUT_S, request_timeout=REQUEST_TIMEOUT_S, max_connections=MAX_CONNECTIONS,
+        )  # fmt: skip
 
     @property
     def url(self) -> str:
-        address, port = self._server.server_address[:2]
+        address, port = self._server.address
         return f"http://{'127.0.0.1' if address in ('0.0.0.0', '') else address}:{port}"
 
     def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.close()
 
-
-def _handler_class(host: FunctionsHost, on_log):
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        server_version = "mpack-functions-host"
-
-        def log_message(self, format, *args):  # the host logs each invocation itself
-            pass
-
-        def _answer(self) -> None:
-            declared = self.headers.get("Content-Length")
-            if declared is not None and (not declared.isdigit() or int(declared) > MAX_REQUEST_BYTES):
-                self._send(413 if declared.isdigit() else 400, {"Content-Type": "text/plain"}, b"request body too large for the Functions host (210 MB)" if declared.isdigit() else b"bad Content-Length", close=True)
-                return
-            if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-                body = self._read_chunked()
-                if body is None:
-                    self._send(413, {"Content-Type": "text/plain"}, b"request body too large for the Functions host (210 MB)", close=True)
-                    return
-            else:
-                body = self.rfile.read(int(declared)) if declared else b""
-            split = urlsplit(self.path)
-            query = dict(parse_qsl(split.query, keep_blank_values=True))
-            headers = {name.lower(): value for name, value in self.headers.items()}
-            request = HostRequest(self.command, split.path, query, headers, body, url=f"http://{self.headers.get('Host', 'localhost')}{self.path}")
-            try:
-                response = host.handle(request)
-            except RuntimeError as exc:  # the host is stopping
-                self._send(503, {"Content-Type": "text/plain"}, str(exc).encode(), close=True)
-                return
-            on_log(response.log)
-            self._send(response.status, response.headers, response.body)
-
-        def _read_chunked(self) -> bytes | None:
-            chunks, total = [], 0
-            while True:
-                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    self.rfile.readline()
-                    return b"".join(chunks)
-                total += size
-                if total > MAX_REQUEST_BYTES:
-                    return None
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline()
-
-        def _send(self, status: int, headers: dict, body: bytes, close: bool = False) -> None:
-            self.send_response(status)
-            for name, value in headers.items():
-                if name.lower() not in ("content-length", "transfer-encoding", "connection"):
-                    self.send_header(name, value)
-            self.send_header("Content-Length", str(len(body)))
-            if close:
-                self.send_header("Connection", "close")
-                self.close_connection = True
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(body)
-
-        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _answer
-
-    return Handler
+    def _answer(self, request: Request, connection) -> Reply:
+        if request.body is None:
+            return Reply(413, b"request body too large for the Functions host (210 MB)", content_type="text/plain")
+        query = dict(parse_qsl(request.query, keep_blank_values=True))
+        url = f"http://{request.headers.get('host', 'localhost')}{request.target}"
+        try:
+            response = self.host.handle(HostRequest(request.method, request.path, query, request.headers, request.body, url=url))
+        except RuntimeError as exc:  # the host is stopping
+            return Reply(503, str(exc).encode(), content_type="text/plain")
+        self._on_log(response.log)
+        headers = {name: value for name, value in response.headers.items() if name.lower() not in ("content-length", "transfer-encoding", "connection")}
+        content_type = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
+        extra = [(k, v) for k, v in headers.items() if k.lower() != "content-type"]
+        return Reply(response.status, response.body if request.method != "HEAD" else b"", extra, content_type or "text/plain")
