@@ -193,7 +193,10 @@ def local_smoke(package: AzurePackage) -> str:
     from mpack.infra.functions_host.host import FunctionsHost, HostRequest
     from mpack.infra.local.local_bundle import check_compatible
 
-    check_compatible(package.manifest, package.path)
+    try:
+        check_compatible(package.manifest, package.path)
+    except MpackError as error:
+        raise MpackError(f"smoke test: {error.message}", "run the deploy on a machine with the bundle's Python, or pass --smoke-test none") from None
     example = package.manifest.get("input_example")
     if example is None:
         raise MpackError("the bundle has no input example to smoke-test with", "pass --smoke-test none to deploy without one")

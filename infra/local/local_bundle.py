@@ -69,7 +69,8 @@ def check_compatible(manifest: dict, path: Path) -> None:
     if (wanted_python and wanted_python != here_python) or (wanted_arch and wanted_arch != here_arch):
         raise MpackError(
             f"{path} is built for Python {wanted_python} on {wanted_arch}, but this machine runs Python {here_python} on {here_arch}",
-            f"rebuild it with --python {here_python} --arch {here_arch} to test it here (or build --target lambda-image to run it in a container)",
+            f"rebuild it with --python {here_python} --arch {here_arch} to test it here"
+            + ("" if manifest.get("target") == "azure" else " (or build --target lambda-image to run it in a container)"),
         )
 
 
