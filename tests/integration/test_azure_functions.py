@@ -176,6 +176,23 @@ def test_faults_are_answered_and_the_host_recovers(azure_zip, tmp_path):
         host.close()
 
 
+def test_the_worker_sees_only_its_app_its_packages_and_its_settings(azure_zip, tmp_path, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///must-not-leak.db")
+    app = _app_with(azure_zip, tmp_path / "app", "faults_app.py")
+    host = FunctionsHost(app, HostConfig("isolated", environment={"GREETING": "hello"}))
+    try:
+        answer = host.handle(HostRequest("GET", "/api/environment"))
+        assert answer.status == 200, answer.log
+        seen = json.loads(answer.body)
+    finally:
+        host.close()
+    assert seen["env"]["GREETING"] == "hello" and seen["env"]["FUNCTIONS_WORKER_RUNTIME"] == "python"
+    assert seen["env"]["AzureWebJobsScriptRoot"] == str(app) and seen["env"]["MLFLOW_TRACKING_URI"] is None
+    assert seen["env"]["HOME"] != str(Path.home())
+    outside = [p for p in seen["path"] if "site-packages" in p and not p.startswith(str(app))]
+    assert not outside, outside  # no site-packages but the app's own .python_packages
+
+
 def test_an_app_that_fails_to_import_is_answered_with_its_error(azure_zip, tmp_path):
     host = FunctionsHost(_app_with(azure_zip, tmp_path / "app", "broken_app.py"), HostConfig("broken"))
     try:
