@@ -12,6 +12,7 @@ that fails to load is a 503 naming the error.
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 import threading
@@ -242,8 +243,6 @@ class FunctionsHost:
 
     @staticmethod
     def _error(status: int, message: str, log: str = "") -> HostResponse:
-        import json
-
         return HostResponse(status, dict(JSON), json.dumps({"error": message}).encode(), log=log or message + "\n")
 
 
