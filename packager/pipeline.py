@@ -13,12 +13,13 @@ from pathlib import Path
 from typing import Protocol
 
 from mpack.infra.errors import MpackError
+from mpack.infra.functions_host.app_config import DEFAULT_INSTANCE_MEMORY_MB
 from mpack.packager.bundle.dependencies import default_cache_dir, install_runtime
 from mpack.packager.bundle.manifest import build_manifest, manifest_bytes
 from mpack.packager.bundle.runtime_plan import native_plan, plan_runtime
 from mpack.packager.bundle.zip_writer import check_destination, partial_path, publish, write_zip, writing
 from mpack.packager.check.parity import check_parity, describe_failure, parity_requests, scoring_manifest
-from mpack.packager.check.verify import ASGI_STACK, FORBIDDEN_AT_RUNTIME, skipped, verify_bundle
+from mpack.packager.check.verify import ASGI_STACK, FORBIDDEN_AT_RUNTIME, skipped
 from mpack.packager.convert.optimize import optimize_graph
 from mpack.packager.convert.registry import ConversionOptions, LocalConverter, model_flavor, read_model
 from mpack.packager.source.environment import check_env_manager, local_environment, uv_environment
@@ -81,7 +82,7 @@ class BuildOptions:
         """The options that shape the bundle, stored in its manifest (no host paths)."""
         recorded = {"target": self.target, "lambda_http": self.lambda_http, "tolerance": self.tolerance}
         if self.target == "azure":
-            recorded.update(auth=self.auth or "function", instance_memory_mb=self.instance_memory_mb or 2048)
+            recorded.update(auth=self.auth or "function", instance_memory_mb=self.instance_memory_mb or DEFAULT_INSTANCE_MEMORY_MB)
         return recorded
 
 

@@ -18,6 +18,7 @@ from mpack.infra.azure.app_state import CANARY_SLOT, PACKAGES_CONTAINER, RUN_FRO
 from mpack.infra.azure.session import AzureSession, azure_call
 from mpack.infra.azure.steps import ArchivePackage, ArchiveServing, CreateSlot, OneDeploy, PointAppAtPackage, ReleasePackage, RouteTraffic, SyncTriggers, UploadPackage, shown
 from mpack.infra.errors import MpackError
+from mpack.infra.functions_host.app_config import instance_memory_mb
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,7 @@ def check_fits(state: AppState, package: AzurePackage) -> None:
             f"{state.name} runs Python {state.python}; the bundle is built for Python {python}",
             f"rebuild with --python {state.python}, or change the app's Python version",
         )
-    verified = int(package.manifest.get("build", {}).get("instance_memory_mb") or 2048)
+    verified = instance_memory_mb(package.manifest)
     if state.instance_memory_mb and state.instance_memory_mb < verified:
         raise MpackError(
             f"{state.name}'s instances have {state.instance_memory_mb} MB; the bundle was verified in {verified} MB",
@@ -187,10 +188,7 @@ def apply(session: AzureSession, plan: AzurePlan, smoke=None) -> AzurePlan:
 def local_smoke(package: AzurePackage) -> str:
     """The package answers its input example on the local Functions host (the bundle's Python must
     be this machine's)."""
-    import tempfile
-
-    from mpack.infra.functions_host.app_config import HostConfig
-    from mpack.infra.functions_host.host import FunctionsHost, HostRequest
+    from mpack.infra.functions_host.app_run import send, started_zip
     from mpack.infra.local.local_bundle import check_compatible
 
     try:
@@ -200,17 +198,10 @@ def local_smoke(package: AzurePackage) -> str:
     example = package.manifest.get("input_example")
     if example is None:
         raise MpackError("the bundle has no input example to smoke-test with", "pass --smoke-test none to deploy without one")
-    with tempfile.TemporaryDirectory(prefix="mpack-smoke-azure-") as folder:
-        with zipfile.ZipFile(package.path) as archive:
-            archive.extractall(folder)
-        host = FunctionsHost(Path(folder), HostConfig("mpack-smoke", memory_mb=int(package.manifest.get("build", {}).get("instance_memory_mb") or 2048)))
-        try:
-            failed = host.start()
-            if failed is not None:
-                raise MpackError(f"smoke test: the package fails to start: {failed.error}", "nothing was changed on Azure; fix the bundle and deploy again")
-            answer = host.handle(HostRequest("POST", "/api/invocations", {}, {"content-type": "application/json", "x-functions-key": host.keys.master}, json.dumps(example).encode()))
-        finally:
-            host.close()
+    with started_zip(package.path, "mpack-smoke") as (host, failed):
+        if failed is not None:
+            raise MpackError(f"smoke test: the package fails to start: {failed.error}", "nothing was changed on Azure; fix the bundle and deploy again")
+        answer = send(host, json.dumps(example).encode())
     if answer.status != 200 or b"predictions" not in answer.body:
         raise MpackError(f"smoke test: the package answered its input example with HTTP {answer.status}: {answer.body[:300]!r}", "nothing was changed on Azure; fix the bundle and deploy again")
     return f"smoke test: the package answered its input example on the local Functions host ({answer.duration_ms:.1f} ms)"

@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from mpack.infra.functions_host.app_config import INSTANCE_MEMORY_MB, instance_memory_mb
+
 FORMATS = ("bicep", "arm")
 STORAGE_BLOB_DATA_OWNER = "b7e6dc6d-f1e8-4753-8033-0f276bb0955b"  # built-in role: the deployment container and AzureWebJobsStorage by identity
 API = {"storage": "2023-05-01", "web": "2024-04-01", "role": "2022-04-01"}
@@ -70,12 +72,12 @@ class Resource:
 def resources(manifest: dict, python: str) -> tuple[dict, list[Resource]]:
     """(parameters, resources) of a Flex Consumption app for this bundle."""
     model = manifest["model"]
-    memory = int(manifest.get("build", {}).get("instance_memory_mb") or 2048)
+    memory = instance_memory_mb(manifest)
     parameters = {
         "appName": {"type": "string", "defaultValue": f"{model['name']}-{model['version']}".lower().replace("_", "-")[:40], "metadata": {"description": "The function app's name (globally unique: <name>.azurewebsites.net)."}},
         "location": {"type": "string", "defaultValue": raw("resourceGroup().location", "resourceGroup().location")},
         "maximumInstanceCount": {"type": "int", "defaultValue": 100},
-        "instanceMemoryMB": {"type": "int", "defaultValue": memory, "allowedValues": [512, 2048, 4096]},
+        "instanceMemoryMB": {"type": "int", "defaultValue": memory, "allowedValues": list(INSTANCE_MEMORY_MB)},
     }
     storage_name = concat("mpack", raw("uniqueString(resourceGroup().id)", "uniqueString(resourceGroup().id)"))
     container_name = concat("app-package-", raw("take(parameters('appName'), 32)", "take(appName, 32)"))

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from mpack.infra.azure.app_state import ARCHIVE_PREFIX, MODEL_KEY, PREVIOUS_KEY, RELEASED_BLOB, RUN_FROM_PACKAGE, SETTING_PREVIOUS, SETTING_PREVIOUS_SHA, SETTING_SHA, SHA_KEY
-from mpack.infra.azure.session import AzureSession, azure_call
+from mpack.infra.azure.session import AzureSession
 from mpack.infra.errors import MpackError, redact_credentials
 
 ARM_API_VERSION = "2024-04-01"

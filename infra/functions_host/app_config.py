@@ -15,6 +15,7 @@ HTTP_RESPONSE_LIMIT_S = 230  # Azure's front end gives up on an HTTP answer afte
 MAX_REQUEST_BYTES = 210 * 1024 * 1024  # the host's own request size limit
 INIT_LIMIT_S = 120.0  # how long a worker may take to import and index the app locally
 INSTANCE_MEMORY_MB = (512, 2048, 4096)  # Flex Consumption's instance sizes
+DEFAULT_INSTANCE_MEMORY_MB = 2048  # Flex Consumption's default size, and --instance-memory's
 DEFAULT_HTTP_CONCURRENCY = 16  # Flex Consumption's default HTTP concurrency per instance (Python)
 _TIMESPAN = re.compile(r"^(?:(\d+)\.)?(\d{1,2}):(\d{2}):(\d{2})(?:\.\d+)?$")
 
@@ -22,7 +23,7 @@ _TIMESPAN = re.compile(r"^(?:(\d+)\.)?(\d{1,2}):(\d{2}):(\d{2})(?:\.\d+)?$")
 @dataclass(frozen=True)
 class HostConfig:
     app_name: str
-    memory_mb: int = 2048
+    memory_mb: int = DEFAULT_INSTANCE_MEMORY_MB
     timeout_s: float | None = None  # None: host.json's functionTimeout
     http_concurrency: int = DEFAULT_HTTP_CONCURRENCY
     max_instances: int = 1
@@ -35,6 +36,11 @@ class HostConfig:
             raise MpackError(f"--timeout {self.timeout_s:g} is out of range", "use seconds between 1 and 3600 (HTTP answers are cut at 230 s anyway)")
         if self.http_concurrency < 1 or self.max_instances < 1:
             raise MpackError("concurrency and instance counts must be at least 1", "use --max-concurrency 1 or more")
+
+
+def instance_memory_mb(manifest: dict) -> int:
+    """The instance memory an azure bundle was built and verified for (its manifest's build options)."""
+    return int(manifest.get("build", {}).get("instance_memory_mb") or DEFAULT_INSTANCE_MEMORY_MB)
 
 
 @dataclass(frozen=True)

@@ -60,6 +60,21 @@ def open_bundle(path: Path, cache_root: Path) -> LocalBundle:
     return LocalBundle(root, manifest)
 
 
+def bundle_target(path: Path) -> str | None:
+    """The target a bundle (zip or folder) was built for, read from its manifest without unpacking
+    it; None when there is no readable manifest (the caller's own checks then say what is wrong)."""
+    try:
+        if path.is_dir():
+            data = (path / MANIFEST_NAME).read_bytes()
+        else:
+            with zipfile.ZipFile(path) as archive:
+                data = archive.read(MANIFEST_NAME)
+        target = json.loads(data).get("target")
+    except (OSError, KeyError, ValueError, AttributeError, zipfile.BadZipFile, zlib.error, EOFError):
+        return None
+    return target if isinstance(target, str) else None
+
+
 def check_compatible(manifest: dict, path: Path) -> None:
     """The bundle's native wheels must match this interpreter and CPU to run in a local process."""
     runtime = manifest.get("runtime", {})

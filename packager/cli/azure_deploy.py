@@ -4,7 +4,6 @@ to the Azure deployer; the same plan / confirm / apply / report flow as the AWS 
 from __future__ import annotations
 
 import json
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,12 +84,8 @@ def platform_of(platform: str | None, bundle: Path | None) -> str:
             raise MpackError(f"--platform {platform} is not a platform", "choose aws or azure")
         return platform
     if bundle is not None and bundle.is_file():
-        import zipfile
+        from mpack.infra.local.local_bundle import bundle_target
 
-        try:
-            with zipfile.ZipFile(bundle) as archive:
-                if json.loads(archive.read("mpack.json")).get("target") == "azure":
-                    return "azure"
-        except (zipfile.BadZipFile, KeyError, ValueError, OSError):
-            pass
+        if bundle_target(bundle) == "azure":
+            return "azure"
     return "aws"

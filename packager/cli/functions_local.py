@@ -24,19 +24,17 @@ class FunctionsRun:
     http_concurrency: int = 16
 
 
-def is_functions_app(bundle: Path, cache_dir: Path | None) -> bool:
+def is_functions_app(bundle: Path) -> bool:
     """Whether ``bundle`` (a zip or folder) is an azure bundle mpack built."""
-    from mpack.infra.local.local_bundle import open_bundle
-    from mpack.packager.bundle.dependencies import default_cache_dir
+    from mpack.infra.local.local_bundle import bundle_target
 
-    if not bundle.exists():
-        return False
-    manifest = open_bundle(bundle, cache_dir or default_cache_dir()).manifest
-    return bool(manifest) and manifest.get("target") == "azure"
+    return bundle_target(bundle) == "azure"
 
 
 def open_host(run: FunctionsRun):
-    from mpack.infra.functions_host.app_config import HostConfig
+    """The host for the bundle, unpacked read-only into the cache as the Lambda platform does, and
+    the bundle's manifest."""
+    from mpack.infra.functions_host.app_config import HostConfig, instance_memory_mb
     from mpack.infra.functions_host.host import FunctionsHost
     from mpack.infra.local.function_config import parse_environment
     from mpack.infra.local.local_bundle import open_bundle
@@ -44,25 +42,10 @@ def open_host(run: FunctionsRun):
 
     bundle = open_bundle(run.bundle, run.cache_dir or default_cache_dir())
     manifest = bundle.manifest or {}
-    memory = run.memory_mb or int(manifest.get("build", {}).get("instance_memory_mb") or 2048)
+    memory = run.memory_mb or instance_memory_mb(manifest)
     name = run.name or f"mpack-{manifest.get('model', {}).get('name', 'app')}"
     config = HostConfig(name, memory, run.timeout_s, run.http_concurrency, run.max_instances, dict(parse_environment(list(run.environment))))
     return FunctionsHost(bundle.task_root, config), manifest
-
-
-def invoke_once(run: FunctionsRun, method: str, path: str, body: bytes, content_type: str, use_key: bool = True):
-    """One request through the host (started for it): the response, with the host's log lines."""
-    from mpack.infra.functions_host.host import HostRequest
-
-    host, _ = open_host(run)
-    try:
-        route = path if path.startswith("/api/") or path == "/api" else "/api/" + path.lstrip("/")
-        headers = {"content-type": content_type}
-        if use_key:
-            headers["x-functions-key"] = host.keys.master
-        return host.handle(HostRequest(method, route, {}, headers, body, url=f"http://localhost{route}"))
-    finally:
-        host.close()
 
 
 def answer_failure(status: int, body: bytes) -> str | None:

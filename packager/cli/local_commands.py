@@ -46,7 +46,7 @@ def invoke(
     with _error_boundary(False, debug):  # with --json, stdout holds the payload alone; errors go to stderr
         from mpack.packager.cli.functions_local import is_functions_app
 
-        if is_functions_app(bundle, cache_dir):
+        if is_functions_app(bundle):
             _invoke_functions_app(ctx, options, given, as_json)
             return
         from mpack.infra.local.events import EVENT_KINDS
@@ -100,7 +100,7 @@ def serve(
     with _error_boundary(False, debug):
         from mpack.packager.cli.functions_local import is_functions_app
 
-        if is_functions_app(bundle, cache_dir):
+        if is_functions_app(bundle):
             _serve_functions_app(ctx, options, host, port, max_concurrency, quiet)
             return
         function = open_function(options, max_concurrency, on_result=show)
@@ -136,17 +136,19 @@ def _functions_run(ctx: typer.Context, options, max_instances: int = 1):
 
 def _invoke_functions_app(ctx: typer.Context, options, given, as_json: bool) -> None:
     """One request through the local Functions host: --data (or the input example) to --path."""
-    from mpack.packager.cli.functions_local import answer_failure, invoke_once, open_host
+    from mpack.infra.functions_host.app_run import send
+    from mpack.packager.cli.functions_local import answer_failure, open_host
     from mpack.packager.cli.local import event_payload, read_stdin
 
     if given.event != "direct" or given.event_file is not None:
         raise MpackError("--event and --event-file are Lambda event sources", "an azure bundle takes HTTP requests: use --data and --path")
-    run = _functions_run(ctx, options)
-    host, manifest = open_host(run)
-    host.close()
-    stdin_text = read_stdin() if given.data is None and given.data_file is None else None
-    body = event_payload(given, manifest.get("input_example"), stdin_text, lambda text: _stderr.print(f"[dim]{escape(text)}[/dim]"))
-    response = invoke_once(run, "POST", given.path, body, given.content_type)
+    host, manifest = open_host(_functions_run(ctx, options))
+    try:
+        stdin_text = read_stdin() if given.data is None and given.data_file is None else None
+        body = event_payload(given, manifest.get("input_example"), stdin_text, lambda text: _stderr.print(f"[dim]{escape(text)}[/dim]"))
+        response = send(host, body, given.path, given.content_type)
+    finally:
+        host.close()
     sys.stderr.write(response.log)
     if as_json:
         sys.stdout.write(response.body.decode("utf-8", "replace") + "\n")

@@ -44,7 +44,6 @@ class ZipTarget(Target, Protocol):
 
     verified_where: str  # how the verification ran, for the build's progress line
 
-
     def verify(self, bundle: Path, request: dict, expected, tolerance: float, forbidden: tuple[str, ...]):
         """Run the finished bundle on ``request`` the way its platform runs it (a ``Verification``)."""
 

@@ -15,6 +15,7 @@ import shutil
 from pathlib import Path
 
 from mpack.infra.errors import MpackError
+from mpack.infra.functions_host.app_config import INSTANCE_MEMORY_MB
 from mpack.packager.bundle.dependencies import compile_tree
 from mpack.packager.bundle.manifest import MANIFEST_NAME
 from mpack.packager.bundle.zip_writer import BundleEntry, tree_entries
@@ -25,8 +26,6 @@ NOT_ON_AZURE = ("lambda_", "container_", "asgi_app")  # handler modules a Functi
 ONNX_ONLY_EXCLUDED = (*NOT_ON_AZURE, "native_model")
 # A zip deploy larger than this is refused by the platform's deployment service (Kudu / One Deploy).
 PACKAGE_LIMIT = 1024 * 1024 * 1024
-# Instance memory the plans offer (Flex Consumption: 512, 2,048 or 4,096 MB; Consumption: 1.5 GB).
-FLEX_INSTANCE_MEMORY_MB = (512, 2048, 4096)
 
 
 class AzureFunctionsTarget:
@@ -95,10 +94,10 @@ AUTH_LEVELS = ("anonymous", "function", "admin")
 def check_azure_options(options) -> None:
     if options.auth is not None and options.auth not in AUTH_LEVELS:
         raise MpackError(f"--auth {options.auth} is not an auth level", f"choose one of {', '.join(AUTH_LEVELS)}")
-    if options.instance_memory_mb is not None and options.instance_memory_mb not in FLEX_INSTANCE_MEMORY_MB:
+    if options.instance_memory_mb is not None and options.instance_memory_mb not in INSTANCE_MEMORY_MB:
         raise MpackError(
             f"--instance-memory {options.instance_memory_mb} is not a Flex Consumption instance size",
-            f"choose one of {', '.join(map(str, FLEX_INSTANCE_MEMORY_MB))} (MB)",
+            f"choose one of {', '.join(map(str, INSTANCE_MEMORY_MB))} (MB)",
         )
     if options.lambda_http != "native":
         raise MpackError("--lambda-http applies to Lambda targets", "drop --lambda-http for --target azure")
