@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from . import mlflow_request as requests
 from .errors import INTERNAL_ERROR, RequestError
-from .signature import InputSignature, column_feeds, matrix_feed, tensor_array
+from .signature import InputSignature
 
 MAX_BODY_BYTES = 6 * 1024 * 1024  # Lambda's synchronous payload limit
 JSON_CONTENT_TYPES = frozenset(("application/json", "application/x-json", "text/json", ""))
@@ -60,20 +60,23 @@ def payload_too_large(size: int) -> RequestError:
 class ScoringService:
     """One loaded model behind the MLflow scoring protocol."""
 
-    def __init__(self, manifest: dict, session) -> None:
+    def __init__(self, manifest: dict, session, feeds=None) -> None:
+        """``feeds`` turns checked rows into the session's inputs: numpy arrays for ONNX Runtime
+        (``tensor_feeds.ArrayFeeds``, the default) or plain rows for the micro runtime."""
+        if feeds is None:
+            from .tensor_feeds import ArrayFeeds
+
+            feeds = ArrayFeeds
         self.manifest = manifest
         self.session = session
+        self.feeding = feeds
         self.signature = InputSignature.from_manifest(manifest["signature"])
         prediction = manifest["prediction"]
         self.default_method = prediction["default"]
         self.methods = prediction["methods"]
         self._ignored_sets: set[tuple] = set()  # ignored-column sets already logged
-        if self.signature.layout == "matrix":
-            self._feeds = self._matrix_feeds
-        elif self.signature.layout == "columns":
-            self._feeds = self._column_feeds
-        else:
-            self._feeds = self._tensor_feeds
+        build = {"matrix": feeds.matrix, "columns": feeds.columns}.get(self.signature.layout, feeds.tensors)
+        self._feeds = lambda data: build(self.signature, data)
 
     # -- entry points -------------------------------------------------------------------------------
 
@@ -183,31 +186,16 @@ class ScoringService:
     def _score(self, data, params: dict, tabular: bool) -> Response:
         method = self._method(params)
         feeds = self._feeds(data)
-        first = next(iter(feeds.values()))
-        rows = len(first) if first.ndim else 1
+        rows = self.feeding.rows(feeds)
         try:
             outputs = self.session.run(method["outputs"], feeds)
         except Exception as exc:  # a real model failure: the only 500
             return Response(500, {"error_code": INTERNAL_ERROR, "message": f"model failed to predict: {exc}"[:2000]}, rows)
         return Response(200, {"predictions": self._format(method, outputs)}, rows)
 
-    @staticmethod
-    def _format(method: dict, outputs: list) -> object:
+    def _format(self, method: dict, outputs: list) -> object:
         squeeze = method.get("squeeze", False)
-        values = [(o.reshape(-1) if squeeze and o.ndim == 2 and o.shape[1] == 1 else o).tolist() for o in outputs]
+        values = [self.feeding.plain(o, squeeze) for o in outputs]
         if len(values) == 1:
             return values[0]
         return dict(zip(method["outputs"], values))
-
-    def _matrix_feeds(self, rows: list[list]) -> dict:
-        return {self.signature.tensors[0].name: matrix_feed(self.signature, rows)}
-
-    def _column_feeds(self, rows: list[list]) -> dict:
-        return column_feeds(self.signature, rows)
-
-    def _tensor_feeds(self, data: dict) -> dict:
-        feeds = {spec.name: tensor_array(spec, data[spec.name]) for spec in self.signature.tensors}
-        batch = {len(a) for a in feeds.values()}
-        if len(batch) > 1:
-            raise RequestError("all inputs must have the same number of rows", error_code="INVALID_PARAMETER_VALUE")
-        return feeds
