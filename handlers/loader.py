@@ -96,6 +96,10 @@ def load(root: Path | None = None) -> LoadedModel:
     model = manifest["model"]
     model_path = root / model["file"]
     verify_model_file(model_path, model["sha256"])
+    if manifest.get("micro"):  # --runtime micro: compiled to standard-library Python
+        from .micro_runtime import load_micro
+
+        return LoadedModel(manifest=manifest, session=load_micro(root, manifest))
     if manifest.get("native"):  # --runtime native: the model's own framework, images only
         from .native_model import model_session
 

@@ -42,14 +42,16 @@ class Manifest:
     build: dict  # the options that shaped the bundle
     input_example: dict | None = None  # a small scoring request (smoke tests, mpack invoke)
     native: dict | None = None  # --runtime native: the model's own format and outputs
+    micro: dict | None = None  # --runtime micro: the compiled module's inputs, outputs and operators
     schema: int = SCHEMA_VERSION
     extra: dict = field(default_factory=dict)  # fields a reader does not know, kept as they were
 
     def to_dict(self) -> dict:
-        document = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("extra", "model", "native")}
+        document = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("extra", "model", "native", "micro")}
         document["model"] = asdict(self.model)
-        if self.native is not None:
-            document["native"] = self.native
+        for optional in ("native", "micro"):
+            if getattr(self, optional) is not None:
+                document[optional] = getattr(self, optional)
         return {**self.extra, **document}
 
     def to_bytes(self) -> bytes:
@@ -77,6 +79,7 @@ class Manifest:
             "build": document.get("build") or {},
             "input_example": document.get("input_example"),
             "native": document.get("native"),
+            "micro": document.get("micro"),
         }
         return cls(model=info, schema=schema, extra={k: v for k, v in document.items() if k not in known}, **values)
 

@@ -12,7 +12,7 @@ __all__ = ["MANIFEST_NAME", "build_manifest", "manifest_bytes"]
 DISTRIBUTION = "mpack-serverless"  # what pip installs; the command and namespace are `mpack`
 
 
-def build_manifest(*, target: str, handler: str, resolved, converted, model_file: str, model_bytes: bytes, runtime, example: dict, options: dict) -> dict:
+def build_manifest(*, target: str, handler: str, resolved, converted, model_file: str, model_bytes: bytes, runtime, example: dict, options: dict, micro: dict | None = None) -> dict:
     """The manifest as a plain document (the pipeline and the report read it as one)."""
     return Manifest(
         mpack_version=version(DISTRIBUTION),
@@ -34,6 +34,7 @@ def build_manifest(*, target: str, handler: str, resolved, converted, model_file
         converter=converted.converter,
         build=options,
         native={k: v for k, v in converted.native.items() if k != "requirements"} if converted.native else None,
+        micro=micro,
     ).to_dict()
 
 
