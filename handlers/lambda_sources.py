@@ -8,17 +8,8 @@ so direct invocations never pay for them).
 
 from __future__ import annotations
 
-import base64
-import binascii
-from dataclasses import dataclass
-from http import HTTPStatus
-from typing import TYPE_CHECKING
-
 from .errors import RequestError
 from .protocol import Response, ScoringService, error_response
-
-if TYPE_CHECKING:
-    from collections.abc import Callable
 
 DIRECT, SQS, APIGW_REST, APIGW_HTTP, FUNCTION_URL, ALB = "direct", "sqs", "apigw-rest", "apigw-http", "function-url", "alb"
 
@@ -56,6 +47,9 @@ def http_event_problem(event: dict, kind: str) -> str | None:
     if cookies is not None and not (isinstance(cookies, list) and all(isinstance(c, str) for c in cookies)):
         return "cookies must be a list of strings"
     if event.get("isBase64Encoded") and event.get("body"):
+        import base64
+        import binascii
+
         try:
             base64.b64decode(event["body"], validate=True)
         except (binascii.Error, ValueError):
@@ -72,7 +66,7 @@ def malformed_http_answer(event: dict, kind: str, problem: str) -> tuple[dict, R
     else:
         result["headers"] = dict(response.headers)
     if kind == ALB:
-        result["statusDescription"] = f"{response.status} {HTTPStatus(response.status).phrase}"
+        result["statusDescription"] = status_description(response.status)
     return result, response
 
 
@@ -99,7 +93,7 @@ class NativeHttp:
             body = wrapped.decoded_body
         except UnicodeDecodeError:
             response = error_response(RequestError("request body is not valid UTF-8", error_code="MALFORMED_REQUEST"))
-        except (binascii.Error, ValueError):
+        except ValueError:  # binascii.Error is a ValueError
             response = error_response(RequestError("request body is not valid base64, and isBase64Encoded is true", error_code="MALFORMED_REQUEST"))
         else:
             try:
@@ -123,19 +117,28 @@ def http_result(wrapped, kind: str, response: Response) -> dict:
     result = {"statusCode": response.status, "body": response.json(), "isBase64Encoded": False}
     result.update(wrapped.header_serializer().serialize(headers=dict(response.headers), cookies=[]))
     if kind == ALB:
-        result["statusDescription"] = f"{response.status} {HTTPStatus(response.status).phrase}"
+        result["statusDescription"] = status_description(response.status)
     return result
+
+
+def status_description(status: int) -> str:
+    """ALB's status line text, "200 OK" (``http`` imported only for ALB answers)."""
+    from http import HTTPStatus
+
+    return f"{status} {HTTPStatus(status).phrase}"
 
 
 # -- the sources -------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
 class Outcome:
-    result: object  # what the handler returns to Lambda
-    rows: int
-    errors: int
-    response: Response | None = None  # the protocol answer, for the log line (None for batches)
+    """What the handler returns to Lambda, rows scored, failures, and the protocol answer for the
+    log line (None for batches)."""
+
+    __slots__ = ("result", "rows", "errors", "response")
+
+    def __init__(self, result: object, rows: int, errors: int, response: Response | None = None) -> None:
+        self.result, self.rows, self.errors, self.response = result, rows, errors, response
 
 
 class DirectInvocation:
@@ -181,7 +184,7 @@ class HttpSource:
 
     name = ""
 
-    def __init__(self, respond: Callable[[dict, object, str], tuple[dict, Response]]) -> None:
+    def __init__(self, respond) -> None:  # respond(event, context, kind) -> (result, Response)
         self.respond = respond
 
     def answer(self, event, context) -> Outcome:

@@ -6,10 +6,7 @@ follow the platform's CPU share (on Lambda, 1,769 MB of memory is one vCPU) and 
 
 from __future__ import annotations
 
-import hashlib
 import os
-from dataclasses import dataclass
-from pathlib import Path
 
 from .errors import ModelLoadError
 from .manifest import MANIFEST_NAME, Manifest
@@ -18,40 +15,60 @@ LAMBDA_MB_PER_VCPU = 1769
 LAMBDA_MAX_VCPUS = 6
 
 
-@dataclass(frozen=True)
 class LoadedModel:
-    manifest: dict
-    session: object  # onnxruntime.InferenceSession
+    """The manifest and the session (onnxruntime, native or micro). Paths are plain strings here:
+    ``pathlib`` and ``dataclasses`` cost ~30 ms of a micro bundle's cold start."""
+
+    __slots__ = ("manifest", "session")
+
+    def __init__(self, manifest: dict, session: object) -> None:
+        self.manifest, self.session = manifest, session
 
 
-def bundle_root() -> Path:
+def bundle_root() -> str:
     """The folder holding mpack.json: MPACK_BUNDLE_ROOT, else Lambda's task root, else beside us."""
     explicit = os.environ.get("MPACK_BUNDLE_ROOT") or os.environ.get("LAMBDA_TASK_ROOT")
     if explicit:
-        return Path(explicit)
-    return Path(__file__).resolve().parent.parent.parent
+        return explicit
+    return os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
 
 
-def read_manifest(root: Path) -> dict:
+def read_manifest(root) -> dict:
     """The bundle's manifest, checked field by field (``Manifest``), as the plain document the
     scoring core reads."""
-    path = root / MANIFEST_NAME
+    path = os.path.join(root, MANIFEST_NAME)
     try:
-        data = path.read_bytes()
+        with open(path, "rb") as handle:
+            data = handle.read()
     except FileNotFoundError:
         raise ModelLoadError(f"bundle manifest {path} is missing; was this bundle built by mpack?") from None
     return Manifest.from_bytes(data, f"bundle manifest {path}").to_dict()
 
 
-def verify_model_file(path: Path, expected_sha256: str) -> None:
+def _sha256():
+    """The interpreter's own SHA-256 (no OpenSSL load: ~5 ms of a cold start), else hashlib's."""
+    try:
+        from _sha2 import sha256  # Python 3.12+
+    except ImportError:
+        try:
+            from _sha256 import sha256  # Python 3.11
+        except ImportError:
+            from hashlib import sha256
+    return sha256()
+
+
+def verify_model_file(path, expected_sha256: str) -> None:
+    digest = _sha256()
     try:
         with open(path, "rb") as handle:
-            actual = hashlib.file_digest(handle, "sha256").hexdigest()
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
     except FileNotFoundError:
         raise ModelLoadError(f"model file {path} named in the manifest is missing from the bundle") from None
+    actual = digest.hexdigest()
     if actual != expected_sha256:
         raise ModelLoadError(
-            f"model file {path.name} is corrupt or was altered: sha256 {actual} does not match the "
+            f"model file {os.path.basename(path)} is corrupt or was altered: sha256 {actual} does not match the "
             f"manifest's {expected_sha256}; rebuild the bundle"
         )
 
@@ -70,7 +87,7 @@ def platform_threads() -> int:
         return os.cpu_count() or 1
 
 
-def create_session(model: Path | bytes, threads: int):
+def create_session(model, threads: int):
     """An ONNX Runtime session on an already-optimized graph (a file path or the graph's bytes)."""
     import onnxruntime as ort
 
@@ -86,15 +103,15 @@ def create_session(model: Path | bytes, threads: int):
         source = model if isinstance(model, bytes) else str(model)
         return ort.InferenceSession(source, sess_options=options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
-        name = "the model" if isinstance(model, bytes) else model.name
+        name = "the model" if isinstance(model, bytes) else os.path.basename(model)
         raise ModelLoadError(f"ONNX Runtime cannot load {name}: {exc}") from None
 
 
-def load(root: Path | None = None) -> LoadedModel:
-    root = root or bundle_root()
+def load(root=None) -> LoadedModel:
+    root = os.fspath(root or bundle_root())
     manifest = read_manifest(root)
     model = manifest["model"]
-    model_path = root / model["file"]
+    model_path = os.path.join(root, model["file"])
     verify_model_file(model_path, model["sha256"])
     if manifest.get("micro"):  # --runtime micro: compiled to standard-library Python
         from .micro_runtime import load_micro

@@ -6,7 +6,6 @@ so a field is named, typed and checked in one place. It ships inside bundles: st
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
 
 from .errors import ModelLoadError
 
@@ -18,37 +17,50 @@ class ManifestError(ModelLoadError):
     """mpack.json is missing a field, has one of the wrong type, or comes from a newer mpack."""
 
 
-@dataclass(frozen=True)
 class ModelInfo:
-    name: str
-    version: str
-    source: str  # models:/..., runs:/..., or local:<folder name>: never a host path
-    flavor: str
-    task: str  # classifier | regressor | generic
-    file: str  # the model file inside the bundle
-    sha256: str  # of that file, checked at load
+    """name, version, source (models:/..., runs:/..., or local:<folder name>: never a host path),
+    flavor, task (classifier | regressor | generic), file (the model file inside the bundle) and
+    its sha256, checked at load."""
 
+    FIELDS = ("name", "version", "source", "flavor", "task", "file", "sha256")
+    __slots__ = FIELDS
 
-@dataclass(frozen=True)
-class Manifest:
-    mpack_version: str
-    target: str
-    handler: str
-    model: ModelInfo
-    signature: dict  # layout, columns, inputs, outputs
-    prediction: dict  # default method and each method's outputs
-    runtime: dict  # python, arch, onnxruntime, numpy, ...
-    converter: dict
-    build: dict  # the options that shaped the bundle
-    input_example: dict | None = None  # a small scoring request (smoke tests, mpack invoke)
-    native: dict | None = None  # --runtime native: the model's own format and outputs
-    micro: dict | None = None  # --runtime micro: the compiled module's inputs, outputs and operators
-    schema: int = SCHEMA_VERSION
-    extra: dict = field(default_factory=dict)  # fields a reader does not know, kept as they were
+    def __init__(self, name: str, version: str, source: str, flavor: str, task: str, file: str, sha256: str) -> None:
+        self.name, self.version, self.source, self.flavor, self.task, self.file, self.sha256 = name, version, source, flavor, task, file, sha256
 
     def to_dict(self) -> dict:
-        document = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("extra", "model", "native", "micro")}
-        document["model"] = asdict(self.model)
+        return {name: getattr(self, name) for name in self.FIELDS}
+
+
+class Manifest:
+    """The typed manifest. A plain class, not a dataclass: it is read at every cold start, and
+    importing ``dataclasses`` costs ~20 ms there.
+
+    Fields: mpack_version, target, handler, model (ModelInfo), signature (layout, columns, inputs,
+    outputs), prediction (default method, each method's outputs), runtime (python, arch,
+    onnxruntime, numpy, or kind micro/native), converter, build (the options that shaped the
+    bundle); optional: input_example (a small scoring request: smoke tests, mpack invoke), native
+    (--runtime native: the model's own format and outputs), micro (--runtime micro: the compiled
+    module's inputs, outputs and operators), schema, extra (fields a reader does not know, kept)."""
+
+    REQUIRED = ("mpack_version", "target", "handler", "model", "signature", "prediction", "runtime", "converter", "build")
+    OPTIONAL = {"input_example": None, "native": None, "micro": None, "schema": SCHEMA_VERSION}
+    __slots__ = (*REQUIRED, *OPTIONAL, "extra")
+
+    def __init__(self, extra: dict | None = None, **values) -> None:
+        missing = [name for name in self.REQUIRED if name not in values]
+        unknown = [name for name in values if name not in self.REQUIRED and name not in self.OPTIONAL]
+        if missing or unknown:
+            raise TypeError(f"Manifest: missing {missing}, unknown {unknown}")
+        for name in self.REQUIRED:
+            setattr(self, name, values[name])
+        for name, default in self.OPTIONAL.items():
+            setattr(self, name, values.get(name, default))
+        self.extra = extra or {}
+
+    def to_dict(self) -> dict:
+        document = {name: getattr(self, name) for name in self.REQUIRED if name != "model"}
+        document.update(input_example=self.input_example, schema=self.schema, model=self.model.to_dict())
         for optional in ("native", "micro"):
             if getattr(self, optional) is not None:
                 document[optional] = getattr(self, optional)
@@ -66,8 +78,8 @@ class Manifest:
         if not isinstance(schema, int) or schema > SCHEMA_VERSION:
             raise ManifestError(f"{where} has schema {schema!r}; this mpack reads schema {SCHEMA_VERSION} and older: rebuild the bundle or upgrade mpack")
         model = _typed(document, "model", dict, where)
-        info = ModelInfo(**{f.name: str(_typed(model, f.name, (str, int), f"{where} model")) for f in fields(ModelInfo)})
-        known = {f.name for f in fields(cls)}
+        info = ModelInfo(**{name: str(_typed(model, name, (str, int), f"{where} model")) for name in ModelInfo.FIELDS})
+        known = {*cls.REQUIRED, *cls.OPTIONAL, "extra"}
         values = {
             "mpack_version": str(document.get("mpack_version") or "unknown"),
             "target": _typed(document, "target", str, where),

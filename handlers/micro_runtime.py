@@ -8,8 +8,9 @@ start; Lambda's code folder is read-only).
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
+import os
+import sys
+from importlib.machinery import SourceFileLoader
 
 from .errors import ModelLoadError
 
@@ -60,16 +61,23 @@ def _shaper(shape):
     return nested
 
 
-def load_micro(root: Path, manifest: dict) -> MicroSession:
-    """The compiled model of the bundle at ``root`` (its sha256 already verified by the loader)."""
+def load_micro(root, manifest: dict) -> MicroSession:
+    """The compiled model of the bundle at ``root`` (its sha256 already verified by the loader),
+    from its precompiled .pyc when the bundle has one."""
     micro = manifest.get("micro") or {}
-    path = root / manifest["model"]["file"]
-    spec = importlib.util.spec_from_file_location(MODULE_NAME, path)
-    if spec is None or spec.loader is None:
-        raise ModelLoadError(f"cannot load the micro model {path}")
-    module = importlib.util.module_from_spec(spec)
+    path = os.path.join(root, manifest["model"]["file"])
+    loader = SourceFileLoader(MODULE_NAME, path)
+    module = type(sys)(MODULE_NAME)
+    module.__file__, module.__loader__ = path, loader
     try:
-        spec.loader.exec_module(module)
+        loader.exec_module(module)
     except Exception as exc:  # a damaged module: whatever it raises, the bundle cannot serve
-        raise ModelLoadError(f"the micro model {path.name} does not load: {type(exc).__name__}: {exc}") from None
+        raise ModelLoadError(f"the micro model {os.path.basename(path)} does not load: {type(exc).__name__}: {exc}") from None
+    return MicroSession(module, micro.get("inputs") or [], micro.get("outputs") or [])
+
+
+def session_from_source(source: bytes | str, micro: dict) -> MicroSession:
+    """A session over a compiled module's text, without a file (the build's parity gate and checks)."""
+    module = type(sys)(MODULE_NAME)
+    exec(compile(source, "model_micro.py", "exec"), module.__dict__)  # noqa: S102 - mpack's compiler's own output
     return MicroSession(module, micro.get("inputs") or [], micro.get("outputs") or [])

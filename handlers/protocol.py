@@ -8,8 +8,6 @@ with ``"params": {"predict_method": "predict_proba"}``.
 from __future__ import annotations
 
 import json
-import logging
-from dataclasses import dataclass, field
 
 from . import mlflow_request as requests
 from .errors import INTERNAL_ERROR, RequestError
@@ -23,16 +21,20 @@ SCORING_PATHS = ("", "/invocations")
 HEALTH_PATHS = ("/ping", "/health")
 LOGGED_COLUMN_SETS = 64  # distinct ignored-column sets logged per process (clients choose them)
 
-log = logging.getLogger("mpack")
 
 
-@dataclass(frozen=True)
 class Response:
-    status: int
-    body: object
-    rows: int = 0
-    headers: dict = field(default_factory=lambda: {"Content-Type": "application/json"})
-    raw: bytes | None = None  # a body that is not JSON text (KServe binary tensors); body stays the header
+    """An answer: status, JSON body, rows scored, headers; ``raw``: a body that is not JSON text
+    (KServe binary tensors), the JSON ``body`` then being its header."""
+
+    __slots__ = ("status", "body", "rows", "headers", "raw")
+
+    def __init__(self, status: int, body: object, rows: int = 0, headers: dict | None = None, raw: bytes | None = None) -> None:
+        self.status, self.body, self.rows, self.raw = status, body, rows, raw
+        self.headers = {"Content-Type": "application/json"} if headers is None else headers
+
+    def __repr__(self) -> str:
+        return f"Response({self.status}, {self.body!r:.200})"
 
     def wire(self) -> bytes | str:
         """What goes on the wire: raw bytes when there are any, else ``json()``."""
@@ -181,7 +183,9 @@ class ScoringService:
             return
         self._ignored_sets.add(key)
         shown = ", ".join(repr(c)[:60] for c in ignored[:20]) + (f" and {len(ignored) - 20} more" if len(ignored) > 20 else "")
-        log.warning("ignored column(s) the model does not take: %s", shown)
+        import logging  # only here: importing it costs ~15 ms of a cold start
+
+        logging.getLogger("mpack").warning("ignored column(s) the model does not take: %s", shown)
 
     def _score(self, data, params: dict, tabular: bool) -> Response:
         method = self._method(params)

@@ -12,8 +12,6 @@ Three layouts, chosen at build time:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from functools import cached_property
 
 from .errors import RequestError
 
@@ -23,43 +21,44 @@ FLOATING = ("double", "float")
 MISSING_STRING = ""  # fed for null in a string column whose model treats it as an unknown category
 
 
-@dataclass(frozen=True)
 class ColumnSpec:
     """A named column: ``type`` is the MLflow type requests are validated against, ``dtype`` the
     tensor type it is fed to the model as (sklearn graphs compute in float32)."""
 
-    name: str
-    type: str
-    dtype: str = "float32"
-    allow_missing: bool = False
+    __slots__ = ("name", "type", "dtype", "allow_missing")
+
+    def __init__(self, name: str, type: str, dtype: str = "float32", allow_missing: bool = False) -> None:
+        self.name, self.type, self.dtype, self.allow_missing = name, type, dtype, allow_missing
+
+    def __repr__(self) -> str:
+        return f"ColumnSpec({self.name!r}, {self.type!r}, {self.dtype!r}, {self.allow_missing!r})"
 
 
-@dataclass(frozen=True)
 class TensorSpec:
-    name: str
-    dtype: str
-    shape: tuple  # -1 (or None) for a variable dimension
+    __slots__ = ("name", "dtype", "shape")
+
+    def __init__(self, name: str, dtype: str, shape: tuple) -> None:
+        self.name, self.dtype, self.shape = name, dtype, shape  # shape: -1 (or None) for a variable dimension
 
 
-@dataclass(frozen=True)
 class InputSignature:
-    layout: str  # "matrix" | "columns" | "tensors"
-    columns: tuple[ColumnSpec, ...]
-    tensors: tuple[TensorSpec, ...]
+    """Plain classes, not dataclasses, here and in the rest of the request path: importing
+    ``dataclasses`` costs ~20 ms of a cold start (it imports inspect and ast)."""
+
+    __slots__ = ("layout", "columns", "tensors", "column_names", "column_index")
+
+    def __init__(self, layout: str, columns: tuple, tensors: tuple) -> None:
+        self.layout = layout  # "matrix" | "columns" | "tensors"
+        self.columns = columns
+        self.tensors = tensors
+        self.column_names = tuple(c.name for c in columns)
+        self.column_index = {name: index for index, name in enumerate(self.column_names)}
 
     @classmethod
     def from_manifest(cls, signature: dict) -> InputSignature:
         columns = tuple(ColumnSpec(c["name"], c["type"], c["dtype"], bool(c.get("allow_missing"))) for c in signature.get("columns", ()))
         tensors = tuple(TensorSpec(t["name"], t["dtype"], tuple(t["shape"])) for t in signature["inputs"])
         return cls(signature["layout"], columns, tensors)
-
-    @cached_property
-    def column_names(self) -> tuple[str, ...]:
-        return tuple(c.name for c in self.columns)
-
-    @cached_property
-    def column_index(self) -> dict[str, int]:
-        return {name: index for index, name in enumerate(self.column_names)}
 
     def describe(self) -> dict:
         """The input contract as clients see it (for /version and error messages)."""

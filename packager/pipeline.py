@@ -14,9 +14,9 @@ from typing import Protocol
 
 from mpack.infra.errors import MpackError
 from mpack.infra.functions_host.app_config import DEFAULT_INSTANCE_MEMORY_MB
-from mpack.packager.bundle.dependencies import default_cache_dir, install_runtime
+from mpack.packager.bundle.dependencies import InstalledRuntime, default_cache_dir, install_runtime
 from mpack.packager.bundle.manifest import build_manifest, manifest_bytes
-from mpack.packager.bundle.runtime_plan import native_plan, plan_runtime
+from mpack.packager.bundle.runtime_plan import micro_plan, native_plan, plan_runtime
 from mpack.packager.bundle.zip_writer import check_destination, partial_path, publish, write_zip, writing
 from mpack.packager.check.parity import check_parity, describe_failure, parity_requests, scoring_manifest
 from mpack.packager.check.verify import ASGI_STACK, FORBIDDEN_AT_RUNTIME, skipped
@@ -27,9 +27,12 @@ from mpack.packager.source.examples import first_rows, load_sample_data, parity_
 from mpack.packager.source.requirements import logged_environment
 from mpack.packager.source.resolve import parse_source, resolve
 from mpack.packager.source.sklearn_model import PICKLE_RISK, is_pickle
+from mpack.packager.micro.choice import RuntimeChoice, choose, cold_start_ms, micro_candidate, warm_latency
+from mpack.packager.micro.compiler import MICRO_MODULE
 from mpack.packager.targets import check_target_options, get_target
 
-RUNTIMES = ("auto", "onnx", "native")
+RUNTIMES = ("auto", "onnx", "native", "micro")
+MICRO_FORBIDDEN = ("numpy", "onnxruntime", "aws_lambda_powertools")  # a micro bundle runs on the standard library
 
 
 class Progress(Protocol):
@@ -73,7 +76,7 @@ class BuildOptions:
     base_image: str | None = None  # image targets
     tag: str | None = None  # image targets
     push: bool = False  # image targets: push to the registry the tag names
-    runtime: str = "auto"  # onnx | native | auto (native on image targets when ONNX cannot express the model)
+    runtime: str = "auto"  # onnx | native | micro | auto (micro on Lambda zips when it compiles and is fast enough; native on image targets when ONNX cannot express the model)
     env_manager: str = "uv"  # where the model is loaded: its own environment (uv) or this interpreter (local)
     auth: str | None = None  # --target azure: the auth level of the scoring routes [default: function]
     instance_memory_mb: int | None = None  # --target azure: the instance memory the app must fit [default: 2048]
@@ -102,6 +105,7 @@ class BuildReport:
     timings: dict = field(default_factory=dict)
     warnings: list = field(default_factory=list)
     image: dict | None = None  # image targets: tag, id, sizes, layer digests
+    runtime_choice: dict | None = None  # Lambda zips: micro vs onnxruntime, measured, and why
 
     def to_dict(self) -> dict:
         artifact = {"image": self.image} if self.image else {"path": str(self.artifact), "sha256": self.sha256, "zipped_bytes": self.zipped_bytes, "unzipped_bytes": self.unzipped_bytes}
@@ -118,6 +122,7 @@ class BuildReport:
             "dependencies": self.dependencies,
             "timings_s": self.timings,
             "warnings": self.warnings,
+            "runtime_choice": self.runtime_choice,
         }
 
 
@@ -166,6 +171,9 @@ def build(options: BuildOptions, progress: Progress | None = None) -> BuildRepor
             else:
                 optimized = optimize_graph(converted.onnx_bytes)
                 progress.note(f"{converted.flavor} -> ONNX ({converted.signature['layout']} layout, {len(optimized) / 1024:.0f} KiB)")
+            program, why_not = micro_candidate(options.runtime, target, options.lambda_http, converted) if not converted.native else (None, "")
+            if program is not None:
+                progress.note(f"compiled to standard-library Python for --runtime micro ({len(program.source) / 1024:.0f} KiB, {len(program.operators)} operators)")
         with stage("parity"):
             records, request, source = _check_rows(converted, sample, example, columns)
             # a native model answers with its own libraries: scored where they are, its environment
@@ -179,10 +187,19 @@ def build(options: BuildOptions, progress: Progress | None = None) -> BuildRepor
             worst = max((o.max_scaled_diff or 0.0 for o in report.outputs), default=0.0)
             progress.note(f"{report.rows} rows ({source}): max difference {worst:.2g}" + (", labels agree" if converted.task == "classifier" else ""))
             example_request = first_rows(request) if request else scoring_request(records, converted.columns)
+            micro_report = _micro_parity(program, converted, optimized, records, request, source, options, progress)
         with stage("dependencies"):
             installed = install_runtime(runtime, options.cache_dir or default_cache_dir(), progress.note)
             libraries = ", ".join(runtime.model_packages) if runtime.model_packages else f"onnxruntime {runtime.onnxruntime}, numpy {runtime.numpy}"
             progress.note(f"{libraries} for Python {runtime.python} {runtime.arch}" + (" (cached)" if installed.cache_hit else ""))
+        choice = None
+        if program is not None or options.runtime == "auto" and target.name == "lambda":
+            with stage("runtime"):
+                choice = _choose_runtime(program, why_not, micro_report, options, target, resolved, converted, optimized, runtime, installed, example_request, work, progress)
+            if choice.runtime == "micro":
+                runtime, optimized = micro_plan(runtime), choice.program.source.encode()
+                installed = InstalledRuntime(_empty(work / "no-packages"), True, "micro", runtime.matches_host)
+                converted = replace(converted, model_file=MICRO_MODULE)
         manifest = build_manifest(
             target=target.name,
             handler=target.handler,
@@ -193,6 +210,7 @@ def build(options: BuildOptions, progress: Progress | None = None) -> BuildRepor
             runtime=runtime,
             example=example_request,
             options=options.recorded(),
+            micro=choice.program.contract() if choice and choice.runtime == "micro" else None,
         )
         if target.kind == "image":
             from mpack.packager.image.pipeline import build_and_verify_image
@@ -249,7 +267,64 @@ def build(options: BuildOptions, progress: Progress | None = None) -> BuildRepor
         dependencies={"cache_hit": installed.cache_hit, "cache_key": installed.key, "precompiled": installed.precompiled},
         timings=timings,
         warnings=warnings,
+        runtime_choice=choice.to_dict() if choice else None,
     )
+
+
+def _micro_parity(program, converted, optimized: bytes, records, request, source: str, options: BuildOptions, progress):
+    """The compiled model through the same parity gate as the ONNX graph; ``--runtime micro``
+    stops on a failure, ``auto`` falls back to onnxruntime."""
+    if program is None:
+        return None
+    from mpack.packager.check.scoring import scoring_service
+
+    manifest = {**scoring_manifest(converted), "micro": program.contract()}
+    candidate = scoring_service(manifest, program.source.encode())
+    report = check_parity(converted, optimized, parity_requests(converted, records, request), source, options.tolerance, records, candidate)
+    if not report.passed:
+        if options.runtime == "micro":
+            raise MpackError(f"parity check failed for the micro runtime: {describe_failure(report)}", "build with --runtime onnx, or raise --tolerance if the difference is acceptable")
+        progress.warn(f"the micro runtime's answers differ: {describe_failure(report)}; shipping onnxruntime")
+    else:
+        worst = max((o.max_scaled_diff or 0.0 for o in report.outputs), default=0.0)
+        progress.note(f"micro runtime: {report.rows} rows, max difference {worst:.2g}" + (", labels agree" if converted.task == "classifier" else ""))
+    return report
+
+
+def _choose_runtime(program, why_not: str, micro_report, options: BuildOptions, target, resolved, converted, optimized: bytes, runtime, installed, request: dict, work: Path, progress) -> RuntimeChoice:
+    """Measure both runtimes where this interpreter can run the bundle, then choose (choice.py)."""
+    from mpack.packager.check.scoring import scoring_service
+
+    measured: dict = {}
+    if program is not None and runtime.matches_host:
+        contract = scoring_manifest(converted)
+        services = {"micro": scoring_service({**contract, "micro": program.contract()}, program.source.encode()), "onnx": scoring_service(contract, optimized)}
+        for name, service in services.items():
+            measured[name] = warm_latency(service, request)
+        for name in ("micro", "onnx"):
+            micro = name == "micro"
+            plan = micro_plan(runtime) if micro else runtime
+            model_bytes = program.source.encode() if micro else optimized
+            file = MICRO_MODULE if micro else converted.model_file
+            manifest = build_manifest(
+                target=target.name, handler=target.handler, resolved=resolved, converted=replace(converted, model_file=file), model_file=file, model_bytes=model_bytes,
+                runtime=plan, example=request, options=options.recorded(), micro=program.contract() if micro else None,
+            )  # fmt: skip
+            site = _empty(work / "no-packages") if micro else installed.site
+            entries = target.entries(site, model_bytes, manifest_bytes(manifest), work / f"measure-{name}", runtime.matches_host)
+            measured[name]["cold_start_ms"] = cold_start_ms(entries, work / f"measure-{name}-bundle", request)
+        progress.note(
+            "measured: micro cold start {m[micro][cold_start_ms]:.0f} ms, one row {m[micro][warm_1_row_us]:.0f} us, 1,000 rows {m[micro][warm_1000_rows_us]:.0f} us; "
+            "onnxruntime {m[onnx][cold_start_ms]:.0f} ms, {m[onnx][warm_1_row_us]:.0f} us, {m[onnx][warm_1000_rows_us]:.0f} us".format(m=measured)
+        )
+    chosen, reason = choose(options.runtime, program, why_not, micro_report is not None and micro_report.passed, measured)
+    progress.note(f"runtime: {'micro (standard library only)' if chosen == 'micro' else 'onnxruntime'}: {reason}")
+    return RuntimeChoice(chosen, reason, program, measured, micro_report.to_dict() if micro_report else None)
+
+
+def _empty(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def _model_converter(model, options: BuildOptions, scope: ExitStack, progress):
@@ -333,6 +408,8 @@ def _verify(target, partial: Path, runtime, options: BuildOptions, manifest: dic
     forbidden = FORBIDDEN_AT_RUNTIME + (ASGI_STACK if options.lambda_http == "native" else ())
     if manifest.get("native"):
         forbidden = ()  # a native model brings its own libraries, whatever they import
+    if manifest.get("micro"):
+        forbidden += MICRO_FORBIDDEN
     verification = target.verify(partial, request, expected.body["predictions"], max(options.tolerance, 1e-6), forbidden)
     progress.note(f"answered the input example {target.verified_where} (init {verification.init_seconds * 1000:.0f} ms)")
     return verification

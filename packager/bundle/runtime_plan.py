@@ -40,6 +40,7 @@ class RuntimePlan:
     handler_packages: tuple[str, ...]  # pinned "name==version"
     glibc_minor: int = 26
     model_packages: tuple[str, ...] = ()  # --runtime native: the model's own requirements (no onnxruntime)
+    micro: bool = False  # --runtime micro: the standard library only
 
     @property
     def glibc(self) -> str:
@@ -57,6 +58,8 @@ class RuntimePlan:
         return self.python == host_python() and self.arch == host_arch()
 
     def describe(self) -> dict:
+        if self.micro:
+            return {"python": self.python, "arch": self.arch, "kind": "micro"}
         if self.model_packages:
             return {"python": self.python, "arch": self.arch, "glibc": self.glibc, "kind": "native", "packages": list(self.model_packages)}
         return {"python": self.python, "arch": self.arch, "glibc": self.glibc, "onnxruntime": self.onnxruntime, "numpy": self.numpy}
@@ -94,3 +97,10 @@ def native_plan(plan: RuntimePlan, requirements: list[str]) -> RuntimePlan:
     from dataclasses import replace
 
     return replace(plan, onnxruntime="", opset=None, model_packages=tuple(requirements))
+
+
+def micro_plan(plan: RuntimePlan) -> RuntimePlan:
+    """The same target, shipping no libraries at all (the compiled model and the standard library)."""
+    from dataclasses import replace
+
+    return replace(plan, onnxruntime="", numpy="", opset=None, handler_packages=(), micro=True)

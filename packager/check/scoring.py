@@ -9,5 +9,11 @@ from mpack.handlers.protocol import ScoringService
 
 
 def scoring_service(manifest: dict, model_bytes: bytes) -> ScoringService:
-    """A ScoringService for a (possibly partial) manifest and the model file's bytes, on one thread."""
+    """A ScoringService for a (possibly partial) manifest and the model file's bytes, on one thread
+    (for --runtime micro, the bytes are the compiled module's text)."""
+    if manifest.get("micro"):
+        from mpack.handlers.micro_runtime import session_from_source
+        from mpack.handlers.row_feeds import RowFeeds
+
+        return ScoringService(manifest, session_from_source(model_bytes, manifest["micro"]), RowFeeds)
     return ScoringService(manifest, model_session(manifest, model_bytes, threads=1))

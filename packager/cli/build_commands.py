@@ -33,7 +33,7 @@ def build(
     tag: Optional[str] = typer.Option(None, "--tag", help="Image targets: the image reference [default: mpack/<model>:<version>-<target>]."),
     push: bool = typer.Option(False, "--push", help="Image targets: push to the registry the tag names, after the image answered."),
     platform: Optional[str] = typer.Option(None, "--platform", help="Image targets: linux/amd64 or linux/arm64 (the same as --arch x86_64|arm64)."),
-    runtime: str = typer.Option("auto", "--runtime", help="onnx, native (ship scikit-learn itself; image targets) or auto (native only when ONNX cannot express the model)."),
+    runtime: str = typer.Option("auto", "--runtime", help="onnx, micro (Lambda zips: the graph compiled to standard-library Python, no onnxruntime or numpy), native (ship scikit-learn itself; image targets) or auto (micro on Lambda zips when every operator compiles and one row answers within 1 ms; native only when ONNX cannot express the model)."),
     env_manager: str = typer.Option("uv", "--env-manager", help="Where the model is loaded and converted: uv (its own logged environment, cached) or local (this interpreter, after checking the logged versions)."),
     auth: Optional[str] = typer.Option(None, "--auth", help="--target azure: auth level of the scoring routes: function (a key), anonymous or admin [default: function]."),
     instance_memory: Optional[int] = typer.Option(None, "--instance-memory", help="--target azure: Flex Consumption instance memory the app must fit: 512, 2048 or 4096 MB [default: 2048]."),

@@ -26,6 +26,10 @@ class MicroProgram:
     inputs: tuple[str, ...]
     outputs: tuple[str, ...]
 
+    def contract(self) -> dict:
+        """The manifest's ``micro`` field: what the runtime needs to call the module."""
+        return {"inputs": list(self.inputs), "outputs": list(self.outputs), "operators": list(self.operators)}
+
 
 def supported_operators() -> list[str]:
     return sorted({op for _, op in REGISTRY})

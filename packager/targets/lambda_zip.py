@@ -1,7 +1,9 @@
 """``--target lambda``: an AWS Lambda zip (handler ``mpack_handler.handler``).
 
 Layout at the zip root: the runtime packages, ``mpack/handlers`` (the adapter and protocol core),
-``mpack_handler.py``, ``model.onnx`` and ``mpack.json``.
+``mpack_handler.py``, ``model.onnx`` and ``mpack.json``. With ``--runtime micro``: no packages,
+only the standard-library handler modules, and ``model_micro.py`` (the compiled model, precompiled
+beside the handlers) instead of model.onnx.
 """
 
 from __future__ import annotations
@@ -17,7 +19,10 @@ from mpack.packager.bundle.zip_writer import BundleEntry, tree_entries
 from mpack.packager.targets.handler_code import handler_code, package_dir
 
 CONTAINER_ONLY = ("container_", "open_inference", "binary_tensors")  # handler modules a Lambda function never imports
-ZIP_EXCLUDED = (*CONTAINER_ONLY, "native_model")  # ONNX zips leave the native runtime out
+MICRO_ONLY = ("micro_", "row_feeds", "lambda_json_log")
+ZIP_EXCLUDED = (*CONTAINER_ONLY, "native_model", *MICRO_ONLY)  # ONNX zips leave the native and micro runtimes out
+# what the micro runtime's handler imports: standard library only (checked by the layering test)
+MICRO_MODULES = ("__init__", "errors", "signature", "mlflow_request", "protocol", "row_feeds", "loader", "manifest", "lambda_sources", "lambda_json_log", "micro_")
 ZIPPED_DIRECT_UPLOAD_LIMIT = 50 * 1024 * 1024
 UNZIPPED_LIMIT = 250 * 1024 * 1024
 
@@ -37,6 +42,8 @@ class LambdaZipTarget:
 
     def entries(self, runtime_site: Path, model_bytes: bytes, manifest: bytes, workdir: Path, precompile: bool) -> list[BundleEntry]:
         contract = json.loads(manifest)
+        if contract.get("micro"):
+            return self._micro_entries(model_bytes, manifest, contract, workdir, precompile)
         native = bool(contract.get("native"))  # --runtime native: the model's own libraries
         code = handler_code(workdir / "code", exclude=CONTAINER_ONLY if native else ZIP_EXCLUDED, precompile=False)
         shutil.copyfile(package_dir("mpack.templates") / "lambda" / "mpack_handler.py", code / "mpack_handler.py")
@@ -48,6 +55,17 @@ class LambdaZipTarget:
             BundleEntry(contract["model"]["file"], data=model_bytes),  # model.onnx, or a native model's own file
             BundleEntry(MANIFEST_NAME, data=manifest),
         ]
+
+    @staticmethod
+    def _micro_entries(model_bytes: bytes, manifest: bytes, contract: dict, workdir: Path, precompile: bool) -> list[BundleEntry]:
+        """The standard-library handler modules and the compiled model, precompiled together."""
+        others = tuple(p.stem for p in package_dir("mpack.handlers").glob("*.py") if not p.stem.startswith(MICRO_MODULES))
+        code = handler_code(workdir / "code", exclude=others, precompile=False)
+        shutil.copyfile(package_dir("mpack.templates") / "lambda" / "mpack_handler_micro.py", code / "mpack_handler.py")
+        (code / contract["model"]["file"]).write_bytes(model_bytes)
+        if precompile:
+            compile_tree(code)
+        return [*tree_entries(code), BundleEntry(MANIFEST_NAME, data=manifest)]
 
     def check_limits(self, entries: list[BundleEntry]) -> None:
         unzipped = sum(e.size for e in entries)
