@@ -118,7 +118,7 @@ def main() -> None:
     print(f"work folder {work}", file=sys.stderr)
     tracking_uri = train_and_register(work / "store", MODEL, trees=200)
     uri = f"models:/{MODEL}@champion"
-    lambda_zip = build(BuildOptions(model=uri, tracking_uri=tracking_uri, output=work / "lambda.zip"))
+    lambda_zip = build(BuildOptions(model=uri, tracking_uri=tracking_uri, output=work / "lambda.zip", runtime="onnx"))  # the onnxruntime bundle: the same runtime as the azure app
     azure_zip = build(BuildOptions(model=uri, tracking_uri=tracking_uri, output=work / "azure.zip", target="azure"))
     lambda_dir, azure_dir = unzip(lambda_zip.artifact, work / "lambda"), unzip(azure_zip.artifact, work / "azure")
     request = lambda_zip.manifest["input_example"]

@@ -134,7 +134,7 @@ def main() -> None:
     print(f"work folder {work}", file=sys.stderr)
     tracking_uri = train_and_register(work / "store", MODEL, trees=200)
     uri = f"models:/{MODEL}/1"
-    native = build(BuildOptions(model=uri, tracking_uri=tracking_uri, output=work / "native.zip"))
+    native = build(BuildOptions(model=uri, tracking_uri=tracking_uri, output=work / "native.zip", runtime="onnx"))  # this bench judges the onnxruntime bundle (bench/micro_runtime.py: the micro one)
     asgi = build(BuildOptions(model=uri, tracking_uri=tracking_uri, output=work / "asgi.zip", lambda_http="asgi"))
     native_dir, asgi_dir = unzip(native.artifact, work / "native"), unzip(asgi.artifact, work / "asgi")
     one_row = {"dataframe_split": {"columns": [f"f{i:02d}" for i in range(20)], "data": [[0.1] * 20]}}

@@ -125,7 +125,7 @@ def main() -> None:
     cache = work / "cache"
     print(f"work folder {work}", file=sys.stderr)
     tracking_uri = train_and_register(work / "store", cold_start.MODEL, trees=200)
-    bundle = build(BuildOptions(model=f"models:/{cold_start.MODEL}/1", tracking_uri=tracking_uri, output=work / "bundle.zip")).artifact
+    bundle = build(BuildOptions(model=f"models:/{cold_start.MODEL}/1", tracking_uri=tracking_uri, output=work / "bundle.zip", runtime="onnx")).artifact
     folder = cold_start.unzip(bundle, work / "unzipped")
     one_row = {"dataframe_split": {"columns": [f"f{i:02d}" for i in range(20)], "data": [[0.1] * 20]}}
     isolated = [sys.executable, "-I", "-S", "-c"]

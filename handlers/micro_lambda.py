@@ -15,10 +15,9 @@ from .lambda_json_log import EmfMetrics, JsonLogger
 from .loader import load
 from .micro_events import MicroHttp, MicroSqsBatch
 from .protocol import ScoringService
-from .row_feeds import RowFeeds
 
 MODEL = load()
-SERVICE = ScoringService(MODEL.manifest, MODEL.session, RowFeeds)
+SERVICE = ScoringService(MODEL.manifest, MODEL.session)
 _SERVICE_NAME = os.environ.get("POWERTOOLS_SERVICE_NAME") or f"mpack-{MODEL.manifest['model']['name']}"
 
 logger = JsonLogger(_SERVICE_NAME)

@@ -63,9 +63,13 @@ class ScoringService:
     """One loaded model behind the MLflow scoring protocol."""
 
     def __init__(self, manifest: dict, session, feeds=None) -> None:
-        """``feeds`` turns checked rows into the session's inputs: numpy arrays for ONNX Runtime
-        (``tensor_feeds.ArrayFeeds``, the default) or plain rows for the micro runtime."""
-        if feeds is None:
+        """``feeds`` turns checked rows into the session's inputs: plain rows for a micro bundle
+        (``row_feeds.RowFeeds``), numpy arrays for the others (``tensor_feeds.ArrayFeeds``)."""
+        if feeds is None and manifest.get("micro"):
+            from .row_feeds import RowFeeds
+
+            feeds = RowFeeds
+        elif feeds is None:
             from .tensor_feeds import ArrayFeeds
 
             feeds = ArrayFeeds

@@ -13,7 +13,6 @@ def scoring_service(manifest: dict, model_bytes: bytes) -> ScoringService:
     (for --runtime micro, the bytes are the compiled module's text)."""
     if manifest.get("micro"):
         from mpack.handlers.micro_runtime import session_from_source
-        from mpack.handlers.row_feeds import RowFeeds
 
-        return ScoringService(manifest, session_from_source(model_bytes, manifest["micro"]), RowFeeds)
+        return ScoringService(manifest, session_from_source(model_bytes, manifest["micro"]))
     return ScoringService(manifest, model_session(manifest, model_bytes, threads=1))

@@ -1,5 +1,6 @@
 """The Lambda handler of a real built bundle, fed arbitrary events of every source (hypothesis):
-no exception escapes it and no client error becomes a 5xx, in native and ASGI modes. The
+no exception escapes it and no client error becomes a 5xx, in native and ASGI modes and on the
+micro runtime (standard library only). The
 regressions the first fuzzing found are pinned as plain cases below.
 
 The handler runs in this process (fuzzing needs thousands of calls) from the unzipped bundle's
@@ -40,12 +41,11 @@ class Context:
         return 30_000
 
 
-def _handler(folder):
+def _handler(folder, adapter: str = "lambda_function"):
     """Import the bundle's handler module afresh against ``folder`` (its init phase)."""
     os.environ["MPACK_BUNDLE_ROOT"] = str(folder)
     try:
-        import mpack.handlers.lambda_function as module
-
+        module = importlib.import_module(f"mpack.handlers.{adapter}")
         return importlib.reload(module).handler
     finally:
         os.environ.pop("MPACK_BUNDLE_ROOT", None)
@@ -54,9 +54,10 @@ def _handler(folder):
 @pytest.fixture(scope="module")
 def handlers(built, tmp_path_factory):
     folder = tmp_path_factory.mktemp("fuzz")
-    native = unzip(built("models:/mixed/1").artifact, folder / "native")
+    native = unzip(built("models:/mixed/1", runtime="onnx").artifact, folder / "native")
     asgi = unzip(built("models:/mixed/1", lambda_http="asgi").artifact, folder / "asgi")
-    return {"native": _handler(native), "asgi": _handler(asgi)}
+    micro = unzip(built("models:/mixed/1", runtime="micro").artifact, folder / "micro")
+    return {"native": _handler(native), "asgi": _handler(asgi), "micro": _handler(micro, "micro_lambda")}
 
 
 ROW = {"age": 30.0, "income": 50_000.0, "city": "oslo", "plan": "pro"}
@@ -162,7 +163,7 @@ def test_sqs_batches_always_get_a_partial_batch_response(handlers, event):
 
 @pytest.fixture(scope="module")
 def container_app(built, tmp_path_factory):
-    os.environ["MPACK_BUNDLE_ROOT"] = str(unzip(built("models:/mixed/1").artifact, tmp_path_factory.mktemp("container")))
+    os.environ["MPACK_BUNDLE_ROOT"] = str(unzip(built("models:/mixed/1", runtime="onnx").artifact, tmp_path_factory.mktemp("container")))
     try:
         import mpack.handlers.container_app as module
 
