@@ -14,6 +14,7 @@ STAGE_TITLES = {
     "convert": "Converting to ONNX",
     "parity": "Checking parity",
     "dependencies": "Resolving runtime dependencies",
+    "runtime": "Choosing the runtime (micro or onnxruntime, measured)",
     "zip": "Writing bundle",
     "image": "Building image",
     "verify": "Verifying: answering the input example",

@@ -289,13 +289,24 @@ def emit_unsqueeze(program: Program, inputs: list[Value], attrs: dict) -> list[V
 
 
 def emit_concat(program: Program, inputs: list[Value], attrs: dict) -> list[Value]:
+    """Concatenation along a row axis with only 1s before it: the rows' flat data joined in order."""
     parts = [v for v in inputs if v is not None]
-    if not all(v.is_row and len(v.shape) == 1 for v in parts) or attrs.get("axis") not in (1, -1):
-        raise Unsupported("Concat other than of [rows, n] tensors along axis 1")
+    if not all(v.is_row for v in parts) or len({len(v.shape) for v in parts}) != 1 or not parts[0].shape:
+        raise Unsupported("Concat other than of row values of one rank")
+    rank = len(parts[0].shape) + 1
+    axis = attrs.get("axis", 1) % rank
+    if axis == 0:
+        raise Unsupported("Concat along the batch axis")
+    row_axis = axis - 1
+    before = {v.shape[:row_axis] for v in parts}
+    after = {v.shape[row_axis + 1 :] for v in parts}
+    if len(after) != 1 or len(before) != 1 or math.prod(next(iter(before))) != 1:
+        raise Unsupported(f"Concat along axis {attrs.get('axis')} of rows shaped {[list(v.shape) for v in parts]}")
     dtypes = {v.dtype for v in parts}
     if len(dtypes) != 1:
         raise Unsupported(f"Concat of mixed types {sorted(dtypes)}")
-    return [program.row("[" + ", ".join(f"*{v.expr}" for v in parts) + "]", parts[0].dtype, (sum(v.size for v in parts),))]
+    shape = (*next(iter(before)), sum(v.shape[row_axis] for v in parts), *next(iter(after)))
+    return [program.row("[" + ", ".join(f"*{v.expr}" for v in parts) + "]", parts[0].dtype, shape)]
 
 
 def emit_gather(program: Program, inputs: list[Value], attrs: dict) -> list[Value]:

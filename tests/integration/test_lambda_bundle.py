@@ -19,7 +19,7 @@ RUNTIME_FORBIDDEN = ("pandas", "sklearn", "mlflow", "scipy", "asyncio", "starlet
 
 @pytest.fixture(scope="module")
 def fraud_bundle(built, tmp_path_factory):
-    report = built("models:/fraud@champion")
+    report = built("models:/fraud@champion", runtime="onnx")  # the onnxruntime bundle (micro: test_micro_runtime.py)
     return report, unzip(report.artifact, tmp_path_factory.mktemp("fraud"))
 
 
@@ -139,7 +139,7 @@ def test_a_model_file_altered_after_the_build_is_an_init_error(fraud_bundle, tmp
 
 def test_the_same_inputs_build_a_byte_identical_zip(built, fraud_bundle):
     first, _ = fraud_bundle
-    again = built("models:/fraud@champion", tolerance=1e-5, verify=True)  # a separate build of the same model
+    again = built("models:/fraud@champion", runtime="onnx", tolerance=1e-5, verify=True)  # a separate build of the same model
     assert again.artifact != first.artifact
     assert again.sha256 == first.sha256
     assert again.artifact.read_bytes() == first.artifact.read_bytes()

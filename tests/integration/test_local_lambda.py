@@ -24,7 +24,7 @@ REPORT = re.compile(r"^REPORT RequestId: (?P<id>[0-9a-f-]{36})\tDuration: (?P<du
 
 @pytest.fixture(scope="module")
 def fraud_zip(built) -> Path:
-    return built("models:/fraud@champion").artifact
+    return built("models:/fraud@champion", runtime="onnx").artifact  # heavy enough to measure (the micro bundle: test_micro_runtime.py)
 
 
 @pytest.fixture(scope="module")

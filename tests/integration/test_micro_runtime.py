@@ -182,3 +182,9 @@ def test_the_micro_bundle_answers_every_event_source_under_awslambdaric(store, b
         assert answer == {"batchItemFailures": []}
     else:
         assert answer["statusCode"] == 200 and json.loads(answer["body"])["predictions"] == expected
+
+
+def test_the_same_inputs_build_a_byte_identical_micro_zip(built):
+    first = built("models:/fraud@champion", runtime="micro")
+    again = built("models:/fraud@champion", runtime="micro", tolerance=1e-5, verify=True)  # a separate build
+    assert again.artifact != first.artifact and again.artifact.read_bytes() == first.artifact.read_bytes()
