@@ -20,6 +20,7 @@ from aws_lambda_powertools.metrics import Metrics, MetricUnit
 from . import lambda_sources
 from .loader import load
 from .protocol import ScoringService
+from .snapstart import register_hooks
 
 MODEL = load()
 SERVICE = ScoringService(MODEL.manifest, MODEL.session)
@@ -35,6 +36,7 @@ if MODEL.manifest.get("build", {}).get("lambda_http") == "asgi":
 else:
     _http = lambda_sources.NativeHttp(SERVICE)
 SOURCES = lambda_sources.event_sources(SERVICE, _http, logger)
+register_hooks(SERVICE, MODEL.manifest.get("input_example"), logger.info)  # SnapStart only
 
 
 @metrics.log_metrics

@@ -15,6 +15,7 @@ from .lambda_json_log import EmfMetrics, JsonLogger
 from .loader import load
 from .micro_events import MicroHttp, MicroSqsBatch
 from .protocol import ScoringService
+from .snapstart import register_hooks
 
 MODEL = load()
 SERVICE = ScoringService(MODEL.manifest, MODEL.session)
@@ -24,6 +25,7 @@ logger = JsonLogger(_SERVICE_NAME)
 metrics = EmfMetrics(os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "mpack"), _SERVICE_NAME)
 _http = MicroHttp(SERVICE)
 SOURCES = (MicroSqsBatch(SERVICE, logger), *(kind(_http) for kind in lambda_sources.HTTP_SOURCES), lambda_sources.DirectInvocation(SERVICE))
+register_hooks(SERVICE, MODEL.manifest.get("input_example"), logger.info)  # SnapStart only
 _cold = True
 
 

@@ -37,7 +37,7 @@ class Plan:
 
 
 def plan_deployment(aws: Aws, desired: DesiredFunction) -> Plan:
-    state = read_state(aws, desired.name, desired.alias, provisioned=desired.provisioned is not None)
+    state = read_state(aws, desired.name, desired.alias, provisioned=desired.provisioned is not None or bool(desired.snapstart))
     return Plan(desired, state, tuple(plan_deploy(state, desired, 0 if desired.image else desired.zip_path.stat().st_size)), desired.alias)
 
 

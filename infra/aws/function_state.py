@@ -36,11 +36,14 @@ class DesiredFunction:
     model: str  # for descriptions: "fraud 3 (models:/fraud@champion)"
     provisioned: int | None = None
     image: "DesiredImage | None" = None  # image deploys (then zip_path/code_sha256 are unused)
+    snapstart: bool | None = None  # on for published versions / off / None: leave it as it is
 
     def configuration(self) -> dict:
         """The settings compared with, and sent to, UpdateFunctionConfiguration (images carry their
         own handler and runtime)."""
         settings = {"MemorySize": self.memory_mb, "Timeout": self.timeout_s, "Environment": {"Variables": dict(self.environment)}}
+        if self.snapstart is not None:
+            settings["SnapStart"] = {"ApplyOn": "PublishedVersions" if self.snapstart else "None"}
         return settings if self.image else {"Handler": self.handler, "Runtime": self.runtime, **settings}
 
 
@@ -80,6 +83,8 @@ class FunctionState:
     reserved: int | None = None
     provisioned: int | None = None  # on the alias (read only when the deploy asks for it)
     image_uri: str | None = None  # image functions: the digest-pinned image they run
+    file_systems: tuple = ()  # EFS mounts (FileSystemConfigs): SnapStart refuses them
+    ephemeral_mb: int = 512  # /tmp size: SnapStart allows 512 MB at most
 
     def version_like_latest(self) -> str | None:
         """The newest published version with $LATEST's code and settings, if any."""
@@ -99,6 +104,7 @@ def settings_of(config: dict) -> dict:
     """The settings mpack manages, as GetFunction / ListVersionsByFunction report them."""
     current = {key: config.get(key) for key in ("Handler", "Runtime", "MemorySize", "Timeout") if key in config}
     current["Environment"] = {"Variables": (config.get("Environment") or {}).get("Variables") or {}}
+    current["SnapStart"] = {"ApplyOn": (config.get("SnapStart") or {}).get("ApplyOn") or "None"}
     return current
 
 
@@ -143,6 +149,8 @@ def read_state(aws: Aws, name: str, alias: str, provisioned: bool = False) -> Fu
         reserved=reserved,
         provisioned=provisioned_count,
         image_uri=(function.get("Code") or {}).get("ImageUri"),
+        file_systems=tuple(c.get("Arn", "") for c in config.get("FileSystemConfigs") or ()),
+        ephemeral_mb=(config.get("EphemeralStorage") or {}).get("Size") or 512,
     )
 
 

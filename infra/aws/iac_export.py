@@ -32,6 +32,8 @@ def _common(desired: DesiredFunction) -> dict:
         properties["Environment"] = {"Variables": dict(desired.environment)}
     if desired.reserved is not None:
         properties["ReservedConcurrentExecutions"] = desired.reserved
+    if desired.snapstart:
+        properties["SnapStart"] = {"ApplyOn": "PublishedVersions"}
     return properties
 
 

@@ -25,14 +25,20 @@ from mpack.infra.aws.steps import (
     UpdateCode,
     UpdateConfiguration,
     UploadToS3,
+    WaitForSnapshot,
     WaitUntilUpdated,
 )
+from mpack.infra.errors import MpackError
+
+SNAPSTART_EPHEMERAL_MB = 512
 
 DIRECT_UPLOAD_LIMIT = 50 * 1024 * 1024
 URL_AUTH = {"iam": "AWS_IAM", "public": "NONE"}
 
 
 def plan_deploy(state: FunctionState, desired: DesiredFunction, zip_bytes: int) -> list:
+    if desired.snapstart:
+        check_snapstart(state, desired)
     steps: list = []
     if desired.role_arn is None and not state.exists:
         steps.append(CreateRole(role_name(desired.name)))
@@ -56,6 +62,8 @@ def plan_deploy(state: FunctionState, desired: DesiredFunction, zip_bytes: int) 
     if not _alias_serves(state, existing, desired):
         if existing is None:
             steps.append(PublishVersion())
+            if desired.snapstart:
+                steps.append(WaitForSnapshot())
         steps.append(SmokeTest(existing))
         steps.append(_move_alias(state, desired, existing))
     if desired.reserved is not None and desired.reserved != state.reserved:
@@ -68,6 +76,16 @@ def plan_deploy(state: FunctionState, desired: DesiredFunction, zip_bytes: int) 
     elif desired.function_url == "none" and state.url_auth is not None:
         steps.append(RemoveFunctionUrl(desired.alias))
     return steps
+
+
+def check_snapstart(state: FunctionState, desired: DesiredFunction) -> None:
+    """What Lambda refuses with SnapStart, refused before anything changes, with the reason."""
+    if desired.provisioned or state.provisioned:
+        raise MpackError("SnapStart and provisioned concurrency cannot be combined on Lambda", "drop --snapstart, or remove the provisioned concurrency (--provisioned 0) first: a SnapStart version starts from its snapshot instead")
+    if state.file_systems:
+        raise MpackError(f"the function mounts an EFS file system ({', '.join(state.file_systems)}), which SnapStart does not support", "detach the file system, or deploy without --snapstart")
+    if state.ephemeral_mb > SNAPSTART_EPHEMERAL_MB:
+        raise MpackError(f"the function has {state.ephemeral_mb} MB of ephemeral storage; SnapStart allows {SNAPSTART_EPHEMERAL_MB} MB at most", "lower its ephemeral storage to 512 MB, or deploy without --snapstart")
 
 
 def role_name(function: str) -> str:

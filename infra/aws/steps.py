@@ -174,6 +174,29 @@ class PublishVersion:
 
 
 @dataclass(frozen=True)
+class WaitForSnapshot:
+    """SnapStart: a published version serves only once Lambda has initialized it and taken its
+    snapshot (State Pending -> Active); the smoke test and the alias wait for that."""
+
+    def describe(self) -> str:
+        return "wait for the new version's SnapStart snapshot (State Active)"
+
+    def apply(self, ctx: DeployContext) -> None:
+        deadline = time.monotonic() + UPDATE_WAIT_S
+        while True:
+            config = ctx.aws.lambda_.get_function_configuration(FunctionName=ctx.desired.name, Qualifier=ctx.version)
+            state = config.get("State", "Active")
+            if state == "Active":
+                ctx.done.append(f"SnapStart snapshot of version {ctx.version}: {(config.get('SnapStart') or {}).get('OptimizationStatus', 'reported by Lambda')}")
+                return
+            if state == "Failed":
+                raise MpackError(f"Lambda could not take the SnapStart snapshot of version {ctx.version}: {config.get('StateReason', 'no reason given')}", "the init or a before-snapshot hook failed: run the bundle with `mpack invoke --snapstart`; the alias was not moved")
+            if time.monotonic() > deadline:
+                raise MpackError(f"the SnapStart snapshot of version {ctx.version} was not ready in {UPDATE_WAIT_S} s", "check the version in the console; the alias was not moved")
+            time.sleep(1)
+
+
+@dataclass(frozen=True)
 class SmokeTest:
     version: str | None  # None: the version published by this plan
 

@@ -31,6 +31,7 @@ class FunctionConfig:
     environment: tuple[tuple[str, str], ...] = ()
     init_limit_s: float = INIT_LIMIT_S  # Lambda's fixed 10 s; tests shorten it
     account: str = field(default="000000000000")
+    snapstart: bool = False  # initialize for a snapshot, restore, then invoke (SnapStart's phases)
 
     def __post_init__(self) -> None:
         if not FUNCTION_NAME.fullmatch(self.name):
@@ -90,7 +91,7 @@ def runtime_environment(config: FunctionConfig, task_root: Path, runtime_dir: Pa
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(config.memory_mb),
         "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{config.name}",
         "AWS_LAMBDA_LOG_STREAM_NAME": stream,
-        "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+        "AWS_LAMBDA_INITIALIZATION_TYPE": "snap-start" if config.snapstart else "on-demand",
         "AWS_REGION": config.region,
         "AWS_DEFAULT_REGION": config.region,
         "TMPDIR": str(scratch),

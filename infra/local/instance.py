@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from mpack.infra.local import lambda_logs
+from mpack.infra.local import lambda_logs, snapstart
 from mpack.infra.local.function_config import FunctionConfig, runtime_environment
 from mpack.infra.local.launcher import Launcher, RuntimeProcess
 from mpack.infra.local.runtime_api import Invocation, RuntimeApi, RuntimeOutcome
@@ -52,6 +52,17 @@ class _Init:
     error: RuntimeOutcome | None = None  # the runtime reported an init error
     killed: "_Killed | None" = None  # the runtime died (or was killed) during init
     timed_out: bool = False
+    restore: "snapstart.Restore | None" = None  # SnapStart: the restore after the snapshot
+
+    @property
+    def failure(self) -> "_Killed | None":
+        if self.killed or self.error:
+            return self.killed or _Killed(self.error.error_type or EXITED, "", self.error.payload)
+        if self.restore and self.restore.timed_out:
+            return _Killed(snapstart.RESTORE_TIMEOUT, "")
+        if self.restore and self.restore.error:
+            return _Killed(self.restore.error.error_type or "Runtime.AfterRestoreError", "", self.restore.error.payload)
+        return None
 
 
 class _Killed(Exception):
@@ -72,6 +83,7 @@ class FunctionInstance:
         self._output: RuntimeOutput | None = None
         self._scratch: Path | None = None
         self._init_lines: list[str] = []  # what init printed and INIT_REPORT lines, logged before START
+        self._restore_ms: float | None = None  # SnapStart: the restore, reported by the next REPORT
 
     def invoke(self, invocation: Invocation) -> InvocationResult:
         init_ms = None
@@ -86,7 +98,9 @@ class FunctionInstance:
                 init_ms = init.duration_ms
             if init.timed_out:
                 return self._finish(invocation, suppressed_from, None, _Killed(TIMED_OUT, ""))
-            failed = init.killed or (init.error and _Killed(init.error.error_type or EXITED, "", init.error.payload))
+            if init.restore is not None:  # SnapStart: the invocation reports the restore, not the init
+                init_ms, self._restore_ms = None, init.restore.duration_ms
+            failed = init.failure
             if failed:
                 phase = "init" if suppressed_from is None else "invoke"
                 self._init_lines.append(lambda_logs.init_report_line(init.duration_ms, phase, "error", failed.error_type))
@@ -131,7 +145,7 @@ class FunctionInstance:
         launched = time.perf_counter()
         self._process = self.launcher.launch(environment, self._scratch, self.config.memory_mb)
         self._output = RuntimeOutput(self._process.output_fd)
-        deadline = launched + limit_s
+        deadline = launched + (max(limit_s, snapstart.SNAPSHOT_INIT_LIMIT_S) if self.config.snapstart else limit_s)
         while not self._api.wait_ready(WATCH_INTERVAL_S * 4):
             try:
                 self._check_health()
@@ -142,11 +156,25 @@ class FunctionInstance:
                 self._collect_init_output()
                 self._process.kill()
                 return _Init(limit_s * 1000, timed_out=True)
-        duration = ((self._api.ready_at or time.perf_counter()) - launched) * 1000
+        duration = ((self._api.ready_at or self._api.snapshot_at or time.perf_counter()) - launched) * 1000
         self._collect_init_output()
         if self._api.init_error is not None:
             return _Init(duration, self._api.init_error)
+        if self._api.snapshot_at is not None and self._api.ready_at is None:
+            return self._restore(duration)
         return _Init(duration)
+
+    def _restore(self, init_ms: float) -> _Init:
+        """SnapStart: the snapshot is taken (init and before-snapshot hooks done); restore it."""
+        self._init_lines += [snapstart.snapshot_line(init_ms), snapstart.restore_start_line()]
+        try:
+            restored = snapstart.restore(self._api, self._check_health, WATCH_INTERVAL_S * 4)
+        except _Killed as killed:
+            self._collect_init_output()
+            return _Init(init_ms, killed=killed)
+        self._collect_init_output()  # the after-restore hooks' output
+        self._init_lines.append(snapstart.restore_report_line(restored))
+        return _Init(init_ms, restore=restored)
 
     def _check_health(self) -> None:
         assert self._process is not None
@@ -191,7 +219,8 @@ class FunctionInstance:
         else:
             payload, error_type = ended.payload, ended.error_type
         peak = min(peak, self.config.memory_mb)
-        report = lambda_logs.report_line(request_id, duration, self.config.memory_mb, peak, init_ms, status, error_type if status == "error" else None)
+        restore_ms, self._restore_ms = self._restore_ms, None
+        report = lambda_logs.report_line(request_id, duration, self.config.memory_mb, peak, init_ms, status, error_type if status == "error" else None, restore_ms)
         prelude, self._init_lines = self._init_lines, []
         lines = [*prelude, lambda_logs.start_line(request_id), *output.splitlines(), lambda_logs.end_line(request_id), report]
         return InvocationResult(request_id, payload, error_type, duration, init_ms, self.config.memory_mb, peak, "\n".join(lines) + "\n", report, self.number)

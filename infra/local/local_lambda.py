@@ -43,13 +43,13 @@ class LocalLambda:
         self.close()
 
 
-def function_config(bundle: LocalBundle, *, name: str | None, handler: str | None, memory_mb: int, timeout_s: float, environment: tuple[tuple[str, str], ...] = (), init_limit_s: float | None = None) -> FunctionConfig:
+def function_config(bundle: LocalBundle, *, name: str | None, handler: str | None, memory_mb: int, timeout_s: float, environment: tuple[tuple[str, str], ...] = (), init_limit_s: float | None = None, snapstart: bool = False) -> FunctionConfig:
     """The function's settings: flags first, then what the bundle's manifest says."""
     chosen_handler = handler or bundle.handler
     if not chosen_handler:
         raise MpackError(f"{bundle.task_root} has no mpack.json naming its handler", "pass --handler MODULE.FUNCTION (e.g. app.handler)")
     extra = {} if init_limit_s is None else {"init_limit_s": init_limit_s}
-    return FunctionConfig(name=name or function_name_for(bundle.model_name), handler=chosen_handler, memory_mb=memory_mb, timeout_s=timeout_s, environment=environment, **extra)
+    return FunctionConfig(name=name or function_name_for(bundle.model_name), handler=chosen_handler, memory_mb=memory_mb, timeout_s=timeout_s, environment=environment, snapstart=snapstart, **extra)
 
 
 __all__ = ["LocalLambda", "function_config", "open_bundle"]

@@ -55,6 +55,12 @@ class RuntimeApi:
         self._closed = False
         self.ready_at: float | None = None  # when the runtime first asked for work: init is over
         self.init_error: RuntimeOutcome | None = None
+        # SnapStart: the runtime asks restore/next once init and its before-snapshot hooks are done;
+        # the answer is the restore, then its after-restore hooks run (errors: restore/error)
+        self.snapshot_at: float | None = None
+        self.restored_at: float | None = None
+        self.restore_error: RuntimeOutcome | None = None
+        self._restore: Connection | None = None
         self.delivered_at = self.answered_at = 0.0
         self._server = WireServer(host, 0, self._route, MAX_RESPONSE_BYTES, "mpack-runtime-api")
 
@@ -64,9 +70,20 @@ class RuntimeApi:
         return f"{host}:{port}"
 
     def wait_ready(self, timeout: float) -> bool:
-        """True once init ended (ready for work, or an init error was posted)."""
+        """True once init ended (ready for work, an init or restore error was posted, or - SnapStart
+        - the runtime waits to be restored)."""
         with self._state:
-            return self._state.wait_for(lambda: self.ready_at is not None or self.init_error is not None or self._closed, timeout)
+            return self._state.wait_for(lambda: self.ready_at is not None or self.init_error is not None or self.restore_error is not None or self._restore is not None or self._closed, timeout)
+
+    def restore(self) -> None:
+        """Answer the runtime's restore/next: from here it runs its after-restore hooks, then asks
+        for work (``ready_at``) or posts restore/error."""
+        with self._state:
+            connection, self._restore = self._restore, None
+            self.restored_at = time.perf_counter()
+        if connection is not None:
+            connection.send(Reply(200, b""))
+            connection.give_back()
 
     def exchange(self, invocation: Invocation, watch: Callable[[], None], watch_interval: float) -> RuntimeOutcome:
         """Hand ``invocation`` to the runtime and wait for its answer, calling ``watch`` (which
@@ -121,9 +138,11 @@ class RuntimeApi:
         with self._state:
             self._closed = True
             parked, self._parked = self._parked, None
+            restoring, self._restore = self._restore, None
             self._state.notify_all()
-        if parked is not None:
-            parked.give_back()
+        for connection in (parked, restoring):
+            if connection is not None:
+                connection.give_back()
         self._server.close()
 
     # -- requests from the runtime ---------------------------------------------------------------
@@ -132,7 +151,17 @@ class RuntimeApi:
         path = request.path
         if request.method == "GET" and path == f"{PREFIX}/invocation/next":
             return self._park(connection)
+        if request.method == "GET" and path == f"{PREFIX}/restore/next":
+            with self._state:  # held unanswered until the platform restores (restore())
+                self.snapshot_at, self._restore = time.perf_counter(), connection
+                self._state.notify_all()
+            return None
         parts = path[len(PREFIX) + 1 :].split("/") if path.startswith(PREFIX + "/") and request.method == "POST" else []
+        if parts == ["restore", "error"]:
+            with self._state:
+                self.restore_error = RuntimeOutcome(request.body or b"{}", request.headers.get(ERROR_TYPE_HEADER) or "Runtime.AfterRestoreError")
+                self._state.notify_all()
+            return _json(202, {"status": "OK"})
         if parts == ["init", "error"]:
             with self._state:
                 self.init_error = RuntimeOutcome(request.body or b"{}", request.headers.get(ERROR_TYPE_HEADER) or "Runtime.Unknown")

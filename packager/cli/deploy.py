@@ -37,6 +37,7 @@ class DeploySettings:
     provisioned: int | None = None
     repository: str | None = None  # image deploys: the ECR repository [default: the function name]
     arch: str | None = None  # must match the bundle's
+    snapstart: bool | None = None  # --snapstart / --no-snapstart; None: leave it as it is
 
 
 def region_of(settings: DeploySettings) -> str:
@@ -65,6 +66,8 @@ def desired_function(settings: DeploySettings, aws=None):
         raise MpackError(f"--function-url {settings.function_url} is not one of {', '.join(FUNCTION_URLS)}", "iam (signed requests) unless you mean public")
     if settings.arch and settings.arch != manifest["runtime"]["arch"]:
         raise MpackError(f"--arch {settings.arch} does not match the bundle, built for {manifest['runtime']['arch']}", f"rebuild with --arch {settings.arch}, or drop --arch")
+    if settings.snapstart:
+        _check_snapstart(settings, manifest, image)
     environment = parse_environment(list(settings.environment))
     FunctionConfig(name=settings.function, handler=manifest["handler"], memory_mb=settings.memory_mb, timeout_s=settings.timeout_s, environment=environment)  # Lambda's limits
     model = manifest["model"]
@@ -88,7 +91,23 @@ def desired_function(settings: DeploySettings, aws=None):
         model=f"{model['name']} {model['version']} ({model['source']})",
         provisioned=settings.provisioned,
         image=image,
+        snapstart=settings.snapstart,
     )
+
+
+SNAPSTART_PYTHON = (3, 12)
+
+
+def _check_snapstart(settings: DeploySettings, manifest: dict, image) -> None:
+    """Lambda's SnapStart conditions that the bundle and the flags decide (the function's own EFS
+    and ephemeral storage are checked against its state when planning)."""
+    python = manifest["runtime"]["python"]
+    if tuple(int(part) for part in python.split(".")) < SNAPSTART_PYTHON:
+        raise MpackError(f"SnapStart for Python needs the 3.12 runtime or newer; this bundle targets Python {python}", "rebuild with --python 3.12 (or 3.13), or deploy without --snapstart")
+    if image is not None:
+        raise MpackError("SnapStart does not apply to container images on Lambda", "deploy a zip (--target lambda), or drop --snapstart")
+    if settings.provisioned:
+        raise MpackError("SnapStart and provisioned concurrency cannot be combined on Lambda", "drop --provisioned or --snapstart")
 
 
 def _is_image(bundle: Path) -> bool:

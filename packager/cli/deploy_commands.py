@@ -38,6 +38,7 @@ def deploy(
     env: list[str] = ENV_OPTION,
     reserved: Optional[int] = typer.Option(None, "--reserved", help="Reserved concurrency."),
     provisioned: Optional[int] = typer.Option(None, "--provisioned", help="Provisioned concurrency on the alias."),
+    snapstart: Optional[bool] = typer.Option(None, "--snapstart/--no-snapstart", help="SnapStart on published versions (Python 3.12+ zips; not with provisioned concurrency, EFS or over 512 MB of /tmp) [default: leave it as it is]."),
     function_url: Optional[str] = typer.Option(None, "--function-url", help="none (remove the URL mpack made), iam (signed requests) or public (anyone: asked for explicitly) [default: leave it as it is]."),
     bucket: Optional[str] = typer.Option(None, "--bucket", help="S3 bucket for zips over 50 MB [default: mpack-artifacts-<function>]."),
     repository: Optional[str] = typer.Option(None, "--repository", help="Image deploys: the ECR repository [default: the function name]."),
@@ -71,7 +72,7 @@ def deploy(
         release("deploy", bundle, AzureSettings(app, resource_group, subscription, storage_connection_string, package_container, canary, azure_smoke), plan, yes, as_json, debug)
         return
 
-    given = dict(function=function, alias=alias, canary=canary, memory=memory, timeout=timeout, role=role, env=env, reserved=reserved, provisioned=provisioned, function_url=function_url, bucket=bucket, repository=repository, region=region, smoke_test=smoke_test)
+    given = dict(function=function, alias=alias, canary=canary, memory=memory, timeout=timeout, role=role, env=env, reserved=reserved, provisioned=provisioned, function_url=function_url, bucket=bucket, repository=repository, region=region, smoke_test=smoke_test, snapstart=snapstart)
     with _error_boundary(as_json, debug):
         from_file, path = file_settings(Path.cwd())
         for key, value in from_file.items():
@@ -80,7 +81,7 @@ def deploy(
                 given[key] = value
         if not given["function"]:
             raise MpackError("no function name", "pass --function NAME (or set function in mpack.toml's [deploy] table)")
-    settings = DeploySettings(bundle, given["function"], given["alias"], given["canary"], given["memory"], given["timeout"], given["role"], tuple(given["env"]), given["reserved"], given["function_url"] or KEEP_URL, given["bucket"], given["region"], given["smoke_test"], cache_dir, given["provisioned"], given["repository"], arch)
+    settings = DeploySettings(bundle, given["function"], given["alias"], given["canary"], given["memory"], given["timeout"], given["role"], tuple(given["env"]), given["reserved"], given["function_url"] or KEEP_URL, given["bucket"], given["region"], given["smoke_test"], cache_dir, given["provisioned"], given["repository"], arch, snapstart=given["snapstart"])
     _release("deploy", settings, plan, yes, as_json, debug)
 
 
@@ -149,6 +150,7 @@ def export_command(
     env: list[str] = ENV_OPTION,
     reserved: Optional[int] = typer.Option(None, "--reserved"),
     function_url: str = typer.Option("none", "--function-url"),  # a template describes the whole function
+    snapstart: bool = typer.Option(False, "--snapstart", help="SnapStart on published versions (Python 3.12+ zips)."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Where to write the template [default: stdout]."),
     debug: bool = typer.Option(False, "--debug"),
 ) -> None:
@@ -169,7 +171,7 @@ def export_command(
             raise MpackError("no function name", "pass --function NAME")
         if fmt not in FORMATS:
             raise MpackError(f"--format {fmt} is not one of {', '.join(FORMATS)}", "sam (with AutoPublishAlias) or cloudformation")
-        desired = desired_function(DeploySettings(bundle, function, alias, canary, memory, timeout, role, tuple(env), reserved, function_url))
+        desired = desired_function(DeploySettings(bundle, function, alias, canary, memory, timeout, role, tuple(env), reserved, function_url, snapstart=snapstart or None))
         text = yaml.safe_dump(export_template(desired, fmt, str(bundle)), sort_keys=False, width=120)
     _write(text, output, fmt)
 

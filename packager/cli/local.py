@@ -23,6 +23,7 @@ class RunOptions:
     handler: str | None = None
     name: str | None = None
     cache_dir: Path | None = None
+    snapstart: bool = False
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ def open_function(options: RunOptions, max_concurrency: int, on_result=None):
             raise MpackError(f"{reference} is not a file, and no Docker engine answers to look for an image of that name", error.hint) from None
         bundle = open_image(reference, client)
         launcher = ContainerLauncher(client, reference)
-    config = function_config(bundle, name=options.name, handler=options.handler, memory_mb=options.memory_mb, timeout_s=options.timeout_s, environment=parse_environment(list(options.environment)))
+    config = function_config(bundle, name=options.name, handler=options.handler, memory_mb=options.memory_mb, timeout_s=options.timeout_s, environment=parse_environment(list(options.environment)), snapstart=options.snapstart)
     return LocalLambda(bundle, config, cache, max_concurrency=max_concurrency, launcher=launcher, on_result=on_result)
 
 

@@ -22,7 +22,7 @@ CONTAINER_ONLY = ("container_", "open_inference", "binary_tensors")  # handler m
 MICRO_ONLY = ("micro_", "row_feeds", "lambda_json_log")
 ZIP_EXCLUDED = (*CONTAINER_ONLY, "native_model", *MICRO_ONLY)  # ONNX zips leave the native and micro runtimes out
 # what the micro runtime's handler imports: standard library only (checked by the layering test)
-MICRO_MODULES = ("__init__", "errors", "signature", "mlflow_request", "protocol", "row_feeds", "loader", "manifest", "lambda_sources", "lambda_json_log", "micro_")
+MICRO_MODULES = ("__init__", "errors", "signature", "mlflow_request", "protocol", "row_feeds", "loader", "manifest", "lambda_sources", "lambda_json_log", "snapstart", "micro_")
 ZIPPED_DIRECT_UPLOAD_LIMIT = 50 * 1024 * 1024
 UNZIPPED_LIMIT = 250 * 1024 * 1024
 

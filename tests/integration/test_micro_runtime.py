@@ -127,15 +127,28 @@ def test_auto_chooses_micro_and_shows_both_runtimes_measured(built):
     assert choice["measured"]["micro"]["warm_1_row_us"] <= choice["warm_bound_ms"] * 1000
 
 
-def test_an_unsupported_operator_is_named_and_auto_falls_back_to_onnxruntime(store, built, tmp_path):
-    """NearestCentroid converts to ONNX with operators the micro runtime does not evaluate."""
-    with pytest.raises(MpackError, match=r"the micro runtime cannot evaluate this model: operator \S+ is not supported"):
-        built("models:/centroid/1", runtime="micro")
-    report = built("models:/centroid/1")
-    assert report.runtime_choice["runtime"] == "onnx" and "is not supported" in report.runtime_choice["reason"]
-    assert report.manifest["model"]["file"] == "model.onnx"
-    refused = mpack("build", "--model", "models:/centroid/1", "--tracking-uri", store.uri, "--runtime", "micro", "--output", str(tmp_path / "c.zip"), "--allow-pickle")
-    assert_clean_error(refused, "the micro runtime cannot evaluate this model", "is not supported", "--runtime onnx")
+@pytest.fixture(scope="module")
+def svm_model(store) -> str:
+    """A support-vector classifier: skl2onnx writes it as ai.onnx.ml SVMClassifier."""
+    import mlflow
+    from sklearn.svm import SVC
+
+    frame = store.frames["fraud"]
+    labels = store.estimators["fraud"].predict(frame)
+    mlflow.set_tracking_uri(store.uri)
+    with mlflow.start_run():
+        mlflow.sklearn.log_model(SVC().fit(frame, labels), name="model", input_example=frame.head(3), registered_model_name="svm", serialization_format="cloudpickle")
+    return "models:/svm/1"
+
+
+def test_an_unsupported_operator_is_named_and_auto_falls_back_to_onnxruntime(store, built, svm_model, tmp_path):
+    with pytest.raises(MpackError, match=r"the micro runtime cannot evaluate this model: operator ai.onnx.ml:SVMClassifier is not supported"):
+        built(svm_model, runtime="micro")
+    report = built(svm_model)
+    assert report.runtime_choice["runtime"] == "onnx" and "SVMClassifier is not supported" in report.runtime_choice["reason"]
+    assert report.manifest["model"]["file"] == "model.onnx" and "micro" not in report.manifest
+    refused = mpack("build", "--model", svm_model, "--tracking-uri", store.uri, "--runtime", "micro", "--output", str(tmp_path / "c.zip"), "--allow-pickle")
+    assert_clean_error(refused, "the micro runtime cannot evaluate this model", "SVMClassifier is not supported", "--runtime onnx")
     assert not (tmp_path / "c.zip").exists()
 
 
