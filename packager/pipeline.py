@@ -189,9 +189,13 @@ def build(options: BuildOptions, progress: Progress | None = None) -> BuildRepor
             example_request = first_rows(request) if request else scoring_request(records, converted.columns)
             micro_report = _micro_parity(program, converted, optimized, records, request, source, options, progress)
         with stage("dependencies"):
-            installed = install_runtime(runtime, options.cache_dir or default_cache_dir(), progress.note)
-            libraries = ", ".join(runtime.model_packages) if runtime.model_packages else f"onnxruntime {runtime.onnxruntime}, numpy {runtime.numpy}"
-            progress.note(f"{libraries} for Python {runtime.python} {runtime.arch}" + (" (cached)" if installed.cache_hit else ""))
+            if program is not None and options.runtime == "micro" and not runtime.matches_host:
+                installed = InstalledRuntime(_empty(work / "no-packages"), True, "micro", False)  # nothing to install, nothing to measure here
+                progress.note(f"no libraries for Python {runtime.python} {runtime.arch}: the micro runtime is the standard library")
+            else:
+                installed = install_runtime(runtime, options.cache_dir or default_cache_dir(), progress.note)
+                libraries = ", ".join(runtime.model_packages) if runtime.model_packages else f"onnxruntime {runtime.onnxruntime}, numpy {runtime.numpy}"
+                progress.note(f"{libraries} for Python {runtime.python} {runtime.arch}" + (" (cached)" if installed.cache_hit else ""))
         choice = None
         if program is not None or options.runtime == "auto" and target.name == "lambda":
             with stage("runtime"):
