@@ -121,3 +121,31 @@ def test_the_executor_translates_aws_errors_once_naming_the_step():
         run_step(PublishVersion(), context)
     assert "publish a version (function fraud)" in raised.value.message and "AccessDeniedException" in raised.value.message
     assert "permission for PublishVersion" in raised.value.hint
+
+
+def test_snapstart_publishes_then_waits_for_the_snapshot_before_the_smoke_test():
+    steps = plan_deploy(serving(), desired(runtime="python3.12", snapstart=True), 1000)
+    assert kinds(steps) == ["UpdateCode", "WaitUntilUpdated", "UpdateConfiguration", "WaitUntilUpdated", "PublishVersion", "WaitForSnapshot", "SmokeTest", "MoveAlias"]
+    assert desired(snapstart=True).configuration()["SnapStart"] == {"ApplyOn": "PublishedVersions"}
+    assert desired(snapstart=False).configuration()["SnapStart"] == {"ApplyOn": "None"}
+    assert "SnapStart" not in desired().configuration()  # not asked: left as it is
+
+
+def test_snapstart_already_on_is_not_an_update():
+    config = dict(CONFIG, Runtime="python3.12", SnapStart={"ApplyOn": "PublishedVersions"})
+    state = serving(code="NEW", configuration=config, version_settings={"1": dict(config, Role="role")})
+    assert plan_deploy(state, desired(runtime="python3.12", snapstart=True), 1000) == []
+
+
+@pytest.mark.parametrize(
+    ("state_changes", "desired_changes", "reason"),
+    [
+        ({"provisioned": 5}, {}, "provisioned concurrency"),
+        ({}, {"provisioned": 2}, "provisioned concurrency"),
+        ({"file_systems": ("arn:aws:elasticfilesystem:us-east-1:1:access-point/fsap-1",)}, {}, "EFS file system"),
+        ({"ephemeral_mb": 2048}, {}, "2048 MB of ephemeral storage"),
+    ],
+)
+def test_snapstart_refuses_what_lambda_refuses_before_any_change(state_changes, desired_changes, reason):
+    with pytest.raises(MpackError, match=reason):
+        plan_deploy(serving(**state_changes), desired(runtime="python3.12", snapstart=True, **desired_changes), 1000)

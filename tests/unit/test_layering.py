@@ -16,6 +16,7 @@ FORBIDDEN = {
 }
 HANDLER_LIBRARIES = {"numpy", "onnxruntime", "aws_lambda_powertools", "mangum", "starlette", "uvicorn", "skops", "cloudpickle", "pandas", "mlflow", "azure"}
 HANDLER_LIBRARIES.add("_sha2")  # Python 3.12+ built-in SHA-2 (the loader falls back to 3.11's _sha256, then hashlib)
+HANDLER_LIBRARIES.add("snapshot_restore_py")  # SnapStart hooks: Lambda's runtime provides it (imported only under snap-start)
 
 
 def _imports(path: Path) -> list[tuple[int, str]]:
