@@ -46,15 +46,9 @@ def handler(event, context):
     source = lambda_sources.source_for(event, SOURCES)
     outcome = source.answer(event, context)
     if outcome.response is not None:
-        _log_failure(source.name, outcome.response)
+        lambda_sources.log_failure(logger, source.name, outcome.response)
     metrics.add_metric(name="Latency", unit=MetricUnit.Milliseconds, value=(time.perf_counter() - started) * 1000)
     metrics.add_metric(name="Rows", unit=MetricUnit.Count, value=outcome.rows)
     metrics.add_metric(name="Errors", unit=MetricUnit.Count, value=outcome.errors)
     return outcome.result
 
-
-def _log_failure(kind: str, response) -> None:
-    if response.status >= 500:
-        logger.error("prediction failed", extra={"event_source": kind, "status": response.status, "response": response.body})
-    elif response.status >= 400:
-        logger.warning("request refused", extra={"event_source": kind, "status": response.status, "response": response.body})

@@ -121,6 +121,14 @@ def http_result(wrapped, kind: str, response: Response) -> dict:
     return result
 
 
+def log_failure(logger, kind: str, response: Response) -> None:
+    """One log line for a refused request (warning) or a model failure (error)."""
+    if response.status >= 500:
+        logger.error("prediction failed", extra={"event_source": kind, "status": response.status, "response": response.body})
+    elif response.status >= 400:
+        logger.warning("request refused", extra={"event_source": kind, "status": response.status, "response": response.body})
+
+
 def status_description(status: int) -> str:
     """ALB's status line text, "200 OK" (``http`` imported only for ALB answers)."""
     from http import HTTPStatus

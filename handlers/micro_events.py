@@ -6,7 +6,7 @@ in each source's header shape, partial batch responses naming only the failed re
 from __future__ import annotations
 
 from .errors import RequestError
-from .lambda_sources import ALB, APIGW_HTTP, APIGW_REST, FUNCTION_URL, SQS, Outcome, status_description, with_request_id
+from .lambda_sources import ALB, APIGW_HTTP, APIGW_REST, FUNCTION_URL, Outcome, SqsBatch, status_description, with_request_id
 from .mlflow_request import parse_json
 from .protocol import Response, ScoringService, error_response
 
@@ -64,18 +64,9 @@ def proxy_result(event: dict, kind: str, response: Response) -> dict:
     return result
 
 
-class MicroSqsBatch:
-    """Each record a request; failed records come back in ``batchItemFailures``."""
-
-    name = SQS
-
-    def __init__(self, service: ScoringService, logger) -> None:
-        self.service, self.logger = service, logger
-
-    @classmethod
-    def infer(cls, event) -> bool:
-        records = event.get("Records") if isinstance(event, dict) else None
-        return isinstance(records, list) and bool(records) and isinstance(records[0], dict) and records[0].get("eventSource") == "aws:sqs"
+class MicroSqsBatch(SqsBatch):
+    """Each record a request; failed records come back in ``batchItemFailures`` (as Powertools'
+    batch utility answers for ``SqsBatch``)."""
 
     def answer(self, event, context) -> Outcome:
         records = event["Records"]

@@ -11,7 +11,7 @@ import math
 from array import array
 
 from .errors import RequestError
-from .signature import EXPECTED, FLOATING, INTEGERS, MISSING_STRING, NUMBERS, ColumnSpec, InputSignature, bad_value, missing_value, out_of_range, value_fits
+from .signature import EXPECTED, FLOATING, INTEGERS, MISSING_STRING, ColumnSpec, InputSignature, bad_value, missing_value, numeric_values, out_of_range, value_fits
 
 FLOAT32_LIMIT = 3.4028235677973366e38  # the smallest magnitude that rounds to float32 infinity
 INT_RANGES = {"int64": 2**63, "int32": 2**31, "int16": 2**15, "int8": 2**7}
@@ -35,13 +35,7 @@ def column_values(column: ColumnSpec, values: list) -> list:
     kind = column.type
     types = set(map(type, values))
     if kind in FLOATING:
-        if type(None) in types:
-            if not column.allow_missing:
-                raise missing_value(column, values)
-            values = [math.nan if v is None else v for v in values]
-            types.discard(type(None))
-        if not types <= NUMBERS:
-            raise bad_value(column, values, EXPECTED[kind])
+        values = numeric_values(column, values)
         if not all(representable(v, column.dtype) for v in values):
             raise out_of_range(column, values, representable)
         numbers = array("f", values) if column.dtype == "float32" else array("d", values)

@@ -67,6 +67,20 @@ class InputSignature:
         return {"columns": [{"name": c.name, "type": c.type} for c in self.columns]}
 
 
+def numeric_values(column: ColumnSpec, values: list) -> list:
+    """A float column's values with null as NaN (where the column accepts missing values), or a
+    400 naming the column: a null it refuses, or a value that is not a number."""
+    types = set(map(type, values))
+    if type(None) in types:
+        if not column.allow_missing:
+            raise missing_value(column, values)
+        values = [math.nan if v is None else v for v in values]
+        types.discard(type(None))
+    if not types <= NUMBERS:
+        raise bad_value(column, values, EXPECTED[column.type])
+    return values
+
+
 def bad_value(column: ColumnSpec, values: list, expected: str) -> RequestError:
     for row, value in enumerate(values):
         if not value_fits(column, value):

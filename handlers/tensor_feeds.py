@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 
@@ -19,6 +18,7 @@ from .signature import (
     TensorSpec,
     bad_value,
     missing_value,
+    numeric_values,
     out_of_range,
     shape_text,
     value_fits,
@@ -43,13 +43,7 @@ def column_array(column: ColumnSpec, values: list) -> np.ndarray:
     kind = column.type
     types = set(map(type, values))
     if kind in FLOATING:
-        if type(None) in types:
-            if not column.allow_missing:
-                raise missing_value(column, values)
-            values = [math.nan if v is None else v for v in values]
-            types.discard(type(None))
-        if not types <= NUMBERS:
-            raise bad_value(column, values, EXPECTED[kind])
+        values = numeric_values(column, values)
         try:
             array = np.asarray(values, dtype=TENSOR_DTYPES[column.dtype])
         except OverflowError:  # an integer beyond float64 (a 400-digit number)
