@@ -149,17 +149,27 @@ class WaitUntilUpdated:
         return "wait until the update has finished (LastUpdateStatus)"
 
     def apply(self, ctx: DeployContext) -> None:
-        deadline = time.monotonic() + UPDATE_WAIT_S
-        while True:
-            config = ctx.aws.lambda_.get_function_configuration(FunctionName=ctx.desired.name)
+        name = ctx.desired.name
+
+        def settled(config: dict) -> bool:
             status = config.get("LastUpdateStatus", "Successful")
-            if config.get("State", "Active") != "Pending" and status == "Successful":
-                return
             if status == "Failed":
-                raise MpackError(f"the update of {ctx.desired.name} failed: {config.get('LastUpdateStatusReason', 'no reason given')}", "fix what the reason names; the alias was not moved")
-            if time.monotonic() > deadline:
-                raise MpackError(f"the update of {ctx.desired.name} did not finish in {UPDATE_WAIT_S} s", "check the function in the console; the alias was not moved")
-            time.sleep(1)
+                raise MpackError(f"the update of {name} failed: {config.get('LastUpdateStatusReason', 'no reason given')}", "fix what the reason names; the alias was not moved")
+            return config.get("State", "Active") != "Pending" and status == "Successful"
+
+        _poll(lambda: ctx.aws.lambda_.get_function_configuration(FunctionName=name), settled, f"the update of {name}")
+
+
+def _poll(read, done, what: str) -> dict:
+    """``read()`` every second until ``done(config)`` (which raises on a failure), within UPDATE_WAIT_S."""
+    deadline = time.monotonic() + UPDATE_WAIT_S
+    while True:
+        config = read()
+        if done(config):
+            return config
+        if time.monotonic() > deadline:
+            raise MpackError(f"{what} did not finish in {UPDATE_WAIT_S} s", "check the function in the console; the alias was not moved")
+        time.sleep(1)
 
 
 @dataclass(frozen=True)
@@ -182,18 +192,15 @@ class WaitForSnapshot:
         return "wait for the new version's SnapStart snapshot (State Active)"
 
     def apply(self, ctx: DeployContext) -> None:
-        deadline = time.monotonic() + UPDATE_WAIT_S
-        while True:
-            config = ctx.aws.lambda_.get_function_configuration(FunctionName=ctx.desired.name, Qualifier=ctx.version)
-            state = config.get("State", "Active")
-            if state == "Active":
-                ctx.done.append(f"SnapStart snapshot of version {ctx.version}: {(config.get('SnapStart') or {}).get('OptimizationStatus', 'reported by Lambda')}")
-                return
-            if state == "Failed":
-                raise MpackError(f"Lambda could not take the SnapStart snapshot of version {ctx.version}: {config.get('StateReason', 'no reason given')}", "the init or a before-snapshot hook failed: run the bundle with `mpack invoke --snapstart`; the alias was not moved")
-            if time.monotonic() > deadline:
-                raise MpackError(f"the SnapStart snapshot of version {ctx.version} was not ready in {UPDATE_WAIT_S} s", "check the version in the console; the alias was not moved")
-            time.sleep(1)
+        version = ctx.version
+
+        def active(config: dict) -> bool:
+            if config.get("State") == "Failed":
+                raise MpackError(f"Lambda could not take the SnapStart snapshot of version {version}: {config.get('StateReason', 'no reason given')}", "the init or a before-snapshot hook failed: run the bundle with `mpack invoke --snapstart`; the alias was not moved")
+            return config.get("State", "Active") == "Active"
+
+        config = _poll(lambda: ctx.aws.lambda_.get_function_configuration(FunctionName=ctx.desired.name, Qualifier=version), active, f"the SnapStart snapshot of version {version}")
+        ctx.done.append(f"SnapStart snapshot of version {version}: {(config.get('SnapStart') or {}).get('OptimizationStatus', 'reported by Lambda')}")
 
 
 @dataclass(frozen=True)

@@ -175,10 +175,12 @@ def test_bad_settings_are_refused_before_touching_aws(built, aws_env, tmp_path):
 
 
 def _corrupt_model(source: Path, destination: Path) -> None:
+    """The model file the manifest names (model.onnx, or a micro bundle's model_micro.py), damaged."""
     with zipfile.ZipFile(source) as original, zipfile.ZipFile(destination, "w", zipfile.ZIP_DEFLATED) as copy:
+        model = json.loads(original.read("mpack.json"))["model"]["file"]
         for info in original.infolist():
             data = original.read(info.filename)
-            copy.writestr(info, data[:-32] + b"\0" * 32 if info.filename == "model.onnx" else data)
+            copy.writestr(info, data[:-32] + b"\0" * 32 if info.filename == model else data)
 
 
 def test_export_writes_sam_and_cloudformation_templates(built, tmp_path):

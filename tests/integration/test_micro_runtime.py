@@ -39,7 +39,18 @@ def _answers(report, folder, requests: list) -> tuple[list, list]:
     return answers, modules
 
 
-def _assert_same(micro: list, onnx: list, task: str) -> None:
+def _answers_agree(micro, onnx, requests: list, tmp_path) -> list:
+    """Both bundles answer ``requests`` in isolated interpreters; the micro one importing nothing
+    outside the standard library, and answering what the onnxruntime one answers."""
+    micro_answers, modules = _answers(micro, tmp_path, requests)
+    onnx_answers, _ = _answers(onnx, tmp_path, requests)
+    assert not [m for m in STDLIB_ONLY if m in modules]
+    for got, expected in zip(micro_answers, onnx_answers):
+        _assert_same(got["predictions"], expected["predictions"])
+    return micro_answers
+
+
+def _assert_same(micro: list, onnx: list) -> None:
     """Labels equal; values within 1e-6 (scaled by magnitude, as the parity gate scales them)."""
     got, expected = np.asarray(micro), np.asarray(onnx)
     assert got.shape == expected.shape
@@ -71,11 +82,7 @@ def test_sklearn_models_answer_like_the_onnxruntime_bundle_and_the_model(store, 
     frame = store.frames.get(name.split("/")[0], store.frames["fraud"]).head(400)  # house: the fraud features
     methods = [None, "predict_proba"] if micro.manifest["model"]["task"] == "classifier" else [None]
     requests = [_frame_request(frame, m) for m in methods]
-    micro_answers, modules = _answers(micro, tmp_path, requests)
-    onnx_answers, _ = _answers(onnx, tmp_path, requests)
-    assert not [m for m in STDLIB_ONLY if m in modules]
-    for got, expected in zip(micro_answers, onnx_answers):
-        _assert_same(got["predictions"], expected["predictions"], micro.manifest["model"]["task"])
+    micro_answers = _answers_agree(micro, onnx, requests, tmp_path)
     original = np.asarray(mlflow.pyfunc.load_model(f"models:/{name}").predict(frame))
     if micro.manifest["model"]["task"] == "classifier":
         assert np.array_equal(np.asarray(micro_answers[0]["predictions"]), original)
@@ -92,11 +99,7 @@ def test_boosted_trees_answer_like_the_onnxruntime_bundle_on_2400_rows(store, bu
     frame = tabular(2400, seed=17)[0]
     classifier = micro.manifest["model"]["task"] == "classifier"
     requests = [_frame_request(frame)] + ([_frame_request(frame, "predict_proba")] if "predict_proba" in micro.manifest["prediction"]["methods"] else [])
-    micro_answers, modules = _answers(micro, tmp_path, requests)
-    onnx_answers, _ = _answers(onnx, tmp_path, requests)
-    assert not [m for m in STDLIB_ONLY if m in modules]
-    for got, expected in zip(micro_answers, onnx_answers):
-        _assert_same(got["predictions"], expected["predictions"], micro.manifest["model"]["task"])
+    micro_answers = _answers_agree(micro, onnx, requests, tmp_path)
     expected = np.asarray(mlflow.pyfunc.load_model(f"models:/{name}/1").predict(frame))
     got = np.asarray(micro_answers[0]["predictions"])
     if classifier:
