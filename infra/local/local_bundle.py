@@ -46,7 +46,9 @@ class LocalBundle:
         return (self.manifest or {}).get("input_example")
 
 
-def open_bundle(path: Path, cache_root: Path) -> LocalBundle:
+def open_bundle(path: Path, cache_root: Path, other_python_ok: bool = False) -> LocalBundle:
+    """The unpacked bundle; one for another Python or architecture is refused unless the caller
+    runs it in a container of that Python (``other_python_ok``: see ``foreign_runtime``)."""
     if not path.exists():
         raise MpackError(f"bundle {path} does not exist", "build one with: mpack build --model models:/NAME@ALIAS")
     root = path if path.is_dir() else _unpacked(path, cache_root / "bundles")
@@ -56,8 +58,20 @@ def open_bundle(path: Path, cache_root: Path) -> LocalBundle:
             manifest = json.loads((root / MANIFEST_NAME).read_bytes())
         except ValueError as exc:
             raise MpackError(f"the manifest {MANIFEST_NAME} in {path} is not valid JSON: {exc}", "rebuild the bundle with mpack build") from None
-        check_compatible(manifest, path)
+        if not (other_python_ok and foreign_runtime(manifest)):
+            check_compatible(manifest, path)
     return LocalBundle(root, manifest)
+
+
+def foreign_runtime(manifest: dict | None) -> tuple[str, str] | None:
+    """(python, arch) of a bundle built for another Python or architecture than this machine's."""
+    runtime = (manifest or {}).get("runtime", {})
+    wanted_python, wanted_arch = runtime.get("python"), runtime.get("arch")
+    here_python = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    here_arch = _ARCH.get(platform.machine().lower(), platform.machine())
+    if (wanted_python and wanted_python != here_python) or (wanted_arch and wanted_arch != here_arch):
+        return wanted_python or here_python, wanted_arch or here_arch
+    return None
 
 
 def bundle_target(path: Path) -> str | None:

@@ -25,7 +25,7 @@ class LocalLambda:
         if max_concurrency < 1:
             raise MpackError(f"--max-concurrency {max_concurrency} must be at least 1", "use --max-concurrency 4 (the default)")
         self.bundle, self.config = bundle, config
-        folder = bundle.runtime_dir or runtime_dir(cache_root)
+        folder = bundle.runtime_dir or getattr(launcher, "runtime_dir", None) or runtime_dir(cache_root)
         self.launcher = launcher or ProcessLauncher(folder, bundle.task_root)
         factory = lambda number: FunctionInstance(config, self.launcher, bundle.task_root, folder, number)  # noqa: E731
         self.pool = InstancePool(config, factory, max_concurrency, on_result)

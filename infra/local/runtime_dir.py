@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
@@ -60,3 +61,28 @@ def _copy_distribution(name: str, target: Path) -> None:
         destination = target.joinpath(*parts)
         destination.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(entry.locate(), destination)
+
+
+def runtime_dir_for(python: str, arch: str, cache_root: Path) -> Path:
+    """The runtime folder for a Lambda Python other than this interpreter's (run in a container of
+    it): the same client versions, installed from their wheels for that Python and architecture."""
+    versions = [f"{name}=={metadata.version(name)}" for name in RUNTIME_DISTRIBUTIONS]
+    machine = {"x86_64": "x86_64", "arm64": "aarch64"}[arch]
+    folder = cache_root / "lambda-runtime" / "-".join([f"cp{python.replace('.', '')}-{machine}", *(v.replace("==", "-") for v in versions)])
+    if (folder / BOOTSTRAP_NAME).exists():
+        return folder
+    partial = folder.with_name(f"{folder.name}.partial-{os.getpid()}")
+    shutil.rmtree(partial, ignore_errors=True)
+    command = [sys.executable, "-m", "pip", "install", "--target", str(partial), "--only-binary=:all:", "--implementation", "cp", "--python-version", python]
+    command += ["--platform", f"manylinux_2_28_{machine}", "--platform", f"manylinux2014_{machine}", "--no-compile", "--quiet", "--disable-pip-version-check", *versions]
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        shutil.rmtree(partial, ignore_errors=True)
+        detail = (result.stderr.strip().splitlines() or ["pip failed"])[-1]
+        raise MpackError(f"cannot install the runtime interface client for Python {python} on {arch}: {detail}", "check the network to the package index (or PIP_INDEX_URL)")
+    (partial / BOOTSTRAP_NAME).write_text(_BOOTSTRAP)
+    try:
+        partial.rename(folder)
+    except OSError:
+        shutil.rmtree(partial, ignore_errors=True)
+    return folder

@@ -24,6 +24,7 @@ class RunOptions:
     name: str | None = None
     cache_dir: Path | None = None
     snapstart: bool = False
+    base_image: str | None = None  # a bundle of another Python: the image of that Python
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,8 @@ def open_function(options: RunOptions, max_concurrency: int, on_result=None):
     cache = options.cache_dir or default_cache_dir()
     launcher = None
     if options.bundle.exists() or str(options.bundle).endswith(".zip"):
-        bundle = open_bundle(options.bundle, cache)
+        bundle = open_bundle(options.bundle, cache, other_python_ok=True)
+        launcher = other_python_launcher(bundle, options, cache)
     else:  # not a file: a Lambda image, run in containers
         from mpack.infra.docker_engine import connect
         from mpack.infra.local.container_launcher import ContainerLauncher
@@ -59,6 +61,32 @@ def open_function(options: RunOptions, max_concurrency: int, on_result=None):
         launcher = ContainerLauncher(client, reference)
     config = function_config(bundle, name=options.name, handler=options.handler, memory_mb=options.memory_mb, timeout_s=options.timeout_s, environment=parse_environment(list(options.environment)), snapstart=options.snapstart)
     return LocalLambda(bundle, config, cache, max_concurrency=max_concurrency, launcher=launcher, on_result=on_result)
+
+
+def other_python_launcher(bundle, options: RunOptions, cache: Path):
+    """A zip for another Python or architecture than this machine's runs in a container of that
+    Python (``infra/local/python_container.py``); None for this machine's own."""
+    from mpack.infra.local.local_bundle import foreign_runtime
+
+    foreign = foreign_runtime(bundle.manifest)
+    if foreign is None:
+        return None
+    from mpack.infra.docker_engine import connect
+    from mpack.infra.local.python_container import PythonContainerLauncher, check_image, default_image
+    from mpack.infra.local.runtime_dir import runtime_dir_for
+
+    python, arch = foreign
+    here = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    try:
+        image = options.base_image or default_image(python)
+        client = connect()
+        check_image(client, image, python)
+    except MpackError as error:
+        raise MpackError(
+            f"{options.bundle} is built for Python {python} on {arch}, which runs here in a container of that Python: {error.message}",
+            f"{error.hint}; or rebuild with --python {here} to run it without a container",
+        ) from None
+    return PythonContainerLauncher(client, image, bundle.task_root, runtime_dir_for(python, arch, cache), python, arch)
 
 
 def event_payload(given: InvokeInput, input_example: dict | None, stdin_text: str | None, notice) -> bytes:

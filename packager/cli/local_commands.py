@@ -12,7 +12,7 @@ import typer
 from mpack.infra.errors import MpackError
 from mpack.packager.cli.boundary import error_boundary as _error_boundary
 from mpack.packager.cli.boundary import stderr as _stderr
-from mpack.packager.cli.options import CACHE_OPTION, ENV_OPTION, HANDLER_OPTION, MEMORY_OPTION, NAME_OPTION, SNAPSTART_OPTION, TIMEOUT_OPTION
+from mpack.packager.cli.options import CACHE_OPTION, ENV_OPTION, HANDLER_OPTION, MEMORY_OPTION, NAME_OPTION, SNAPSTART_OPTION, TIMEOUT_OPTION, BASE_IMAGE_OPTION
 from rich.markup import escape
 
 
@@ -32,6 +32,7 @@ def invoke(
     name: Optional[str] = NAME_OPTION,
     cache_dir: Optional[Path] = CACHE_OPTION,
     snapstart: bool = SNAPSTART_OPTION,
+    base_image: Optional[str] = BASE_IMAGE_OPTION,
     as_json: bool = typer.Option(False, "--json", help="Print the raw response payload only (logs and REPORT still go to stderr)."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
 ) -> None:
@@ -42,7 +43,7 @@ def invoke(
     timeout, memory kill, init error or refused request exits 1 (so it works as a CI smoke test)."""
     from mpack.packager.cli.local import InvokeInput, RunOptions, answer_failure, event_payload, open_function, read_stdin
 
-    options = RunOptions(bundle, memory, timeout, tuple(env), handler, name, cache_dir, snapstart)
+    options = RunOptions(bundle, memory, timeout, tuple(env), handler, name, cache_dir, snapstart, base_image)
     given = InvokeInput(data, data_file, event, event_file, content_type, path)
     with _error_boundary(False, debug):  # with --json, stdout holds the payload alone; errors go to stderr
         from mpack.packager.cli.functions_local import is_functions_app
@@ -83,6 +84,7 @@ def serve(
     name: Optional[str] = NAME_OPTION,
     cache_dir: Optional[Path] = CACHE_OPTION,
     snapstart: bool = SNAPSTART_OPTION,
+    base_image: Optional[str] = BASE_IMAGE_OPTION,
     async_retries: int = typer.Option(2, "--async-retries", help="Retries of a failed Event invocation (0-2), as Lambda's MaximumRetryAttempts."),
     async_retry_delay: float = typer.Option(60.0, "--async-retry-delay", help="Seconds before the first retry (the second waits twice as long), as on Lambda."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only REPORT lines, not the function's own logs."),
@@ -91,7 +93,7 @@ def serve(
     """Serve a bundle locally: the Lambda Invoke API (boto3 works against it) and an HTTP gateway."""
     from mpack.packager.cli.local import RunOptions, open_function, serve_until_stopped
 
-    options = RunOptions(bundle, memory, timeout, tuple(env), handler, name, cache_dir, snapstart)
+    options = RunOptions(bundle, memory, timeout, tuple(env), handler, name, cache_dir, snapstart, base_image)
     lock = threading.Lock()  # one log block at a time from the pool's threads
 
     def show(result) -> None:

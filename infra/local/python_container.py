@@ -1,0 +1,83 @@
+"""A zip bundle for another Python (or architecture) than this machine's, run in a container of
+that Python: the unpacked bundle at /var/task and the runtime folder at /var/runtime (both
+read-only, as on Lambda), the interpreter from a base image.
+
+The default image is Debian's Python of that minor version built from Debian packages
+(`mpack base-image --python 3.13`: trixie; 3.11: bookworm); no Debian release ships 3.12, so a
+3.12 bundle needs an image given with --base-image (AWS's public.ecr.aws/lambda/python:3.12 pulled
+where a registry is reachable). An arm64 bundle runs on an x86_64 machine only when the engine has
+QEMU user emulation registered (binfmt_misc); the platform says so otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from mpack.infra.errors import MpackError
+from mpack.infra.local.container_launcher import TMP_SIZE, ContainerProcess, bridge_gateway
+
+DEBIAN_PYTHONS = {"3.11": "bookworm", "3.13": "trixie"}
+LAMBDA_MB_PER_VCPU = 1769
+TASK_ROOT, RUNTIME_ROOT = "/var/task", "/var/runtime"
+PLATFORMS = {"x86_64": "linux/amd64", "arm64": "linux/arm64"}
+
+
+def default_image(python: str) -> str:
+    suite = DEBIAN_PYTHONS.get(python)
+    if suite is None:
+        raise MpackError(
+            f"no Debian release ships Python {python}, so mpack has no default image for it",
+            f"pass --base-image with an image of Python {python} (e.g. public.ecr.aws/lambda/python:{python}, pulled where a registry is reachable)",
+        )
+    return f"mpack/python:{python}-{suite}"
+
+
+def check_image(client, image: str, python: str) -> None:
+    from mpack.infra.docker_engine import image_exists
+
+    if not image_exists(client, image):
+        suite = DEBIAN_PYTHONS.get(python)
+        build = f"mpack base-image --suite {suite} --tag {image}" if suite else f"docker pull an image of Python {python} and pass it with --base-image"
+        raise MpackError(f"the image {image} (Python {python}) is not on this machine", f"build it first: {build}")
+
+
+class PythonContainerLauncher:
+    """Launches a function instance's runtime as `python3 /var/runtime/bootstrap.py` in ``image``."""
+
+    def __init__(self, client, image: str, task_root: Path, runtime_dir: Path, python: str, arch: str) -> None:
+        self.client, self.image, self.python, self.arch = client, image, python, arch
+        self.task_root, self.runtime_dir = task_root, runtime_dir
+        self.listen_host = bridge_gateway(client)
+
+    def launch(self, environment: dict[str, str], scratch: Path, memory_mb: int) -> ContainerProcess:
+        env = dict(environment)
+        env.update(
+            PATH="/usr/local/bin:/usr/bin:/bin",
+            PYTHONPATH=RUNTIME_ROOT,
+            LAMBDA_TASK_ROOT=TASK_ROOT,
+            LAMBDA_RUNTIME_DIR=RUNTIME_ROOT,
+            TMPDIR="/tmp",
+            AWS_EXECUTION_ENV=f"AWS_Lambda_python{self.python}",
+        )
+        env.pop("LD_LIBRARY_PATH", None)
+        cpus = min(os.cpu_count() or 1, max(0.1, memory_mb / LAMBDA_MB_PER_VCPU))
+        try:
+            container = self.client.containers.run(
+                self.image,
+                ["python3", f"{RUNTIME_ROOT}/bootstrap.py"],
+                detach=True,
+                environment=env,
+                platform=PLATFORMS[self.arch],
+                volumes={str(self.task_root): {"bind": TASK_ROOT, "mode": "ro"}, str(self.runtime_dir): {"bind": RUNTIME_ROOT, "mode": "ro"}},
+                working_dir=TASK_ROOT,
+                mem_limit=f"{memory_mb}m",
+                memswap_limit=f"{memory_mb}m",
+                nano_cpus=int(cpus * 1e9),
+                read_only=True,
+                tmpfs={"/tmp": TMP_SIZE},
+                labels={"io.mpack.emulator": "instance"},
+            )
+        except Exception as exc:  # noqa: BLE001 - docker's APIError and friends, translated here
+            raise MpackError(f"cannot start a Python {self.python} {self.arch} container from {self.image}: {str(exc)[:300]}", "for arm64 on this machine the engine needs QEMU user emulation (binfmt_misc); see the README") from None
+        return ContainerProcess(container)
