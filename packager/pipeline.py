@@ -331,6 +331,21 @@ def _empty(folder: Path) -> Path:
     return folder
 
 
+def _verify_elsewhere(target, partial: Path, runtime, options: BuildOptions, request: dict, expected, progress):
+    """A zip for another Python than this interpreter's is verified in a container of that Python
+    when Docker and its image are here; otherwise skipped, saying what would make it run."""
+    from mpack.packager.check.verify_container import container_unavailable, verify_in_container
+
+    unavailable = container_unavailable(runtime.python, runtime.arch) if target.name == "lambda" else "only Lambda zips run in a container of their Python"
+    if unavailable:
+        reason = f"target Python {runtime.python}/{runtime.arch} differs from this interpreter and the bundle was not run: {unavailable}"
+        progress.warn(reason)
+        return skipped(reason)
+    verification = verify_in_container(partial, request, expected, max(options.tolerance, 1e-6), options.cache_dir or default_cache_dir())
+    progress.note(f"answered the input example in a Python {runtime.python} {runtime.arch} container")
+    return verification
+
+
 def _model_converter(model, options: BuildOptions, scope: ExitStack, progress):
     """Where the model is loaded: its own environment (uv, cached), or this interpreter once its
     logged Python and framework versions are checked (local). ONNX needs neither."""
@@ -404,11 +419,9 @@ def _verify(target, partial: Path, runtime, options: BuildOptions, manifest: dic
 
     if not options.verify:
         return skipped("disabled with --no-verify")
-    if not runtime.matches_host:
-        reason = f"target Python {runtime.python}/{runtime.arch} differs from this interpreter; the bundle was not run here"
-        progress.warn(reason)
-        return skipped(reason)
     expected = (candidate or scoring_service(manifest, optimized)).score_document(request)
+    if not runtime.matches_host:
+        return _verify_elsewhere(target, partial, runtime, options, request, expected.body["predictions"], progress)
     forbidden = FORBIDDEN_AT_RUNTIME + (ASGI_STACK if options.lambda_http == "native" else ())
     if manifest.get("native"):
         forbidden = ()  # a native model brings its own libraries, whatever they import

@@ -81,3 +81,29 @@ class PythonContainerLauncher:
         except Exception as exc:  # noqa: BLE001 - docker's APIError and friends, translated here
             raise MpackError(f"cannot start a Python {self.python} {self.arch} container from {self.image}: {str(exc)[:300]}", "for arm64 on this machine the engine needs QEMU user emulation (binfmt_misc); see the README") from None
         return ContainerProcess(container)
+
+
+def foreign_launcher(path: Path, bundle, cache: Path, image: str | None = None) -> PythonContainerLauncher | None:
+    """The launcher for a bundle of another Python or architecture (None for this machine's own),
+    or an MpackError saying what is missing (Docker, the image) and how to get it."""
+    import sys
+
+    from mpack.infra.docker_engine import connect
+    from mpack.infra.local.local_bundle import foreign_runtime
+    from mpack.infra.local.runtime_dir import runtime_dir_for
+
+    foreign = foreign_runtime(bundle.manifest)
+    if foreign is None:
+        return None
+    python, arch = foreign
+    here = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    try:
+        chosen = image or default_image(python)
+        client = connect()
+        check_image(client, chosen, python)
+    except MpackError as error:
+        raise MpackError(
+            f"{path} is built for Python {python} on {arch}, which runs here in a container of that Python: {error.message}",
+            f"{error.hint}; or rebuild with --python {here} to run it without a container",
+        ) from None
+    return PythonContainerLauncher(client, chosen, bundle.task_root, runtime_dir_for(python, arch, cache), python, arch)

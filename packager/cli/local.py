@@ -65,28 +65,10 @@ def open_function(options: RunOptions, max_concurrency: int, on_result=None):
 
 def other_python_launcher(bundle, options: RunOptions, cache: Path):
     """A zip for another Python or architecture than this machine's runs in a container of that
-    Python (``infra/local/python_container.py``); None for this machine's own."""
-    from mpack.infra.local.local_bundle import foreign_runtime
+    Python; None for this machine's own."""
+    from mpack.infra.local.python_container import foreign_launcher
 
-    foreign = foreign_runtime(bundle.manifest)
-    if foreign is None:
-        return None
-    from mpack.infra.docker_engine import connect
-    from mpack.infra.local.python_container import PythonContainerLauncher, check_image, default_image
-    from mpack.infra.local.runtime_dir import runtime_dir_for
-
-    python, arch = foreign
-    here = f"{sys.version_info[0]}.{sys.version_info[1]}"
-    try:
-        image = options.base_image or default_image(python)
-        client = connect()
-        check_image(client, image, python)
-    except MpackError as error:
-        raise MpackError(
-            f"{options.bundle} is built for Python {python} on {arch}, which runs here in a container of that Python: {error.message}",
-            f"{error.hint}; or rebuild with --python {here} to run it without a container",
-        ) from None
-    return PythonContainerLauncher(client, image, bundle.task_root, runtime_dir_for(python, arch, cache), python, arch)
+    return foreign_launcher(options.bundle, bundle, cache, options.base_image)
 
 
 def event_payload(given: InvokeInput, input_example: dict | None, stdin_text: str | None, notice) -> bytes:
