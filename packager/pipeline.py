@@ -188,12 +188,13 @@ def build(options: BuildOptions, progress: Progress | None = None) -> BuildRepor
             progress.note(f"{report.rows} rows ({source}): max difference {worst:.2g}" + (", labels agree" if converted.task == "classifier" else ""))
             example_request = first_rows(request) if request else scoring_request(records, converted.columns)
             micro_report = _micro_parity(program, converted, optimized, records, request, source, options, progress)
+        compiler = _foreign_compiler(runtime, target)
         with stage("dependencies"):
             if program is not None and options.runtime == "micro" and not runtime.matches_host:
                 installed = InstalledRuntime(_empty(work / "no-packages"), True, "micro", False)  # nothing to install, nothing to measure here
                 progress.note(f"no libraries for Python {runtime.python} {runtime.arch}: the micro runtime is the standard library")
             else:
-                installed = install_runtime(runtime, options.cache_dir or default_cache_dir(), progress.note)
+                installed = install_runtime(runtime, options.cache_dir or default_cache_dir(), progress.note, compiler)
                 libraries = ", ".join(runtime.model_packages) if runtime.model_packages else f"onnxruntime {runtime.onnxruntime}, numpy {runtime.numpy}"
                 progress.note(f"{libraries} for Python {runtime.python} {runtime.arch}" + (" (cached)" if installed.cache_hit else ""))
         choice = None
@@ -243,7 +244,7 @@ def build(options: BuildOptions, progress: Progress | None = None) -> BuildRepor
         partial = partial_path(destination)
         try:
             with stage("zip"):
-                entries = target.entries(installed.site, optimized, manifest_bytes(manifest), work, installed.precompiled)
+                entries = target.entries(installed.site, optimized, manifest_bytes(manifest), work, installed.precompiled if runtime.matches_host else (compiler or False))
                 target.check_limits(entries)
                 with writing(destination):
                     written = write_zip(entries, partial)
@@ -329,6 +330,16 @@ def _choose_runtime(program, why_not: str, micro_report, options: BuildOptions, 
 def _empty(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+def _foreign_compiler(runtime, target):
+    """For a Lambda zip of another Python: a compiler running that Python in a container, so the
+    bundle still ships .pyc (nothing compiled at cold start); None when none can run here."""
+    if runtime.matches_host or target.name != "lambda":
+        return None
+    from mpack.infra.local.python_container import container_compiler
+
+    return container_compiler(runtime.python, runtime.arch)
 
 
 def _verify_elsewhere(target, partial: Path, runtime, options: BuildOptions, request: dict, expected, progress):

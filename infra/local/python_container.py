@@ -107,3 +107,27 @@ def foreign_launcher(path: Path, bundle, cache: Path, image: str | None = None) 
             f"{error.hint}; or rebuild with --python {here} to run it without a container",
         ) from None
     return PythonContainerLauncher(client, chosen, bundle.task_root, runtime_dir_for(python, arch, cache), python, arch)
+
+
+_COMPILE = "import compileall, py_compile, sys; sys.exit(0 if compileall.compile_dir('/code', quiet=2, stripdir='/code', invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH, workers=1) else 1)"
+
+
+def container_compiler(python: str, arch: str, image: str | None = None):
+    """A function that precompiles a folder to unchecked-hash .pyc with that Python, in a container
+    of it (what compile_tree does with this interpreter); None when no such container can run here."""
+    from mpack.infra.docker_engine import connect
+
+    try:
+        chosen = image or default_image(python)
+        client = connect()
+        check_image(client, chosen, python)
+    except MpackError:
+        return None
+
+    def compile_folder(folder: Path) -> None:
+        try:
+            client.containers.run(chosen, ["python3", "-c", _COMPILE], remove=True, platform=PLATFORMS[arch], volumes={str(folder): {"bind": "/code", "mode": "rw"}}, network_disabled=True)
+        except Exception as exc:  # noqa: BLE001 - docker's ContainerError (exit 1) and friends
+            raise MpackError(f"cannot precompile the bundle's Python files with Python {python} in {chosen}: {str(exc)[:300]}", "a file is not valid Python for that version") from None
+
+    return compile_folder

@@ -56,8 +56,10 @@ def cache_key(plan: RuntimePlan, precompile: bool) -> str:
     return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()[:20]
 
 
-def install_runtime(plan: RuntimePlan, cache_dir: Path, log=lambda text: None) -> InstalledRuntime:
-    precompile = plan.matches_host
+def install_runtime(plan: RuntimePlan, cache_dir: Path, log=lambda text: None, compiler=None) -> InstalledRuntime:
+    """``compiler``: precompiles a folder with the target's Python when it is not this interpreter
+    (in a container of it); without one, a foreign target's files stay uncompiled."""
+    precompile = plan.matches_host or compiler is not None
     key = cache_key(plan, precompile)
     entry = cache_dir / "runtime" / key
     if (entry / COMPLETE_MARKER).is_file():
@@ -76,7 +78,7 @@ def install_runtime(plan: RuntimePlan, cache_dir: Path, log=lambda text: None) -
         _pip_install(plan, site, requirements, with_dependencies=True)
         strip_site(site, native=bool(plan.model_packages))
         if precompile:
-            compile_tree(site)
+            (compiler or compile_tree)(site)
         (staging / COMPLETE_MARKER).write_text(json.dumps(plan.describe()))
         shutil.rmtree(entry, ignore_errors=True)
         os.replace(staging, entry)

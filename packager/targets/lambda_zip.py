@@ -47,8 +47,7 @@ class LambdaZipTarget:
         native = bool(contract.get("native"))  # --runtime native: the model's own libraries
         code = handler_code(workdir / "code", exclude=CONTAINER_ONLY if native else ZIP_EXCLUDED, precompile=False)
         shutil.copyfile(package_dir("mpack.templates") / "lambda" / "mpack_handler.py", code / "mpack_handler.py")
-        if precompile:
-            compile_tree(code)
+        _precompile(code, precompile)
         return [
             *tree_entries(runtime_site),
             *tree_entries(code),
@@ -63,8 +62,7 @@ class LambdaZipTarget:
         code = handler_code(workdir / "code", exclude=others, precompile=False)
         shutil.copyfile(package_dir("mpack.templates") / "lambda" / "mpack_handler_micro.py", code / "mpack_handler.py")
         (code / contract["model"]["file"]).write_bytes(model_bytes)
-        if precompile:
-            compile_tree(code)
+        _precompile(code, precompile)
         return [*tree_entries(code), BundleEntry(MANIFEST_NAME, data=manifest)]
 
     def check_limits(self, entries: list[BundleEntry]) -> None:
@@ -86,3 +84,12 @@ class LambdaZipTarget:
         from mpack.packager.check.verify import verify_bundle
 
         return verify_bundle(bundle, request, expected, tolerance, forbidden)
+
+
+def _precompile(folder: Path, precompile) -> None:
+    """``precompile``: True (this interpreter is the target's), a compiler for another Python
+    (infra/local/python_container.container_compiler), or False."""
+    if callable(precompile):
+        precompile(folder)
+    elif precompile:
+        compile_tree(folder)
