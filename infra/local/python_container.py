@@ -33,6 +33,21 @@ def default_image(python: str) -> str:
     return f"mpack/python:{python}-{suite}"
 
 
+BINFMT = {"arm64": "/proc/sys/fs/binfmt_misc/qemu-aarch64", "x86_64": "/proc/sys/fs/binfmt_misc/qemu-x86_64"}
+
+
+def check_architecture(arch: str) -> None:
+    """Another CPU architecture runs only through QEMU user emulation registered with the kernel."""
+    import platform
+
+    here = {"aarch64": "arm64", "arm64": "arm64"}.get(platform.machine().lower(), platform.machine().lower())
+    if arch != here and not os.path.exists(BINFMT[arch]):
+        raise MpackError(
+            f"an {arch} bundle cannot run on this {here} machine: no QEMU user emulation is registered ({BINFMT[arch]} is missing)",
+            "register it (Debian: apt-get install qemu-user-static binfmt-support), or build for this machine's --arch",
+        )
+
+
 def check_image(client, image: str, python: str) -> None:
     from mpack.infra.docker_engine import image_exists
 
@@ -98,6 +113,7 @@ def foreign_launcher(path: Path, bundle, cache: Path, image: str | None = None) 
     python, arch = foreign
     here = f"{sys.version_info[0]}.{sys.version_info[1]}"
     try:
+        check_architecture(arch)
         chosen = image or default_image(python)
         client = connect()
         check_image(client, chosen, python)
@@ -118,6 +134,7 @@ def container_compiler(python: str, arch: str, image: str | None = None):
     from mpack.infra.docker_engine import connect
 
     try:
+        check_architecture(arch)
         chosen = image or default_image(python)
         client = connect()
         check_image(client, chosen, python)

@@ -223,7 +223,7 @@ def test_an_estimator_skl2onnx_cannot_convert_is_named_with_what_is_supported(st
 
 def test_cross_architecture_build_ships_arm64_wheels_and_skips_verification_with_a_notice(store, tmp_path, runtime_cache):
     output = tmp_path / "arm.zip"
-    result = mpack("build", "--model", "models:/fraud/1", "--arch", "arm64", "--json", "--output", str(output), "--cache-dir", str(runtime_cache), store=store)
+    result = mpack("build", "--model", "models:/fraud/1", "--arch", "arm64", "--runtime", "onnx", "--json", "--output", str(output), "--cache-dir", str(runtime_cache), store=store)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["runtime"]["arch"] == "arm64" and report["verification"]["ran"] is False
