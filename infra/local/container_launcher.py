@@ -28,19 +28,22 @@ class ContainerLauncher:
 
     def launch(self, environment: dict[str, str], scratch: Path, memory_mb: int) -> "ContainerProcess":
         env = {key: value for key, value in environment.items() if key not in HOST_ONLY}
-        cpus = min(os.cpu_count() or 1, max(0.1, memory_mb / LAMBDA_MB_PER_VCPU))
-        container = self.client.containers.run(
-            self.image,
-            detach=True,
-            environment=env,
-            mem_limit=f"{memory_mb}m",
-            memswap_limit=f"{memory_mb}m",
-            nano_cpus=int(cpus * 1e9),
-            read_only=True,
-            tmpfs={"/tmp": TMP_SIZE},
-            labels={"io.mpack.emulator": "instance"},
-        )
+        container = self.client.containers.run(self.image, detach=True, environment=env, **lambda_limits(memory_mb))
         return ContainerProcess(container)
+
+
+def lambda_limits(memory_mb: int) -> dict:
+    """A function instance's container as Lambda sizes it: memory as the hard limit (no swap), CPU
+    in proportion, a read-only root with a writable /tmp; labelled for clean-up."""
+    cpus = min(os.cpu_count() or 1, max(0.1, memory_mb / LAMBDA_MB_PER_VCPU))
+    return {
+        "mem_limit": f"{memory_mb}m",
+        "memswap_limit": f"{memory_mb}m",
+        "nano_cpus": int(cpus * 1e9),
+        "read_only": True,
+        "tmpfs": {"/tmp": TMP_SIZE},
+        "labels": {"io.mpack.emulator": "instance"},
+    }
 
 
 def bridge_gateway(client) -> str:

@@ -15,10 +15,9 @@ import os
 from pathlib import Path
 
 from mpack.infra.errors import MpackError
-from mpack.infra.local.container_launcher import TMP_SIZE, ContainerProcess, bridge_gateway
+from mpack.infra.local.container_launcher import ContainerProcess, bridge_gateway, lambda_limits
 
 DEBIAN_PYTHONS = {"3.11": "bookworm", "3.13": "trixie"}
-LAMBDA_MB_PER_VCPU = 1769
 TASK_ROOT, RUNTIME_ROOT = "/var/task", "/var/runtime"
 PLATFORMS = {"x86_64": "linux/amd64", "arm64": "linux/arm64"}
 
@@ -76,7 +75,6 @@ class PythonContainerLauncher:
             AWS_EXECUTION_ENV=f"AWS_Lambda_python{self.python}",
         )
         env.pop("LD_LIBRARY_PATH", None)
-        cpus = min(os.cpu_count() or 1, max(0.1, memory_mb / LAMBDA_MB_PER_VCPU))
         try:
             container = self.client.containers.run(
                 self.image,
@@ -86,12 +84,7 @@ class PythonContainerLauncher:
                 platform=PLATFORMS[self.arch],
                 volumes={str(self.task_root): {"bind": TASK_ROOT, "mode": "ro"}, str(self.runtime_dir): {"bind": RUNTIME_ROOT, "mode": "ro"}},
                 working_dir=TASK_ROOT,
-                mem_limit=f"{memory_mb}m",
-                memswap_limit=f"{memory_mb}m",
-                nano_cpus=int(cpus * 1e9),
-                read_only=True,
-                tmpfs={"/tmp": TMP_SIZE},
-                labels={"io.mpack.emulator": "instance"},
+                **lambda_limits(memory_mb),
             )
         except Exception as exc:  # noqa: BLE001 - docker's APIError and friends, translated here
             raise MpackError(f"cannot start a Python {self.python} {self.arch} container from {self.image}: {str(exc)[:300]}", "for arm64 on this machine the engine needs QEMU user emulation (binfmt_misc); see the README") from None
