@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import math
 from array import array
+from itertools import repeat  # noqa: F401 - names the generated module uses
+from math import ceil, floor, tanh, trunc  # noqa: F401
+from operator import mul  # noqa: F401
 
 INF, NAN = math.inf, math.nan
 _CELL = array("f", (0.0,))
@@ -183,11 +186,6 @@ def linear_classifier_finalize(scores: list, labels: tuple, transform: str) -> t
         return (1 if score > 0 else 0), array("f", post_transform([score], transform)).tolist()
     best = argmax(scores)
     return labels[best], array("f", post_transform(scores, transform)).tolist()
-
-
-from itertools import repeat  # noqa: E402,F401  (names the generated module uses)
-from math import ceil, floor, tanh, trunc  # noqa: E402,F401
-from operator import mul  # noqa: E402,F401
 
 
 def normalize(values, norm: str) -> list:

@@ -187,11 +187,12 @@ def build(options: BuildOptions, progress: Progress | None = None) -> BuildRepor
             worst = max((o.max_scaled_diff or 0.0 for o in report.outputs), default=0.0)
             progress.note(f"{report.rows} rows ({source}): max difference {worst:.2g}" + (", labels agree" if converted.task == "classifier" else ""))
             example_request = first_rows(request) if request else scoring_request(records, converted.columns)
-            micro_report = _micro_parity(program, converted, optimized, records, request, source, options, progress)
+            micro = _micro_service(program, converted)  # compiled once: parity, measurement, verification
+            micro_report = _micro_parity(micro, converted, optimized, records, request, source, options, progress)
         compiler = _foreign_compiler(runtime, target)
         with stage("dependencies"):
             if program is not None and options.runtime == "micro" and not runtime.matches_host:
-                installed = InstalledRuntime(_empty(work / "no-packages"), True, "micro", False)  # nothing to install, nothing to measure here
+                installed = _no_packages(work, False)  # nothing to install, nothing to measure here
                 progress.note(f"no libraries for Python {runtime.python} {runtime.arch}: the micro runtime is the standard library")
             else:
                 installed = install_runtime(runtime, options.cache_dir or default_cache_dir(), progress.note, compiler)
@@ -200,10 +201,11 @@ def build(options: BuildOptions, progress: Progress | None = None) -> BuildRepor
         choice = None
         if program is not None or options.runtime == "auto" and target.name == "lambda":
             with stage("runtime"):
-                choice = _choose_runtime(program, why_not, micro_report, options, target, resolved, converted, optimized, runtime, installed, example_request, work, progress)
+                choice = _choose_runtime(program, micro, why_not, micro_report, options, target, resolved, converted, optimized, runtime, installed, example_request, work, progress)
             if choice.runtime == "micro":
+                candidate = micro  # the bundle answers with the compiled model: its expected answers come from it
                 runtime, optimized = micro_plan(runtime), choice.program.source.encode()
-                installed = InstalledRuntime(_empty(work / "no-packages"), True, "micro", runtime.matches_host)
+                installed = _no_packages(work, runtime.matches_host)
                 converted = replace(converted, model_file=MICRO_MODULE)
         manifest = build_manifest(
             target=target.name,
@@ -276,16 +278,21 @@ def build(options: BuildOptions, progress: Progress | None = None) -> BuildRepor
     )
 
 
-def _micro_parity(program, converted, optimized: bytes, records, request, source: str, options: BuildOptions, progress):
-    """The compiled model through the same parity gate as the ONNX graph; ``--runtime micro``
-    stops on a failure, ``auto`` falls back to onnxruntime."""
+def _micro_service(program, converted):
+    """The compiled model behind the protocol core, in this process (None without one)."""
     if program is None:
         return None
     from mpack.packager.check.scoring import scoring_service
 
-    manifest = {**scoring_manifest(converted), "micro": program.contract()}
-    candidate = scoring_service(manifest, program.source.encode())
-    report = check_parity(converted, optimized, parity_requests(converted, records, request), source, options.tolerance, records, candidate)
+    return scoring_service({**scoring_manifest(converted), "micro": program.contract()}, program.source.encode())
+
+
+def _micro_parity(micro, converted, optimized: bytes, records, request, source: str, options: BuildOptions, progress):
+    """The compiled model through the same parity gate as the ONNX graph; ``--runtime micro``
+    stops on a failure, ``auto`` falls back to onnxruntime."""
+    if micro is None:
+        return None
+    report = check_parity(converted, optimized, parity_requests(converted, records, request), source, options.tolerance, records, micro)
     if not report.passed:
         if options.runtime == "micro":
             raise MpackError(f"parity check failed for the micro runtime: {describe_failure(report)}", "build with --runtime onnx, or raise --tolerance if the difference is acceptable")
@@ -296,14 +303,13 @@ def _micro_parity(program, converted, optimized: bytes, records, request, source
     return report
 
 
-def _choose_runtime(program, why_not: str, micro_report, options: BuildOptions, target, resolved, converted, optimized: bytes, runtime, installed, request: dict, work: Path, progress) -> RuntimeChoice:
+def _choose_runtime(program, micro, why_not: str, micro_report, options: BuildOptions, target, resolved, converted, optimized: bytes, runtime, installed, request: dict, work: Path, progress) -> RuntimeChoice:
     """Measure both runtimes where this interpreter can run the bundle, then choose (choice.py)."""
     from mpack.packager.check.scoring import scoring_service
 
     measured: dict = {}
     if program is not None and runtime.matches_host:
-        contract = scoring_manifest(converted)
-        services = {"micro": scoring_service({**contract, "micro": program.contract()}, program.source.encode()), "onnx": scoring_service(contract, optimized)}
+        services = {"micro": micro, "onnx": scoring_service(scoring_manifest(converted), optimized)}
         for name, service in services.items():
             measured[name] = warm_latency(service, request)
         for name in ("micro", "onnx"):
@@ -330,6 +336,11 @@ def _choose_runtime(program, why_not: str, micro_report, options: BuildOptions, 
 def _empty(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+def _no_packages(work: Path, precompiled: bool) -> InstalledRuntime:
+    """The micro runtime's libraries: none (an empty site folder)."""
+    return InstalledRuntime(_empty(work / "no-packages"), True, "micro", precompiled)
 
 
 def _foreign_compiler(runtime, target):

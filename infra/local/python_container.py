@@ -56,6 +56,18 @@ def check_image(client, image: str, python: str) -> None:
         raise MpackError(f"the image {image} (Python {python}) is not on this machine", f"build it first: {build}")
 
 
+def container_image(python: str, arch: str, image: str | None = None) -> tuple:
+    """(Docker client, image) for running that Python and architecture here, or an MpackError
+    naming what is missing: QEMU for another CPU, an image for the Python, the engine, the image."""
+    from mpack.infra.docker_engine import connect
+
+    check_architecture(arch)
+    chosen = image or default_image(python)
+    client = connect()
+    check_image(client, chosen, python)
+    return client, chosen
+
+
 class PythonContainerLauncher:
     """Launches a function instance's runtime as `python3 /var/runtime/bootstrap.py` in ``image``."""
 
@@ -96,7 +108,6 @@ def foreign_launcher(path: Path, bundle, cache: Path, image: str | None = None) 
     or an MpackError saying what is missing (Docker, the image) and how to get it."""
     import sys
 
-    from mpack.infra.docker_engine import connect
     from mpack.infra.local.local_bundle import foreign_runtime
     from mpack.infra.local.runtime_dir import runtime_dir_for
 
@@ -106,10 +117,7 @@ def foreign_launcher(path: Path, bundle, cache: Path, image: str | None = None) 
     python, arch = foreign
     here = f"{sys.version_info[0]}.{sys.version_info[1]}"
     try:
-        check_architecture(arch)
-        chosen = image or default_image(python)
-        client = connect()
-        check_image(client, chosen, python)
+        client, chosen = container_image(python, arch, image)
     except MpackError as error:
         raise MpackError(
             f"{path} is built for Python {python} on {arch}, which runs here in a container of that Python: {error.message}",
@@ -124,13 +132,8 @@ _COMPILE = "import compileall, py_compile, sys; sys.exit(0 if compileall.compile
 def container_compiler(python: str, arch: str, image: str | None = None):
     """A function that precompiles a folder to unchecked-hash .pyc with that Python, in a container
     of it (what compile_tree does with this interpreter); None when no such container can run here."""
-    from mpack.infra.docker_engine import connect
-
     try:
-        check_architecture(arch)
-        chosen = image or default_image(python)
-        client = connect()
-        check_image(client, chosen, python)
+        client, chosen = container_image(python, arch, image)
     except MpackError:
         return None
 

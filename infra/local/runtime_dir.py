@@ -39,12 +39,26 @@ def runtime_dir(cache_root: Path) -> Path:
     except metadata.PackageNotFoundError as missing:
         raise MpackError(f"the AWS runtime interface client is not installed ({missing.name} is missing)", "reinstall mpack: pip install mpack-serverless (or bash scripts/setup.sh in its repository)") from None
     folder = cache_root / "lambda-runtime" / "-".join([f"cp{sys.version_info[0]}{sys.version_info[1]}", *versions])
+
+    def copy_installed(partial: Path) -> None:
+        for name in RUNTIME_DISTRIBUTIONS:
+            _copy_distribution(name, partial)
+
+    return _prepared(folder, copy_installed)
+
+
+def _prepared(folder: Path, fill) -> Path:
+    """``folder``, made once: ``fill(partial)`` writes the client beside it, the bootstrap is added,
+    and the whole is renamed into place (a half-made folder is never used)."""
     if (folder / BOOTSTRAP_NAME).exists():
         return folder
     partial = folder.with_name(f"{folder.name}.partial-{os.getpid()}")
     shutil.rmtree(partial, ignore_errors=True)
-    for name in RUNTIME_DISTRIBUTIONS:
-        _copy_distribution(name, partial)
+    try:
+        fill(partial)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
     (partial / BOOTSTRAP_NAME).write_text(_BOOTSTRAP)
     try:
         partial.rename(folder)
@@ -69,20 +83,13 @@ def runtime_dir_for(python: str, arch: str, cache_root: Path) -> Path:
     versions = [f"{name}=={metadata.version(name)}" for name in RUNTIME_DISTRIBUTIONS]
     machine = {"x86_64": "x86_64", "arm64": "aarch64"}[arch]
     folder = cache_root / "lambda-runtime" / "-".join([f"cp{python.replace('.', '')}-{machine}", *(v.replace("==", "-") for v in versions)])
-    if (folder / BOOTSTRAP_NAME).exists():
-        return folder
-    partial = folder.with_name(f"{folder.name}.partial-{os.getpid()}")
-    shutil.rmtree(partial, ignore_errors=True)
-    command = [sys.executable, "-m", "pip", "install", "--target", str(partial), "--only-binary=:all:", "--implementation", "cp", "--python-version", python]
-    command += ["--platform", f"manylinux_2_28_{machine}", "--platform", f"manylinux2014_{machine}", "--no-compile", "--quiet", "--disable-pip-version-check", *versions]
-    result = subprocess.run(command, capture_output=True, text=True)
-    if result.returncode != 0:
-        shutil.rmtree(partial, ignore_errors=True)
-        detail = (result.stderr.strip().splitlines() or ["pip failed"])[-1]
-        raise MpackError(f"cannot install the runtime interface client for Python {python} on {arch}: {detail}", "check the network to the package index (or PIP_INDEX_URL)")
-    (partial / BOOTSTRAP_NAME).write_text(_BOOTSTRAP)
-    try:
-        partial.rename(folder)
-    except OSError:
-        shutil.rmtree(partial, ignore_errors=True)
-    return folder
+
+    def install_wheels(partial: Path) -> None:
+        command = [sys.executable, "-m", "pip", "install", "--target", str(partial), "--only-binary=:all:", "--implementation", "cp", "--python-version", python]
+        command += ["--platform", f"manylinux_2_28_{machine}", "--platform", f"manylinux2014_{machine}", "--no-compile", "--quiet", "--disable-pip-version-check", *versions]
+        result = subprocess.run(command, capture_output=True, text=True)
+        if result.returncode != 0:
+            detail = (result.stderr.strip().splitlines() or ["pip failed"])[-1]
+            raise MpackError(f"cannot install the runtime interface client for Python {python} on {arch}: {detail}", "check the network to the package index (or PIP_INDEX_URL)")
+
+    return _prepared(folder, install_wheels)

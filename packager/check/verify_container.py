@@ -19,12 +19,10 @@ from mpack.packager.check.verify import Verification, agreement, predictions_of
 
 def container_unavailable(python: str, arch: str, image: str | None = None) -> str | None:
     """Why a container of that Python cannot run here (None: it can)."""
-    from mpack.infra.docker_engine import connect
-    from mpack.infra.local.python_container import check_architecture, check_image, default_image
+    from mpack.infra.local.python_container import container_image
 
     try:
-        check_architecture(arch)
-        check_image(connect(), image or default_image(python), python)
+        container_image(python, arch, image)
     except MpackError as error:
         return f"{error.message} ({error.hint})"
     return None
