@@ -45,7 +45,7 @@ def reseed(say=print) -> None:
     import random  # here: not every bundle pays for it at import
 
     random.seed()  # from os.urandom: each restored copy draws its own numbers
-    numpy = sys.modules.get("numpy")
-    if numpy is not None:
-        numpy.random.seed()
+    numpy_random = sys.modules.get("numpy.random")  # numpy 2 loads it lazily: nothing drew from it if not loaded
+    if numpy_random is not None:
+        numpy_random.seed()
     say("mpack SnapStart: restored; random number generators re-seeded")

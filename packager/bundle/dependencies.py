@@ -2,7 +2,8 @@
 
 pip does the resolving (``--platform/--python-version/--implementation/--only-binary=:all:
 --target``). onnxruntime is installed without its dependencies: they (sympy, protobuf, coloredlogs,
-flatbuffers) serve its build-time tools, not inference. The stripped, precompiled result is
+flatbuffers) serve its build-time tools, not inference. Subpackages no import reaches are removed
+(bundle/unreachable.py) and precompiled onnxruntime-runtime libraries ship without their sources. The stripped, precompiled result is
 cached under a key of (requirements, python, arch, glibc, pyc), so a second build installs nothing.
 """
 
@@ -21,9 +22,10 @@ from py_compile import PycInvalidationMode
 
 from mpack.infra.errors import MpackError
 from mpack.packager.bundle.runtime_plan import RuntimePlan
-from mpack.packager.bundle.strip import strip_site
+from mpack.packager.bundle.strip import drop_sources, strip_site
+from mpack.packager.bundle.unreachable import NUMPY, POWERTOOLS, remove_unreachable
 
-CACHE_LAYOUT_VERSION = 1  # bump when stripping or compiling changes what a cache entry holds
+CACHE_LAYOUT_VERSION = 3  # bump when stripping or compiling changes what a cache entry holds
 COMPLETE_MARKER = ".mpack-complete"
 
 
@@ -77,8 +79,11 @@ def install_runtime(plan: RuntimePlan, cache_dir: Path, log=lambda text: None, c
         log("installing " + ", ".join(requirements))
         _pip_install(plan, site, requirements, with_dependencies=True)
         strip_site(site, native=bool(plan.model_packages))
+        remove_unreachable(site, (POWERTOOLS,) if plan.model_packages else (NUMPY, POWERTOOLS))  # the model's own libraries use all of numpy
         if precompile:
             (compiler or compile_tree)(site)
+            if not plan.model_packages:  # the model's own libraries may read their sources (torch.jit, inspect)
+                drop_sources(site)
         (staging / COMPLETE_MARKER).write_text(json.dumps(plan.describe()))
         shutil.rmtree(entry, ignore_errors=True)
         os.replace(staging, entry)
