@@ -51,4 +51,3 @@ def handler(event, context):
     metrics.add_metric(name="Rows", unit=MetricUnit.Count, value=outcome.rows)
     metrics.add_metric(name="Errors", unit=MetricUnit.Count, value=outcome.errors)
     return outcome.result
-

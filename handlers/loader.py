@@ -67,10 +67,7 @@ def verify_model_file(path, expected_sha256: str) -> None:
         raise ModelLoadError(f"model file {path} named in the manifest is missing from the bundle") from None
     actual = digest.hexdigest()
     if actual != expected_sha256:
-        raise ModelLoadError(
-            f"model file {os.path.basename(path)} is corrupt or was altered: sha256 {actual} does not match the "
-            f"manifest's {expected_sha256}; rebuild the bundle"
-        )
+        raise ModelLoadError(f"model file {os.path.basename(path)} is corrupt or was altered: sha256 {actual} does not match the manifest's {expected_sha256}; rebuild the bundle")
 
 
 def platform_threads() -> int:

@@ -46,4 +46,3 @@ def handler(event, context):
         }
     )
     return outcome.result
-

@@ -139,8 +139,7 @@ def _positional_rows(payload, signature: InputSignature, fmt: str) -> list[list]
         if not isinstance(row, list) or len(row) != width:
             got = f"{len(row)} values" if isinstance(row, list) else type(row).__name__
             raise RequestError(
-                f"row {index} of '{fmt}' must have {width} values in the order "
-                f"{', '.join(signature.column_names)}; got {got}",
+                f"row {index} of '{fmt}' must have {width} values in the order {', '.join(signature.column_names)}; got {got}",
             )
     return payload
 
@@ -275,5 +274,5 @@ def tensor_payloads(fmt: str, payload, signature: InputSignature) -> dict[str, o
                 stacked[name].append(item[name])
         return stacked
     if len(names) != 1:
-        raise RequestError(f"this model has {len(names)} inputs ({', '.join(names)}); name them: {{\"inputs\": {{name: data}}}}")
+        raise RequestError(f'this model has {len(names)} inputs ({", ".join(names)}); name them: {{"inputs": {{name: data}}}}')
     return {names[0]: payload}

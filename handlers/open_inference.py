@@ -16,7 +16,19 @@ from . import binary_tensors
 from .errors import RequestError
 from .protocol import Response, ScoringService
 
-DATATYPES = {"float32": "FP32", "float64": "FP64", "float16": "FP16", "int64": "INT64", "int32": "INT32", "int16": "INT16", "int8": "INT8", "uint8": "UINT8", "bool": "BOOL", "object": "BYTES", "string": "BYTES"}
+DATATYPES = {
+    "float32": "FP32",
+    "float64": "FP64",
+    "float16": "FP16",
+    "int64": "INT64",
+    "int32": "INT32",
+    "int16": "INT16",
+    "int8": "INT8",
+    "uint8": "UINT8",
+    "bool": "BOOL",
+    "object": "BYTES",
+    "string": "BYTES",
+}
 COLUMN_TYPES = {"double": "FP64", "float": "FP32", "long": "INT64", "integer": "INT32", "boolean": "BOOL", "string": "BYTES"}
 _ORT_TYPES = {"tensor(float)": "FP32", "tensor(double)": "FP64", "tensor(int64)": "INT64", "tensor(int32)": "INT32", "tensor(string)": "BYTES", "tensor(bool)": "BOOL"}
 
@@ -60,10 +72,7 @@ class OpenInference:
             inputs = [{"name": t.name, "datatype": DATATYPES.get(t.dtype, "BYTES"), "shape": [-1 if d in (None, -1) else d for d in t.shape]} for t in signature.tensors]
         else:
             inputs = [{"name": c.name, "datatype": COLUMN_TYPES.get(c.type, "BYTES"), "shape": [-1]} for c in signature.columns]
-        outputs = [
-            {"name": o.name, "datatype": _ORT_TYPES.get(o.type, "BYTES"), "shape": [d if isinstance(d, int) else -1 for d in (o.shape or [])]}
-            for o in self.service.session.get_outputs()
-        ]
+        outputs = [{"name": o.name, "datatype": _ORT_TYPES.get(o.type, "BYTES"), "shape": [d if isinstance(d, int) else -1 for d in (o.shape or [])]} for o in self.service.session.get_outputs()]
         return {"name": self.name, "versions": [self.version], "platform": "onnxruntime", "inputs": inputs, "outputs": outputs}
 
     def infer(self, body: bytes | None, header_length: str | None = None) -> Response:

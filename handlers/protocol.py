@@ -22,7 +22,6 @@ HEALTH_PATHS = ("/ping", "/health")
 LOGGED_COLUMN_SETS = 64  # distinct ignored-column sets logged per process (clients choose them)
 
 
-
 class Response:
     """An answer: status, JSON body, rows scored, headers; ``raw``: a body that is not JSON text
     (KServe binary tensors), the JSON ``body`` then being its header."""

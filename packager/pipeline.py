@@ -16,6 +16,7 @@ from mpack.infra.errors import MpackError
 from mpack.infra.functions_host.app_config import DEFAULT_INSTANCE_MEMORY_MB
 from mpack.packager.bundle.dependencies import InstalledRuntime, default_cache_dir, install_runtime
 from mpack.packager.bundle.manifest import build_manifest, manifest_bytes
+from mpack.packager.bundle.other_python import prepare_other_python, target_python
 from mpack.packager.bundle.runtime_plan import micro_plan, native_plan, plan_runtime
 from mpack.packager.bundle.zip_writer import check_destination, partial_path, publish, write_zip, writing
 from mpack.packager.check.parity import check_parity, describe_failure, parity_requests, scoring_manifest
@@ -139,7 +140,7 @@ def build(options: BuildOptions, progress: Progress | None = None) -> BuildRepor
         timings[name] = round(time.perf_counter() - started, 3)
 
     target = get_target(options.target)
-    runtime = plan_runtime(options.python, options.arch, target.runtime_packages(options.lambda_http), target.glibc_minor)
+    runtime = plan_runtime(target_python(options.python, target), options.arch, target.runtime_packages(options.lambda_http), target.glibc_minor)
     if not 0 <= options.tolerance < 1:
         raise MpackError(f"--tolerance {options.tolerance} is out of range", "use a small non-negative number such as 1e-5")
     if options.output is not None and target.kind != "image":
@@ -189,7 +190,8 @@ def build(options: BuildOptions, progress: Progress | None = None) -> BuildRepor
             example_request = first_rows(request) if request else scoring_request(records, converted.columns)
             micro = _micro_service(program, converted)  # compiled once: parity, measurement, verification
             micro_report = _micro_parity(micro, converted, optimized, records, request, source, options, progress)
-        compiler = _foreign_compiler(runtime, target)
+        other = prepare_other_python(runtime, target, options.base_image, options.verify, progress, lambda text: (warnings.append(text), progress.warn(text)))
+        compiler = other.compiler if other else None
         with stage("dependencies"):
             if program is not None and options.runtime == "micro" and not runtime.matches_host:
                 installed = _no_packages(work, False)  # nothing to install, nothing to measure here
@@ -201,7 +203,7 @@ def build(options: BuildOptions, progress: Progress | None = None) -> BuildRepor
         choice = None
         if program is not None or options.runtime == "auto" and target.name == "lambda":
             with stage("runtime"):
-                choice = _choose_runtime(program, micro, why_not, micro_report, options, target, resolved, converted, optimized, runtime, installed, example_request, work, progress)
+                choice = _choose_runtime(program, micro, why_not, micro_report, options, target, resolved, converted, optimized, runtime, installed, example_request, work, progress, other)
             if choice.runtime == "micro":
                 candidate = micro  # the bundle answers with the compiled model: its expected answers come from it
                 runtime, optimized = micro_plan(runtime), choice.program.source.encode()
@@ -303,12 +305,16 @@ def _micro_parity(micro, converted, optimized: bytes, records, request, source: 
     return report
 
 
-def _choose_runtime(program, micro, why_not: str, micro_report, options: BuildOptions, target, resolved, converted, optimized: bytes, runtime, installed, request: dict, work: Path, progress) -> RuntimeChoice:
-    """Measure both runtimes where this interpreter can run the bundle, then choose (choice.py)."""
+def _choose_runtime(
+    program, micro, why_not: str, micro_report, options: BuildOptions, target, resolved, converted, optimized: bytes, runtime, installed, request: dict, work: Path, progress, other=None
+) -> RuntimeChoice:
+    """Measure both runtimes, then choose (choice.py): warm latency in this interpreter, cold starts
+    in fresh processes of the bundle's Python (here, or in its container for another Python)."""
     from mpack.packager.check.scoring import scoring_service
 
     measured: dict = {}
-    if program is not None and runtime.matches_host:
+    timer = other.timer if other else None
+    if program is not None and (runtime.matches_host or timer is not None):
         services = {"micro": micro, "onnx": scoring_service(scoring_manifest(converted), optimized)}
         for name, service in services.items():
             measured[name] = warm_latency(service, request)
@@ -322,8 +328,8 @@ def _choose_runtime(program, micro, why_not: str, micro_report, options: BuildOp
                 runtime=plan, example=request, options=options.recorded(), micro=program.contract() if micro else None,
             )  # fmt: skip
             site = _empty(work / "no-packages") if micro else installed.site
-            entries = target.entries(site, model_bytes, manifest_bytes(manifest), work / f"measure-{name}", runtime.matches_host)
-            measured[name]["cold_start_ms"] = cold_start_ms(entries, work / f"measure-{name}-bundle", request)
+            entries = target.entries(site, model_bytes, manifest_bytes(manifest), work / f"measure-{name}", runtime.matches_host or other.compiler or False)
+            measured[name]["cold_start_ms"] = cold_start_ms(entries, work / f"measure-{name}-bundle", request, timer)
         progress.note(
             "measured: micro cold start {m[micro][cold_start_ms]:.0f} ms, one row {m[micro][warm_1_row_us]:.0f} us, 1,000 rows {m[micro][warm_1000_rows_us]:.0f} us; "
             "onnxruntime {m[onnx][cold_start_ms]:.0f} ms, {m[onnx][warm_1_row_us]:.0f} us, {m[onnx][warm_1000_rows_us]:.0f} us".format(m=measured)
@@ -343,27 +349,17 @@ def _no_packages(work: Path, precompiled: bool) -> InstalledRuntime:
     return InstalledRuntime(_empty(work / "no-packages"), True, "micro", precompiled)
 
 
-def _foreign_compiler(runtime, target):
-    """For a Lambda zip of another Python: a compiler running that Python in a container, so the
-    bundle still ships .pyc (nothing compiled at cold start); None when none can run here."""
-    if runtime.matches_host or target.name != "lambda":
-        return None
-    from mpack.infra.local.python_container import container_compiler
-
-    return container_compiler(runtime.python, runtime.arch)
-
-
 def _verify_elsewhere(target, partial: Path, runtime, options: BuildOptions, request: dict, expected, progress):
     """A zip for another Python than this interpreter's is verified in a container of that Python
     when Docker and its image are here; otherwise skipped, saying what would make it run."""
     from mpack.packager.check.verify_container import container_unavailable, verify_in_container
 
-    unavailable = container_unavailable(runtime.python, runtime.arch) if target.name == "lambda" else "only Lambda zips run in a container of their Python"
+    unavailable = container_unavailable(runtime.python, runtime.arch, options.base_image) if target.name == "lambda" else "only Lambda zips run in a container of their Python"
     if unavailable:
         reason = f"target Python {runtime.python}/{runtime.arch} differs from this interpreter and the bundle was not run: {unavailable}"
         progress.warn(reason)
         return skipped(reason)
-    verification = verify_in_container(partial, request, expected, max(options.tolerance, 1e-6), options.cache_dir or default_cache_dir())
+    verification = verify_in_container(partial, request, expected, max(options.tolerance, 1e-6), options.cache_dir or default_cache_dir(), options.base_image)
     progress.note(f"answered the input example in a Python {runtime.python} {runtime.arch} container")
     return verification
 

@@ -2,9 +2,12 @@
 # The main job on the bundled example: train and register a demo model in a local sqlite MLflow
 # store, build its Lambda zip, then answer a prediction through the bundle on the local Lambda
 # platform (AWS's runtime interface client, the bundle unpacked read-only, limits enforced).
+# The zip targets Lambda's newest Python (3.14): a Docker engine runs it in a container of that
+# Python, whose image the first build makes from Debian packages (about a minute, once).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+bash scripts/docker.sh
 export PATH="$PWD/.venv/bin:$PATH"
 echo "==> training and registering models:/demo-fraud@champion in .mpack-example/"
 TRACKING_URI=$(python examples/train_demo.py --store .mpack-example 2>/dev/null | tail -n 1)

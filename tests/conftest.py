@@ -4,6 +4,7 @@ on the machine between runs, and builds made once per session."""
 from __future__ import annotations
 
 import os
+import sys
 import warnings
 from pathlib import Path
 
@@ -22,6 +23,11 @@ warnings.filterwarnings("ignore", category=DeprecationWarning)
 # Elsewhere mpack asks PyTorch's own CPU index, as a user's build would.
 if Path("/opt/wheels").is_dir():
     os.environ.setdefault("UV_FIND_LINKS", "/opt/wheels")
+
+# Lambda zips default to the newest Lambda Python (3.14), compiled and verified in a container of
+# it. Most tests import and inspect bundles in this interpreter, so they build for its Python the
+# way a CI job pins one; tests/integration/test_other_pythons.py builds the real default.
+os.environ["MPACK_PYTHON"] = f"{sys.version_info.major}.{sys.version_info.minor}"
 
 
 @pytest.fixture(scope="session")

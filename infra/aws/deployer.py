@@ -23,7 +23,16 @@ class Outcome:
     state: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        return {"ok": True, "function": self.function, "alias": self.alias, "plan": self.steps, "applied": self.applied, "changed": bool(self.steps) and self.applied, "checks": self.done, **self.state}
+        return {
+            "ok": True,
+            "function": self.function,
+            "alias": self.alias,
+            "plan": self.steps,
+            "applied": self.applied,
+            "changed": bool(self.steps) and self.applied,
+            "checks": self.done,
+            **self.state,
+        }
 
 
 @dataclass(frozen=True)

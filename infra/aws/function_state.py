@@ -89,10 +89,7 @@ class FunctionState:
     def version_like_latest(self) -> str | None:
         """The newest published version with $LATEST's code and settings, if any."""
         wanted = dict(self.configuration, Role=self.role_arn)
-        matching = [
-            int(v) for v, sha in self.versions.items()
-            if v != "$LATEST" and sha == self.code_sha256 and _comparable(self.version_settings.get(v), wanted)
-        ]
+        matching = [int(v) for v, sha in self.versions.items() if v != "$LATEST" and sha == self.code_sha256 and _comparable(self.version_settings.get(v), wanted)]
         return str(max(matching)) if matching else None
 
 

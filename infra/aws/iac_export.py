@@ -79,4 +79,10 @@ def _cloudformation(desired: DesiredFunction) -> dict:
     parameters = {"CodeBucket": {"Type": "String", "Description": "S3 bucket holding the bundle zip"}, "CodeKey": {"Type": "String", "Description": "S3 key of the bundle zip"}}
     if desired.canary_percent is not None:
         parameters["ServingVersion"] = {"Type": "String", "Description": "the version that keeps the rest of the traffic"}
-    return {"AWSTemplateFormatVersion": "2010-09-09", "Description": f"mpack: {desired.model}", "Parameters": parameters, "Resources": resources, "Outputs": {"FunctionArn": {"Value": {"Fn::GetAtt": ["Function", "Arn"]}}, "AliasArn": {"Value": {"Ref": "Alias"}}}}
+    return {
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Description": f"mpack: {desired.model}",
+        "Parameters": parameters,
+        "Resources": resources,
+        "Outputs": {"FunctionArn": {"Value": {"Fn::GetAtt": ["Function", "Arn"]}}, "AliasArn": {"Value": {"Ref": "Alias"}}},
+    }

@@ -81,11 +81,17 @@ def plan_deploy(state: FunctionState, desired: DesiredFunction, zip_bytes: int) 
 def check_snapstart(state: FunctionState, desired: DesiredFunction) -> None:
     """What Lambda refuses with SnapStart, refused before anything changes, with the reason."""
     if desired.provisioned or state.provisioned:
-        raise MpackError("SnapStart and provisioned concurrency cannot be combined on Lambda", "drop --snapstart, or remove the provisioned concurrency (--provisioned 0) first: a SnapStart version starts from its snapshot instead")
+        raise MpackError(
+            "SnapStart and provisioned concurrency cannot be combined on Lambda",
+            "drop --snapstart, or remove the provisioned concurrency (--provisioned 0) first: a SnapStart version starts from its snapshot instead",
+        )
     if state.file_systems:
         raise MpackError(f"the function mounts an EFS file system ({', '.join(state.file_systems)}), which SnapStart does not support", "detach the file system, or deploy without --snapstart")
     if state.ephemeral_mb > SNAPSTART_EPHEMERAL_MB:
-        raise MpackError(f"the function has {state.ephemeral_mb} MB of ephemeral storage; SnapStart allows {SNAPSTART_EPHEMERAL_MB} MB at most", "lower its ephemeral storage to 512 MB, or deploy without --snapstart")
+        raise MpackError(
+            f"the function has {state.ephemeral_mb} MB of ephemeral storage; SnapStart allows {SNAPSTART_EPHEMERAL_MB} MB at most",
+            "lower its ephemeral storage to 512 MB, or deploy without --snapstart",
+        )
 
 
 def role_name(function: str) -> str:

@@ -104,8 +104,14 @@ class CreateFunction:
             try:
                 package = {"PackageType": "Image"} if desired.image else {}
                 ctx.aws.lambda_.create_function(
-                    FunctionName=desired.name, Role=role, Code=_code(ctx), Architectures=[desired.arch], Publish=False,
-                    Description=f"mpack: {desired.model}", **package, **desired.configuration(),
+                    FunctionName=desired.name,
+                    Role=role,
+                    Code=_code(ctx),
+                    Architectures=[desired.arch],
+                    Publish=False,
+                    Description=f"mpack: {desired.model}",
+                    **package,
+                    **desired.configuration(),
                 )
                 return
             except ctx.aws.lambda_.exceptions.InvalidParameterValueException as exc:
@@ -196,7 +202,10 @@ class WaitForSnapshot:
 
         def active(config: dict) -> bool:
             if config.get("State") == "Failed":
-                raise MpackError(f"Lambda could not take the SnapStart snapshot of version {version}: {config.get('StateReason', 'no reason given')}", "the init or a before-snapshot hook failed: run the bundle with `mpack invoke --snapstart`; the alias was not moved")
+                raise MpackError(
+                    f"Lambda could not take the SnapStart snapshot of version {version}: {config.get('StateReason', 'no reason given')}",
+                    "the init or a before-snapshot hook failed: run the bundle with `mpack invoke --snapstart`; the alias was not moved",
+                )
             return config.get("State", "Active") == "Active"
 
         config = _poll(lambda: ctx.aws.lambda_.get_function_configuration(FunctionName=ctx.desired.name, Qualifier=version), active, f"the SnapStart snapshot of version {version}")

@@ -83,8 +83,18 @@ def read_state(session: AzureSession) -> AppState:
     stack = (config.linux_fx_version or "").partition("|")
     slot, percent = _canary(session, app, config)
     return AppState(
-        app, "package-url", host, linux, serving_sha=sha, previous_sha=settings.get(SETTING_PREVIOUS_SHA), serving_unmanaged=bool(url) and not sha, settings=settings,
-        location=site.location or "", server_farm_id=site.server_farm_id or "", slot=slot, canary_percent=percent,
+        app,
+        "package-url",
+        host,
+        linux,
+        serving_sha=sha,
+        previous_sha=settings.get(SETTING_PREVIOUS_SHA),
+        serving_unmanaged=bool(url) and not sha,
+        settings=settings,
+        location=site.location or "",
+        server_farm_id=site.server_farm_id or "",
+        slot=slot,
+        canary_percent=percent,
         python=stack[2] if stack[0].lower() == "python" and stack[2] else None,
     )
 

@@ -74,7 +74,11 @@ def resources(manifest: dict, python: str) -> tuple[dict, list[Resource]]:
     model = manifest["model"]
     memory = instance_memory_mb(manifest)
     parameters = {
-        "appName": {"type": "string", "defaultValue": f"{model['name']}-{model['version']}".lower().replace("_", "-")[:40], "metadata": {"description": "The function app's name (globally unique: <name>.azurewebsites.net)."}},
+        "appName": {
+            "type": "string",
+            "defaultValue": f"{model['name']}-{model['version']}".lower().replace("_", "-")[:40],
+            "metadata": {"description": "The function app's name (globally unique: <name>.azurewebsites.net)."},
+        },
         "location": {"type": "string", "defaultValue": raw("resourceGroup().location", "resourceGroup().location")},
         "maximumInstanceCount": {"type": "int", "defaultValue": 100},
         "instanceMemoryMB": {"type": "int", "defaultValue": memory, "allowedValues": list(INSTANCE_MEMORY_MB)},
@@ -82,22 +86,51 @@ def resources(manifest: dict, python: str) -> tuple[dict, list[Resource]]:
     storage_name = concat("mpack", raw("uniqueString(resourceGroup().id)", "uniqueString(resourceGroup().id)"))
     container_name = concat("app-package-", raw("take(parameters('appName'), 32)", "take(appName, 32)"))
     storage = Resource(
-        "storage", "Microsoft.Storage/storageAccounts", API["storage"], storage_name,
-        {"location": param("location"), "kind": "StorageV2", "sku": {"name": "Standard_LRS"},
-         "properties": {"minimumTlsVersion": "TLS1_2", "supportsHttpsTrafficOnly": True, "allowBlobPublicAccess": False, "allowSharedKeyAccess": False}},
+        "storage",
+        "Microsoft.Storage/storageAccounts",
+        API["storage"],
+        storage_name,
+        {
+            "location": param("location"),
+            "kind": "StorageV2",
+            "sku": {"name": "Standard_LRS"},
+            "properties": {"minimumTlsVersion": "TLS1_2", "supportsHttpsTrafficOnly": True, "allowBlobPublicAccess": False, "allowSharedKeyAccess": False},
+        },
     )
-    blobs = Resource("blobService", "Microsoft.Storage/storageAccounts/blobServices", API["storage"], concat(storage_name, "/default"), {}, ("storage",), "storage", literal("default"), (storage_name, literal("default")))
+    blobs = Resource(
+        "blobService",
+        "Microsoft.Storage/storageAccounts/blobServices",
+        API["storage"],
+        concat(storage_name, "/default"),
+        {},
+        ("storage",),
+        "storage",
+        literal("default"),
+        (storage_name, literal("default")),
+    )
     container = Resource(
-        "deploymentContainer", "Microsoft.Storage/storageAccounts/blobServices/containers", API["storage"],
-        concat(storage_name, "/default/", container_name), {"properties": {"publicAccess": "None"}}, ("blobService",), "blobService", container_name,
+        "deploymentContainer",
+        "Microsoft.Storage/storageAccounts/blobServices/containers",
+        API["storage"],
+        concat(storage_name, "/default/", container_name),
+        {"properties": {"publicAccess": "None"}},
+        ("blobService",),
+        "blobService",
+        container_name,
         (storage_name, literal("default"), container_name),
     )
     plan = Resource(
-        "plan", "Microsoft.Web/serverfarms", API["web"], concat(param("appName"), "-plan"),
+        "plan",
+        "Microsoft.Web/serverfarms",
+        API["web"],
+        concat(param("appName"), "-plan"),
         {"location": param("location"), "kind": "functionapp", "sku": {"tier": "FlexConsumption", "name": "FC1"}, "properties": {"reserved": True}},
     )
     site = Resource(
-        "functionApp", "Microsoft.Web/sites", API["web"], param("appName"),
+        "functionApp",
+        "Microsoft.Web/sites",
+        API["web"],
+        param("appName"),
         {
             "location": param("location"),
             "kind": "functionapp,linux",
@@ -116,12 +149,17 @@ def resources(manifest: dict, python: str) -> tuple[dict, list[Resource]]:
         ("plan", "storage", "deploymentContainer"),
     )
     role = Resource(
-        "storageRole", "Microsoft.Authorization/roleAssignments", API["role"],
+        "storageRole",
+        "Microsoft.Authorization/roleAssignments",
+        API["role"],
         raw(f"guid({storage.id().arm}, {site.id().arm}, '{STORAGE_BLOB_DATA_OWNER}')", f"guid(storage.id, functionApp.id, '{STORAGE_BLOB_DATA_OWNER}')"),
         {
             "scope": raw(f"format('Microsoft.Storage/storageAccounts/{{0}}', {storage_name.arm})", "storage"),
             "properties": {
-                "roleDefinitionId": raw(f"subscriptionResourceId('Microsoft.Authorization/roleDefinitions', '{STORAGE_BLOB_DATA_OWNER}')", f"subscriptionResourceId('Microsoft.Authorization/roleDefinitions', '{STORAGE_BLOB_DATA_OWNER}')"),
+                "roleDefinitionId": raw(
+                    f"subscriptionResourceId('Microsoft.Authorization/roleDefinitions', '{STORAGE_BLOB_DATA_OWNER}')",
+                    f"subscriptionResourceId('Microsoft.Authorization/roleDefinitions', '{STORAGE_BLOB_DATA_OWNER}')",
+                ),
                 "principalId": site.prop("identity.principalId", full=True),
                 "principalType": "ServicePrincipal",
             },

@@ -102,9 +102,13 @@ def azure_call(what: str):
     try:
         yield
     except ClientAuthenticationError as exc:
-        raise MpackError(f"Azure refused the credentials while trying to {what}: {_first_line(exc)}", f"sign in (az login), set AZURE_CLIENT_ID/AZURE_TENANT_ID/AZURE_CLIENT_SECRET, or {TOKEN_ENV}") from None
+        raise MpackError(
+            f"Azure refused the credentials while trying to {what}: {_first_line(exc)}", f"sign in (az login), set AZURE_CLIENT_ID/AZURE_TENANT_ID/AZURE_CLIENT_SECRET, or {TOKEN_ENV}"
+        ) from None
     except ResourceNotFoundError as exc:
-        raise MpackError(f"not found while trying to {what}: {_first_line(exc)}", "check the names (--app, --resource-group, --subscription); create the app first (mpack export --format bicep)") from None
+        raise MpackError(
+            f"not found while trying to {what}: {_first_line(exc)}", "check the names (--app, --resource-group, --subscription); create the app first (mpack export --format bicep)"
+        ) from None
     except HttpResponseError as exc:
         status = getattr(exc, "status_code", None)
         hint = "the identity lacks a role on this resource (Website Contributor on the app, Storage Blob Data Contributor on the container)" if status == 403 else "see Azure's message"

@@ -59,7 +59,7 @@ def read_host_json(app_root: Path) -> HostJson:
         raise MpackError(f"{path} is not valid JSON: {exc}", "rebuild the bundle with mpack build --target azure") from None
     if not isinstance(document, dict) or str(document.get("version")) != "2.0":
         raise MpackError(f"{path} is not a version 2.0 host.json", "the Functions host (v4) reads host.json version 2.0")
-    http = ((document.get("extensions") or {}).get("http") or {})
+    http = (document.get("extensions") or {}).get("http") or {}
     prefix = http.get("routePrefix", "api")
     return HostJson(prefix if isinstance(prefix, str) else "api", parse_timespan(document.get("functionTimeout"), path))
 

@@ -120,7 +120,9 @@ class FunctionsHost:
             route, params = matched
             function = route.function
             if not self.keys.allows(function["auth_level"], function["name"], request.headers, request.query):
-                return HostResponse(401, {}, b"", function=function["name"], log=f"401 for Functions.{function['name']}: no valid key (x-functions-key header or code= query) for auth level {function['auth_level']}\n")
+                return HostResponse(
+                    401, {}, b"", function=function["name"], log=f"401 for Functions.{function['name']}: no valid key (x-functions-key header or code= query) for auth level {function['auth_level']}\n"
+                )
             cold = None
             if not instance.cold_start_taken:
                 instance.cold_start_taken = True

@@ -203,7 +203,18 @@ class Connection:
 class WireServer:
     """Serves ``handler`` on (host, port) until close(); port 0 picks a free one."""
 
-    def __init__(self, host: str, port: int, handler: Handler, max_body: int, name: str = "mpack-http", *, idle_timeout: float | None = None, request_timeout: float | None = None, max_connections: int | None = None) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        handler: Handler,
+        max_body: int,
+        name: str = "mpack-http",
+        *,
+        idle_timeout: float | None = None,
+        request_timeout: float | None = None,
+        max_connections: int | None = None,
+    ) -> None:
         self.handler, self.max_body, self.name = handler, max_body, name
         self.idle_timeout, self.request_timeout, self.max_connections = idle_timeout, request_timeout, max_connections
         self._listener = socket.create_server((host, port), backlog=128)

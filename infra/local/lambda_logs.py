@@ -22,7 +22,9 @@ def billed_ms(duration_ms: float, init_ms: float | None) -> int:
     return math.ceil(duration_ms + (init_ms or 0.0))
 
 
-def report_line(request_id: str, duration_ms: float, memory_mb: int, max_used_mb: int, init_ms: float | None, status: str | None = None, error_type: str | None = None, restore_ms: float | None = None) -> str:
+def report_line(
+    request_id: str, duration_ms: float, memory_mb: int, max_used_mb: int, init_ms: float | None, status: str | None = None, error_type: str | None = None, restore_ms: float | None = None
+) -> str:
     """``restore_ms``: a SnapStart restore (with its billed part, the after-restore hooks: all of
     it on the local platform, which has no memory image to load) instead of an init."""
     fields = [

@@ -98,8 +98,7 @@ def check_compatible(manifest: dict, path: Path) -> None:
     if (wanted_python and wanted_python != here_python) or (wanted_arch and wanted_arch != here_arch):
         raise MpackError(
             f"{path} is built for Python {wanted_python} on {wanted_arch}, but this machine runs Python {here_python} on {here_arch}",
-            f"rebuild it with --python {here_python} --arch {here_arch} to test it here"
-            + ("" if manifest.get("target") == "azure" else " (or build --target lambda-image to run it in a container)"),
+            f"rebuild it with --python {here_python} --arch {here_arch} to test it here" + ("" if manifest.get("target") == "azure" else " (or build --target lambda-image to run it in a container)"),
         )
 
 
@@ -185,5 +184,7 @@ def lambda_image(client, reference: str):
         raise MpackError(f"{reference} is neither a bundle file nor an image on this machine", "build one with mpack build --target lambda (zip) or --target lambda-image") from None
     labels = image.attrs["Config"].get("Labels") or {}
     if labels.get("io.mpack.target") != "lambda-image":
-        raise MpackError(f"image {reference} is not a Lambda image built by mpack (target {labels.get('io.mpack.target')!r})", "run HTTP images with docker run; build Lambda images with --target lambda-image")
+        raise MpackError(
+            f"image {reference} is not a Lambda image built by mpack (target {labels.get('io.mpack.target')!r})", "run HTTP images with docker run; build Lambda images with --target lambda-image"
+        )
     return image

@@ -19,7 +19,9 @@ from mpack.infra.local.runtime_dir import runtime_dir
 
 
 class LocalLambda:
-    def __init__(self, bundle: LocalBundle, config: FunctionConfig, cache_root: Path, max_concurrency: int = 1, launcher: Launcher | None = None, on_result: Callable[[InvocationResult], None] | None = None) -> None:
+    def __init__(
+        self, bundle: LocalBundle, config: FunctionConfig, cache_root: Path, max_concurrency: int = 1, launcher: Launcher | None = None, on_result: Callable[[InvocationResult], None] | None = None
+    ) -> None:
         """``launcher``: how runtimes start (default: a local process beside a runtime folder in the
         cache); an image's bundle names its own runtime folder inside the image."""
         if max_concurrency < 1:
@@ -43,7 +45,17 @@ class LocalLambda:
         self.close()
 
 
-def function_config(bundle: LocalBundle, *, name: str | None, handler: str | None, memory_mb: int, timeout_s: float, environment: tuple[tuple[str, str], ...] = (), init_limit_s: float | None = None, snapstart: bool = False) -> FunctionConfig:
+def function_config(
+    bundle: LocalBundle,
+    *,
+    name: str | None,
+    handler: str | None,
+    memory_mb: int,
+    timeout_s: float,
+    environment: tuple[tuple[str, str], ...] = (),
+    init_limit_s: float | None = None,
+    snapstart: bool = False,
+) -> FunctionConfig:
     """The function's settings: flags first, then what the bundle's manifest says."""
     chosen_handler = handler or bundle.handler
     if not chosen_handler:

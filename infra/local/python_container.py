@@ -3,7 +3,7 @@ that Python: the unpacked bundle at /var/task and the runtime folder at /var/run
 read-only, as on Lambda), the interpreter from a base image.
 
 The default image is Debian's Python of that minor version built from Debian packages
-(`mpack base-image --python 3.13`: trixie; 3.11: bookworm); no Debian release ships 3.12, so a
+(trixie has 3.13, forky 3.14, bookworm 3.11; the build makes it on first use); no Debian release ships 3.12, so a
 3.12 bundle needs an image given with --base-image (AWS's public.ecr.aws/lambda/python:3.12 pulled
 where a registry is reachable). An arm64 bundle runs on an x86_64 machine only when the engine has
 QEMU user emulation registered (binfmt_misc); the platform says so otherwise.
@@ -11,13 +11,14 @@ QEMU user emulation registered (binfmt_misc); the platform says so otherwise.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 from mpack.infra.errors import MpackError
 from mpack.infra.local.container_launcher import ContainerProcess, bridge_gateway, lambda_limits
 
-DEBIAN_PYTHONS = {"3.11": "bookworm", "3.13": "trixie"}
+DEBIAN_PYTHONS = {"3.11": "bookworm", "3.13": "trixie", "3.14": "forky"}
 TASK_ROOT, RUNTIME_ROOT = "/var/task", "/var/runtime"
 PLATFORMS = {"x86_64": "linux/amd64", "arm64": "linux/arm64"}
 
@@ -99,7 +100,10 @@ class PythonContainerLauncher:
                 **lambda_limits(memory_mb),
             )
         except Exception as exc:  # noqa: BLE001 - docker's APIError and friends, translated here
-            raise MpackError(f"cannot start a Python {self.python} {self.arch} container from {self.image}: {str(exc)[:300]}", "for arm64 on this machine the engine needs QEMU user emulation (binfmt_misc); see the README") from None
+            raise MpackError(
+                f"cannot start a Python {self.python} {self.arch} container from {self.image}: {str(exc)[:300]}",
+                "for arm64 on this machine the engine needs QEMU user emulation (binfmt_misc); see the README",
+            ) from None
         return ContainerProcess(container)
 
 
@@ -126,7 +130,9 @@ def foreign_launcher(path: Path, bundle, cache: Path, image: str | None = None) 
     return PythonContainerLauncher(client, chosen, bundle.task_root, runtime_dir_for(python, arch, cache), python, arch)
 
 
-_COMPILE = "import compileall, py_compile, sys; sys.exit(0 if compileall.compile_dir('/code', quiet=2, stripdir='/code', invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH, workers=1) else 1)"
+_COMPILE = (
+    "import compileall, py_compile, sys; sys.exit(0 if compileall.compile_dir('/code', quiet=2, stripdir='/code', invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH, workers=1) else 1)"
+)
 
 
 def container_compiler(python: str, arch: str, image: str | None = None):
@@ -144,3 +150,46 @@ def container_compiler(python: str, arch: str, image: str | None = None):
             raise MpackError(f"cannot precompile the bundle's Python files with Python {python} in {chosen}: {str(exc)[:300]}", "a file is not valid Python for that version") from None
 
     return compile_folder
+
+
+_TIMED = r"""
+import json, subprocess, sys, time
+runs, script, args = int(sys.argv[1]), sys.argv[2], sys.argv[3:]
+environment = {"PATH": "/usr/local/bin:/usr/bin:/bin", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1769", "LANG": "C.UTF-8"}
+times = []
+for _ in range(runs):
+    started = time.perf_counter()
+    done = subprocess.run(["python3", "-I", "-S", "-c", script, *args], capture_output=True, text=True, env=environment)
+    times.append(time.perf_counter() - started)
+    if done.returncode:
+        print(json.dumps({"error": (done.stderr.strip().splitlines() or ["no output"])[-1]}))
+        sys.exit(0)
+print(json.dumps({"times": times}))
+"""
+
+
+def container_timer(python: str, arch: str, image: str | None = None):
+    """A function timing fresh ``python3 -I -S -c SCRIPT ARGS`` processes in a container of that
+    Python (a folder mounted read-only at /var/task, sized as a 1,769 MB function): the times are
+    taken inside the container, so Docker's own start is not counted. Returns seconds per run."""
+    client, chosen = container_image(python, arch, image)
+
+    def time_runs(folder: Path, script: str, args: list[str], runs: int) -> list[float]:
+        try:
+            output = client.containers.run(
+                chosen,
+                ["python3", "-c", _TIMED, str(runs), script, *args],
+                remove=True,
+                platform=PLATFORMS[arch],
+                volumes={str(folder): {"bind": TASK_ROOT, "mode": "ro"}},
+                network_disabled=True,
+                **lambda_limits(1769),
+            )
+        except Exception as exc:  # noqa: BLE001 - docker's ContainerError and friends
+            raise MpackError(f"cannot time the bundle in a Python {python} container ({chosen}): {str(exc)[:300]}", "rerun with --debug") from None
+        result = json.loads(output)
+        if "error" in result:
+            raise MpackError(f"the bundle failed in a Python {python} container ({chosen}): {result['error'][:300]}", "rerun with --debug; build with --runtime onnx to skip the comparison")
+        return result["times"]
+
+    return time_runs

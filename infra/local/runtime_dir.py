@@ -37,7 +37,9 @@ def runtime_dir(cache_root: Path) -> Path:
     try:
         versions = [f"{name}-{metadata.version(name)}" for name in RUNTIME_DISTRIBUTIONS]
     except metadata.PackageNotFoundError as missing:
-        raise MpackError(f"the AWS runtime interface client is not installed ({missing.name} is missing)", "reinstall mpack: pip install mpack-serverless (or bash scripts/setup.sh in its repository)") from None
+        raise MpackError(
+            f"the AWS runtime interface client is not installed ({missing.name} is missing)", "reinstall mpack: pip install mpack-serverless (or bash scripts/setup.sh in its repository)"
+        ) from None
     folder = cache_root / "lambda-runtime" / "-".join([f"cp{sys.version_info[0]}{sys.version_info[1]}", *versions])
 
     def copy_installed(partial: Path) -> None:

@@ -15,9 +15,9 @@ from importlib.metadata import version
 
 from mpack.infra.errors import MpackError
 
-PYTHONS = ("3.11", "3.12", "3.13")
+PYTHONS = ("3.11", "3.12", "3.13", "3.14")  # Lambda's current Pythons; the newest is the Lambda zip default
 ARCHES = {"x86_64": "x86_64", "arm64": "aarch64"}
-GLIBC = {"3.11": 26, "3.12": 34, "3.13": 34}
+GLIBC = {"3.11": 26, "3.12": 34, "3.13": 34, "3.14": 34}
 LEGACY_GLIBC_RUNTIME = {"onnxruntime": "1.16.3", "numpy": "1.26.4", "opset": {"": 19, "ai.onnx.ml": 3}}
 # Libraries the handler itself imports, per HTTP mode (their own dependencies are resolved by pip);
 # "container" is the HTTP server image (uvicorn + Starlette).

@@ -121,7 +121,9 @@ def describe_failure(report: ParityReport) -> str:
     parts = []
     for output in failed:
         if output.max_scaled_diff is not None:
-            parts.append(f"{output.method} output '{output.output}': max difference {output.max_abs_diff:.3g} (scaled {output.max_scaled_diff:.3g}) > tolerance {report.tolerance:g} on {output.mismatches} of {report.rows} rows")
+            parts.append(
+                f"{output.method} output '{output.output}': max difference {output.max_abs_diff:.3g} (scaled {output.max_scaled_diff:.3g}) > tolerance {report.tolerance:g} on {output.mismatches} of {report.rows} rows"
+            )
         else:
             parts.append(f"{output.method} output '{output.output}': {output.mismatches} of {report.rows} rows differ")
     return "; ".join(parts)

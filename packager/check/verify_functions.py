@@ -37,5 +37,9 @@ def verify_functions_app(bundle: Path, request: dict, expected, tolerance: float
 def _memory_hint(error: str, memory: int) -> str:
     if "instance memory" in error:
         bigger = [size for size in INSTANCE_MEMORY_MB if size > memory]
-        return f"build with --instance-memory {bigger[0]} (and deploy to instances that size)" if bigger else "the model does not fit Flex Consumption's largest instance (4,096 MB): use --target container"
+        return (
+            f"build with --instance-memory {bigger[0]} (and deploy to instances that size)"
+            if bigger
+            else "the model does not fit Flex Consumption's largest instance (4,096 MB): use --target container"
+        )
     return "a module it needs is missing or broken; rerun with --debug"

@@ -18,13 +18,13 @@ def _root() -> None:
 
 
 app.command()(build_commands.build)
-app.command('base-image')(build_commands.base_image_command)
+app.command("base-image")(build_commands.base_image_command)
 app.command()(local_commands.invoke)
 app.command()(local_commands.serve)
 app.command()(deploy_commands.deploy)
 app.command()(deploy_commands.promote)
 app.command()(deploy_commands.rollback)
-app.command('export')(deploy_commands.export_command)
+app.command("export")(deploy_commands.export_command)
 
 
 def main() -> None:

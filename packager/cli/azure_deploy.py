@@ -36,7 +36,9 @@ def release(action: str, bundle: Path | None, settings: AzureSettings, plan_only
         if not settings.app or not settings.resource_group:
             raise MpackError("an Azure deploy needs the app and its resource group", "pass --app NAME --resource-group RG")
         if settings.smoke_test not in SMOKE_TESTS:
-            raise MpackError(f"--smoke-test {settings.smoke_test} is not available on Azure", f"choose one of {', '.join(SMOKE_TESTS)} (local: the package on the local Functions host before anything changes)")
+            raise MpackError(
+                f"--smoke-test {settings.smoke_test} is not available on Azure", f"choose one of {', '.join(SMOKE_TESTS)} (local: the package on the local Functions host before anything changes)"
+            )
         session = AzureSession(AzureTarget(resolve_subscription(settings.subscription), settings.resource_group, settings.app, settings.storage_connection_string))
         if action == "deploy":
             package = deployer.read_package(bundle)

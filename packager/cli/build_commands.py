@@ -20,7 +20,11 @@ def build(
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Where to write the bundle [default: dist/<model>-<version>-<target>.zip]."),
     tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", envvar="MLFLOW_TRACKING_URI", help="MLflow tracking store."),
     registry_uri: Optional[str] = typer.Option(None, "--registry-uri", envvar="MLFLOW_REGISTRY_URI", help="MLflow model registry [default: the tracking store]."),
-    python: Optional[str] = typer.Option(None, "--python", help="Target Python: 3.11, 3.12 or 3.13 [default: this interpreter's]."),
+    python: Optional[str] = typer.Option(
+        None,
+        "--python",
+        help="Target Python: 3.11, 3.12, 3.13 or 3.14 [default: $MPACK_PYTHON, else for Lambda zips the newest (3.14, compiled and verified in a container of it), for other targets this interpreter's].",
+    ),
     arch: Optional[str] = typer.Option(None, "--arch", help="Target architecture: x86_64 or arm64 [default: this machine's]."),
     tolerance: float = typer.Option(1e-5, "--tolerance", help="Largest accepted difference between the original and the converted model."),
     sample_data: Optional[Path] = typer.Option(None, "--sample-data", help="CSV or JSON rows for the parity check [default: the model's input example]."),
@@ -29,12 +33,22 @@ def build(
     allow_pickle: bool = typer.Option(False, "--allow-pickle", help="Load a pickle/cloudpickle model file (runs code from it) [also: allow_pickle = true under [tool.mpack]]."),
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", envvar="MPACK_CACHE_DIR", help="Cache for runtime wheels [default: ~/.cache/mpack]."),
     verify: bool = typer.Option(True, "--verify/--no-verify", help="Run the finished bundle (or image) on the input example before publishing it."),
-    base_image: Optional[str] = typer.Option(None, "--base-image", help="Image targets: the base image, already on this machine [default: python:<py>-slim]."),
+    base_image: Optional[str] = typer.Option(
+        None,
+        "--base-image",
+        help="Image targets: the base image, already on this machine [default: python:<py>-slim]; Lambda zips for another Python: the image of that Python that compiles and verifies them [default: built from Debian packages].",
+    ),
     tag: Optional[str] = typer.Option(None, "--tag", help="Image targets: the image reference [default: mpack/<model>:<version>-<target>]."),
     push: bool = typer.Option(False, "--push", help="Image targets: push to the registry the tag names, after the image answered."),
     platform: Optional[str] = typer.Option(None, "--platform", help="Image targets: linux/amd64 or linux/arm64 (the same as --arch x86_64|arm64)."),
-    runtime: str = typer.Option("auto", "--runtime", help="onnx, micro (Lambda zips: the graph compiled to standard-library Python, no onnxruntime or numpy), native (ship scikit-learn itself; image targets) or auto (micro on Lambda zips when every operator compiles and one row answers within 1 ms; native only when ONNX cannot express the model)."),
-    env_manager: str = typer.Option("uv", "--env-manager", help="Where the model is loaded and converted: uv (its own logged environment, cached) or local (this interpreter, after checking the logged versions)."),
+    runtime: str = typer.Option(
+        "auto",
+        "--runtime",
+        help="onnx, micro (Lambda zips: the graph compiled to standard-library Python, no onnxruntime or numpy), native (ship scikit-learn itself; image targets) or auto (micro on Lambda zips when every operator compiles and one row answers within 1 ms; native only when ONNX cannot express the model).",
+    ),
+    env_manager: str = typer.Option(
+        "uv", "--env-manager", help="Where the model is loaded and converted: uv (its own logged environment, cached) or local (this interpreter, after checking the logged versions)."
+    ),
     auth: Optional[str] = typer.Option(None, "--auth", help="--target azure: auth level of the scoring routes: function (a key), anonymous or admin [default: function]."),
     instance_memory: Optional[int] = typer.Option(None, "--instance-memory", help="--target azure: Flex Consumption instance memory the app must fit: 512, 2048 or 4096 MB [default: 2048]."),
     as_json: bool = typer.Option(False, "--json", help="Print one machine-readable build report on stdout."),
@@ -97,7 +111,9 @@ def _print_summary(report) -> None:
     mib = 2**20
     if report.image:
         image = report.image
-        _stderr.print(f"\n[bold]{image['tag']}[/bold]  {image['size_bytes'] / mib:.0f} MB ({(image['size_bytes'] - image['base_size_bytes']) / mib:.0f} MB above its base), {len(image['layers'])} layers")
+        _stderr.print(
+            f"\n[bold]{image['tag']}[/bold]  {image['size_bytes'] / mib:.0f} MB ({(image['size_bytes'] - image['base_size_bytes']) / mib:.0f} MB above its base), {len(image['layers'])} layers"
+        )
         _stderr.print(f"  entry point {report.handler}   id {image['id'][:19]}…")
         if image.get("pushed"):
             _stderr.print(f"  pushed {image['pushed']}")

@@ -22,7 +22,12 @@ _PLATFORM = typer.Option(None, "--platform", help="aws or azure [default: the bu
 _APP = typer.Option(None, "--app", help="Azure: the function app's name.")
 _RESOURCE_GROUP = typer.Option(None, "--resource-group", "-g", help="Azure: the app's resource group.")
 _SUBSCRIPTION = typer.Option(None, "--subscription", envvar="AZURE_SUBSCRIPTION_ID", help="Azure: subscription id [default: AZURE_SUBSCRIPTION_ID].")
-_STORAGE = typer.Option(None, "--storage-connection-string", envvar="AZURE_STORAGE_CONNECTION_STRING", help="Azure: connection string of the storage account holding packages [default: Azure AD through DefaultAzureCredential].")
+_STORAGE = typer.Option(
+    None,
+    "--storage-connection-string",
+    envvar="AZURE_STORAGE_CONNECTION_STRING",
+    help="Azure: connection string of the storage account holding packages [default: Azure AD through DefaultAzureCredential].",
+)
 
 
 def deploy(
@@ -38,8 +43,12 @@ def deploy(
     env: list[str] = ENV_OPTION,
     reserved: Optional[int] = typer.Option(None, "--reserved", help="Reserved concurrency."),
     provisioned: Optional[int] = typer.Option(None, "--provisioned", help="Provisioned concurrency on the alias."),
-    snapstart: Optional[bool] = typer.Option(None, "--snapstart/--no-snapstart", help="SnapStart on published versions (Python 3.12+ zips; not with provisioned concurrency, EFS or over 512 MB of /tmp) [default: leave it as it is]."),
-    function_url: Optional[str] = typer.Option(None, "--function-url", help="none (remove the URL mpack made), iam (signed requests) or public (anyone: asked for explicitly) [default: leave it as it is]."),
+    snapstart: Optional[bool] = typer.Option(
+        None, "--snapstart/--no-snapstart", help="SnapStart on published versions (Python 3.12+ zips; not with provisioned concurrency, EFS or over 512 MB of /tmp) [default: leave it as it is]."
+    ),
+    function_url: Optional[str] = typer.Option(
+        None, "--function-url", help="none (remove the URL mpack made), iam (signed requests) or public (anyone: asked for explicitly) [default: leave it as it is]."
+    ),
     bucket: Optional[str] = typer.Option(None, "--bucket", help="S3 bucket for zips over 50 MB [default: mpack-artifacts-<function>]."),
     repository: Optional[str] = typer.Option(None, "--repository", help="Image deploys: the ECR repository [default: the function name]."),
     region: Optional[str] = _REGION,
@@ -50,7 +59,9 @@ def deploy(
     resource_group: Optional[str] = _RESOURCE_GROUP,
     subscription: Optional[str] = _SUBSCRIPTION,
     storage_connection_string: Optional[str] = _STORAGE,
-    package_container: Optional[str] = typer.Option(None, "--package-container", help="Azure run-from-package plans: container URL for packages [default: mpack-packages in the app's storage account]."),
+    package_container: Optional[str] = typer.Option(
+        None, "--package-container", help="Azure run-from-package plans: container URL for packages [default: mpack-packages in the app's storage account]."
+    ),
     plan: bool = _PLAN,
     yes: bool = _YES,
     as_json: bool = _JSON,
@@ -72,7 +83,23 @@ def deploy(
         release("deploy", bundle, AzureSettings(app, resource_group, subscription, storage_connection_string, package_container, canary, azure_smoke), plan, yes, as_json, debug)
         return
 
-    given = dict(function=function, alias=alias, canary=canary, memory=memory, timeout=timeout, role=role, env=env, reserved=reserved, provisioned=provisioned, function_url=function_url, bucket=bucket, repository=repository, region=region, smoke_test=smoke_test, snapstart=snapstart)
+    given = dict(
+        function=function,
+        alias=alias,
+        canary=canary,
+        memory=memory,
+        timeout=timeout,
+        role=role,
+        env=env,
+        reserved=reserved,
+        provisioned=provisioned,
+        function_url=function_url,
+        bucket=bucket,
+        repository=repository,
+        region=region,
+        smoke_test=smoke_test,
+        snapstart=snapstart,
+    )
     with _error_boundary(as_json, debug):
         from_file, path = file_settings(Path.cwd())
         for key, value in from_file.items():
@@ -81,7 +108,26 @@ def deploy(
                 given[key] = value
         if not given["function"]:
             raise MpackError("no function name", "pass --function NAME (or set function in mpack.toml's [deploy] table)")
-    settings = DeploySettings(bundle, given["function"], given["alias"], given["canary"], given["memory"], given["timeout"], given["role"], tuple(given["env"]), given["reserved"], given["function_url"] or KEEP_URL, given["bucket"], given["region"], given["smoke_test"], cache_dir, given["provisioned"], given["repository"], arch, snapstart=given["snapstart"])
+    settings = DeploySettings(
+        bundle,
+        given["function"],
+        given["alias"],
+        given["canary"],
+        given["memory"],
+        given["timeout"],
+        given["role"],
+        tuple(given["env"]),
+        given["reserved"],
+        given["function_url"] or KEEP_URL,
+        given["bucket"],
+        given["region"],
+        given["smoke_test"],
+        cache_dir,
+        given["provisioned"],
+        given["repository"],
+        arch,
+        snapstart=given["snapstart"],
+    )
     _release("deploy", settings, plan, yes, as_json, debug)
 
 

@@ -59,7 +59,15 @@ def open_function(options: RunOptions, max_concurrency: int, on_result=None):
             raise MpackError(f"{reference} is not a file, and no Docker engine answers to look for an image of that name", error.hint) from None
         bundle = open_image(reference, client)
         launcher = ContainerLauncher(client, reference)
-    config = function_config(bundle, name=options.name, handler=options.handler, memory_mb=options.memory_mb, timeout_s=options.timeout_s, environment=parse_environment(list(options.environment)), snapstart=options.snapstart)
+    config = function_config(
+        bundle,
+        name=options.name,
+        handler=options.handler,
+        memory_mb=options.memory_mb,
+        timeout_s=options.timeout_s,
+        environment=parse_environment(list(options.environment)),
+        snapstart=options.snapstart,
+    )
     return LocalLambda(bundle, config, cache, max_concurrency=max_concurrency, launcher=launcher, on_result=on_result)
 
 
@@ -169,6 +177,6 @@ def _parse_json(text: str, where: str):
     try:
         return json.loads(text)
     except RecursionError:
-        raise MpackError(f"{where} is nested too deeply to be a scoring request", "a request is a few levels deep: {\"dataframe_split\": {\"columns\": [...], \"data\": [[...]]}}") from None
+        raise MpackError(f"{where} is nested too deeply to be a scoring request", 'a request is a few levels deep: {"dataframe_split": {"columns": [...], "data": [[...]]}}') from None
     except ValueError as exc:
-        raise MpackError(f"{where} is not valid JSON: {exc}", "a request looks like {\"dataframe_split\": {\"columns\": [...], \"data\": [[...]]}}") from None
+        raise MpackError(f"{where} is not valid JSON: {exc}", 'a request looks like {"dataframe_split": {"columns": [...], "data": [[...]]}}') from None

@@ -179,7 +179,9 @@ def _serve_functions_app(ctx: typer.Context, options, address: str, port: int, m
             sys.stderr.flush()
 
     def announce(url: str, host) -> None:
-        _stderr.print(f"mpack serve: [bold]{host.config.app_name}[/bold] on the local Functions host, {host.config.memory_mb} MB instances, up to {max_concurrency} instances of {host.config.http_concurrency} requests, {host.timeout_s:g} s timeout")
+        _stderr.print(
+            f"mpack serve: [bold]{host.config.app_name}[/bold] on the local Functions host, {host.config.memory_mb} MB instances, up to {max_concurrency} instances of {host.config.http_concurrency} requests, {host.timeout_s:g} s timeout"
+        )
         _stderr.print("Functions:")
         for line in route_lines(url, host):
             _stderr.print(f"  {escape(line)}", soft_wrap=True)

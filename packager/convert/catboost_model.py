@@ -34,7 +34,9 @@ def load_catboost_model(model: MLmodel):
         instance = getattr(importlib.import_module("catboost"), model_type)()
         instance.load_model(str(file), format=flavor.get("save_format", "cbm"))
     except Exception as exc:  # CatBoostError on a damaged file
-        raise MpackError(f"cannot load {file.name} as {model_type}: {str(exc).splitlines()[0][:200]}", "the file is corrupt or was saved by an incompatible CatBoost; build with --env-manager uv") from None
+        raise MpackError(
+            f"cannot load {file.name} as {model_type}: {str(exc).splitlines()[0][:200]}", "the file is corrupt or was saved by an incompatible CatBoost; build with --env-manager uv"
+        ) from None
     return instance
 
 

@@ -104,10 +104,12 @@ def _tiny_values_as_zero(graph, tree) -> None:
     from onnx import TensorProto, helper
 
     features = tree.input[0]
-    graph.graph.initializer.extend([
-        helper.make_tensor("mpack_lightgbm_zero_threshold", TensorProto.DOUBLE, [], [LIGHTGBM_ZERO_THRESHOLD]),
-        helper.make_tensor("mpack_zero", TensorProto.DOUBLE, [], [0.0]),
-    ])
+    graph.graph.initializer.extend(
+        [
+            helper.make_tensor("mpack_lightgbm_zero_threshold", TensorProto.DOUBLE, [], [LIGHTGBM_ZERO_THRESHOLD]),
+            helper.make_tensor("mpack_zero", TensorProto.DOUBLE, [], [0.0]),
+        ]
+    )
     tree.input[0] = "mpack_lightgbm_features"
     nodes = [
         helper.make_node("Abs", [features], ["mpack_magnitude"], name="mpack_magnitude"),

@@ -53,10 +53,7 @@ def convert_sklearn(model: MLmodel, records, options: ConversionOptions) -> Conv
     allow_missing = _columns_accepting_missing(reference, columns, records)
     signature = {
         "layout": layout,
-        "columns": [
-            {"name": c.name, "type": c.type, "dtype": "string" if c.type == "string" else numeric_dtype, "allow_missing": c.name in allow_missing}
-            for c in columns
-        ],
+        "columns": [{"name": c.name, "type": c.type, "dtype": "string" if c.type == "string" else numeric_dtype, "allow_missing": c.name in allow_missing} for c in columns],
         "inputs": _inputs(columns, layout, numeric_dtype),
         "outputs": [tensor_info(o) for o in onnx_model.graph.output],
     }

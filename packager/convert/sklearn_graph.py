@@ -109,10 +109,12 @@ def first_maximum_labels(model, classes) -> None:
     producer = next(n for n in model.graph.node if label in n.output)
     producer.output[list(producer.output).index(label)] = "mpack_operator_label"
     model.graph.initializer.append(numpy_helper.from_array(np.array(values.tolist(), dtype=object if classes.dtype.kind in "OUS" else np.int64), "mpack_classes"))
-    model.graph.node.extend([
-        helper.make_node("ArgMax", [probabilities], ["mpack_first_maximum"], axis=1, keepdims=0, select_last_index=0, name="mpack_argmax"),
-        helper.make_node("Gather", ["mpack_classes", "mpack_first_maximum"], [label], axis=0, name="mpack_label"),
-    ])
+    model.graph.node.extend(
+        [
+            helper.make_node("ArgMax", [probabilities], ["mpack_first_maximum"], axis=1, keepdims=0, select_last_index=0, name="mpack_argmax"),
+            helper.make_node("Gather", ["mpack_classes", "mpack_first_maximum"], [label], axis=0, name="mpack_label"),
+        ]
+    )
 
 
 def sorted_opsets(model):

@@ -34,7 +34,9 @@ def load_xgboost_model(model: MLmodel):
         instance = getattr(importlib.import_module(module), name)()
         instance.load_model(str(file))
     except Exception as exc:  # xgboost raises XGBoostError, AttributeError for a renamed class...
-        raise MpackError(f"cannot load {file.name} as {class_path}: {str(exc).splitlines()[0][:200]}", "the file is corrupt or was saved by an incompatible XGBoost; build with --env-manager uv") from None
+        raise MpackError(
+            f"cannot load {file.name} as {class_path}: {str(exc).splitlines()[0][:200]}", "the file is corrupt or was saved by an incompatible XGBoost; build with --env-manager uv"
+        ) from None
     return instance
 
 

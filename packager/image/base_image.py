@@ -30,6 +30,14 @@ class BaseImage:
     reused: bool
 
 
+def _script_for(suite: str) -> list[str]:
+    """A Debian release newer than this debootstrap knows (forky on bookworm's) uses sid's script."""
+    scripts = Path("/usr/share/debootstrap/scripts")
+    if (scripts / suite).exists() or not (scripts / "sid").exists():
+        return []
+    return [str(scripts / "sid")]
+
+
 def build_base_image(tag: str = DEFAULT_TAG, suite: str = "bookworm", mirror: str = DEFAULT_MIRROR, rebuild: bool = False, log=lambda text: None) -> BaseImage:
     client = connect()
     if image_exists(client, tag) and not rebuild:
@@ -41,7 +49,7 @@ def build_base_image(tag: str = DEFAULT_TAG, suite: str = "bookworm", mirror: st
         root = Path(folder) / "rootfs"
         log(f"debootstrap --variant=minbase --include=python3 {suite} ({mirror})")
         result = subprocess.run(
-            ["debootstrap", "--variant=minbase", "--include=python3,ca-certificates", suite, str(root), mirror],
+            ["debootstrap", "--variant=minbase", "--include=python3,ca-certificates", suite, str(root), mirror, *_script_for(suite)],
             capture_output=True,
             text=True,
         )

@@ -47,7 +47,14 @@ class RuntimeChoice:
     parity: dict | None = None  # the micro model's own parity report
 
     def to_dict(self) -> dict:
-        return {"runtime": self.runtime, "reason": self.reason, "warm_bound_ms": WARM_BOUND_MS, "measured": self.measured, "micro_parity": self.parity, "operators": list(self.program.operators) if self.program else None}
+        return {
+            "runtime": self.runtime,
+            "reason": self.reason,
+            "warm_bound_ms": WARM_BOUND_MS,
+            "measured": self.measured,
+            "micro_parity": self.parity,
+            "operators": list(self.program.operators) if self.program else None,
+        }
 
 
 def micro_candidate(requested: str, target, lambda_http: str, converted) -> tuple[MicroProgram | None, str]:
@@ -100,10 +107,13 @@ def _p50(service, request: dict, repeats: int) -> float:
     return round(statistics.median(samples[3:]) / 1000, 1)
 
 
-def cold_start_ms(entries: list, folder: Path, request: dict) -> float:
+def cold_start_ms(entries: list, folder: Path, request: dict, timer=None) -> float:
     """Median wall time of a fresh ``python -I -S`` importing the bundle's handler and answering
-    ``request`` (the bundle's files linked into ``folder``)."""
+    ``request`` (the bundle's files linked into ``folder``); ``timer``: runs them in a container of
+    the bundle's Python (infra/local/python_container.container_timer) instead of this interpreter."""
     materialize(entries, folder)
+    if timer is not None:
+        return round(statistics.median(timer(folder, _COLD, ["/var/task", json.dumps(request)], COLD_RUNS)) * 1000, 1)
     environment = {"PATH": "/usr/bin:/bin", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1769", "LANG": "C.UTF-8"}
     times = []
     for _ in range(COLD_RUNS):
@@ -127,8 +137,8 @@ def materialize(entries: list, folder: Path) -> None:
         else:
             try:
                 os.link(entry.path, path)
-            except OSError:
-                os.symlink(entry.path.resolve(), path)
+            except OSError:  # another file system: a copy (a link would not resolve inside a container)
+                shutil.copyfile(entry.path, path)
 
 
 def choose(requested: str, program: MicroProgram | None, why_not: str, parity_passed: bool, measured: dict) -> tuple[str, str]:

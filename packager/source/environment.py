@@ -154,8 +154,7 @@ def find_python(minor: str | None) -> Path:
         return Path(found.stdout.strip())
     raise MpackError(
         f"the model was logged with Python {minor}, and no Python {minor} interpreter is installed on this machine",
-        f"install Python {minor} (apt, pyenv or `uv python install {minor}`), then build again; "
-        f"or --env-manager local to convert under Python {here} (framework versions are still checked)",
+        f"install Python {minor} (apt, pyenv or `uv python install {minor}`), then build again; or --env-manager local to convert under Python {here} (framework versions are still checked)",
     )
 
 

@@ -52,7 +52,9 @@ def _typed_csv_record(record: dict, columns: tuple[Column, ...]) -> dict:
     return typed
 
 
-def parity_records(example: tuple[dict, ...] | None, columns: tuple[Column, ...], boundary=None, sample=None, columns_from: str = "the signature", missing_columns: tuple[str, ...] = (), seed: int = 0) -> tuple[tuple[dict, ...], str]:
+def parity_records(
+    example: tuple[dict, ...] | None, columns: tuple[Column, ...], boundary=None, sample=None, columns_from: str = "the signature", missing_columns: tuple[str, ...] = (), seed: int = 0
+) -> tuple[tuple[dict, ...], str]:
     """(records, where they came from): the user's sample data or the input example, jittered copies
     of it, rows synthesized from the signature (values drawn from the example's where there is one),
     and rows at the model's own decision thresholds; at least MIN_PARITY_ROWS in all."""

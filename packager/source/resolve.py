@@ -43,7 +43,7 @@ def parse_source(uri: str) -> ModelSource:
     if not uri.strip():
         raise MpackError("--model is empty", "pass models:/NAME@ALIAS, models:/NAME/VERSION, runs:/RUN_ID/PATH, a model folder or a .onnx file")
     if uri.startswith("models:/"):
-        rest = uri[len("models:/"):].strip("/")
+        rest = uri[len("models:/") :].strip("/")
         if "@" in rest:
             name, alias = rest.split("@", 1)
             if name and alias and "/" not in alias:
@@ -57,7 +57,7 @@ def parse_source(uri: str) -> ModelSource:
             "use models:/NAME@ALIAS, models:/NAME/VERSION or models:/NAME/STAGE (Production, Staging, ...)",
         )
     if uri.startswith("runs:/"):
-        parts = uri[len("runs:/"):].strip("/").split("/", 1)
+        parts = uri[len("runs:/") :].strip("/").split("/", 1)
         if len(parts) == 2 and all(parts):
             return ModelSource(uri, "run", parts[1].rstrip("/").split("/")[-1], parts[0])
         raise MpackError(f"cannot read run URI {uri!r}", "use runs:/RUN_ID/ARTIFACT_PATH, e.g. runs:/0a1b2c.../model")
@@ -200,7 +200,7 @@ class _Missing(Exception):
 def _check_store(uri: str) -> None:
     """A sqlite store whose file does not exist would be created empty: refuse instead."""
     if uri.startswith("sqlite:///"):
-        path = Path(uri[len("sqlite:///"):])
+        path = Path(uri[len("sqlite:///") :])
         if not path.is_file():
             raise MpackError(f"MLflow store {uri} does not exist (no file {path})", "check --tracking-uri (or MLFLOW_TRACKING_URI)")
         with open(path, "rb") as handle:

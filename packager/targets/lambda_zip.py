@@ -70,8 +70,7 @@ class LambdaZipTarget:
         if unzipped > UNZIPPED_LIMIT:
             largest = sorted(entries, key=lambda e: -e.size)[:3]
             raise MpackError(
-                f"bundle is {unzipped / 2**20:.0f} MB unzipped, over Lambda's 250 MB limit for zips "
-                f"(largest: {', '.join(f'{e.name} {e.size / 2**20:.0f} MB' for e in largest)})",
+                f"bundle is {unzipped / 2**20:.0f} MB unzipped, over Lambda's 250 MB limit for zips (largest: {', '.join(f'{e.name} {e.size / 2**20:.0f} MB' for e in largest)})",
                 "use an image target (--target lambda-image, up to 10 GB)",
             )
 

@@ -97,8 +97,13 @@ def self_signed_certificate(folder: Path) -> tuple[Path, Path]:
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
     now = datetime.datetime.now(datetime.timezone.utc)
     certificate = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
         .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
@@ -143,7 +148,13 @@ class ArmStandIn:
                 "reserved": True,
                 "state": "Running",
                 "functionAppConfig": {
-                    "deployment": {"storage": {"type": "blobContainer", "value": container_url, "authentication": {"type": "StorageAccountConnectionString", "storageAccountConnectionStringName": "DEPLOYMENT_STORAGE_CONNECTION_STRING"}}},
+                    "deployment": {
+                        "storage": {
+                            "type": "blobContainer",
+                            "value": container_url,
+                            "authentication": {"type": "StorageAccountConnectionString", "storageAccountConnectionStringName": "DEPLOYMENT_STORAGE_CONNECTION_STRING"},
+                        }
+                    },
                     "runtime": {"name": "python", "version": "3.11"},
                     "scaleAndConcurrency": {"instanceMemoryMB": 2048, "maximumInstanceCount": 100},
                 },

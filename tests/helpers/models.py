@@ -113,10 +113,20 @@ def populate(root: Path) -> Store:
     from sklearn.ensemble import RandomForestClassifier
 
     realistic_x, realistic_y = realistic_frame(3000)
-    realistic = Pipeline([("columns", ColumnTransformer([
-        ("num", Pipeline([("impute", SimpleImputer()), ("scale", StandardScaler())]), ["amount", "age", "score"]),
-        ("cat", OneHotEncoder(handle_unknown="ignore"), ["country"]),
-    ])), ("forest", RandomForestClassifier(n_estimators=40, random_state=0))]).fit(realistic_x, realistic_y)
+    realistic = Pipeline(
+        [
+            (
+                "columns",
+                ColumnTransformer(
+                    [
+                        ("num", Pipeline([("impute", SimpleImputer()), ("scale", StandardScaler())]), ["amount", "age", "score"]),
+                        ("cat", OneHotEncoder(handle_unknown="ignore"), ["country"]),
+                    ]
+                ),
+            ),
+            ("forest", RandomForestClassifier(n_estimators=40, random_state=0)),
+        ]
+    ).fit(realistic_x, realistic_y)
     with mlflow.start_run(experiment_id=experiment):
         mlflow.sklearn.log_model(realistic, name="model", input_example=realistic_x.head(5), registered_model_name="realistic", skops_trusted_types=TREE + ["numpy.dtype"])
     narrow_x = fraud_x.astype(np.float32)

@@ -1,9 +1,11 @@
 """Runs under scikit-learn 1.5: trains an AdaBoost (SAMME.R, removed in 1.6), logs it with MLflow,
 and writes its own predictions on check rows, the truth the bundle must reproduce."""
+
 import json, sys
 import mlflow, numpy as np, pandas as pd
 from sklearn.datasets import make_classification
 from sklearn.ensemble import AdaBoostClassifier
+
 out = sys.argv[1]
 X, y = make_classification(3000, 6, n_informative=4, n_classes=3, random_state=0)
 frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(6)])

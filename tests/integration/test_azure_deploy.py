@@ -160,7 +160,16 @@ def test_deploy_errors_name_what_is_wrong(arm, azurite, bundles, built):
     arm.add_flex_app("small-app", f"{azurite.blob_endpoint}/app-package-small")
     arm.sites["small-app"]["properties"]["functionAppConfig"]["scaleAndConcurrency"]["instanceMemoryMB"] = 512
     assert_clean_error(_azure(arm, azurite, "deploy", str(v1), "--app", "small-app", "--yes"), "512 MB", "--instance-memory 512")
-    bad_token = mpack("deploy", str(v1), "--app", "fraud-ci", "--resource-group", "rg", "--yes", env={"MPACK_AZURE_ARM_ENDPOINT": arm.url, "MPACK_AZURE_ACCESS_TOKEN": "wrong", "REQUESTS_CA_BUNDLE": str(arm.cert), "AZURE_SUBSCRIPTION_ID": SUBSCRIPTION})
+    bad_token = mpack(
+        "deploy",
+        str(v1),
+        "--app",
+        "fraud-ci",
+        "--resource-group",
+        "rg",
+        "--yes",
+        env={"MPACK_AZURE_ARM_ENDPOINT": arm.url, "MPACK_AZURE_ACCESS_TOKEN": "wrong", "REQUESTS_CA_BUNDLE": str(arm.cert), "AZURE_SUBSCRIPTION_ID": SUBSCRIPTION},
+    )
     assert_clean_error(bad_token, "credentials")
 
 
@@ -179,7 +188,14 @@ def test_export_bicep_and_arm_describe_one_flex_app(bundles, tmp_path):
     assert mpack("export", str(v1), "--output", str(bicep_file)).returncode == 0  # bicep by default for an azure zip
     template = json.loads(arm_file.read_text())
     types = [r["type"] for r in template["resources"]]
-    assert types == ["Microsoft.Storage/storageAccounts", "Microsoft.Storage/storageAccounts/blobServices", "Microsoft.Storage/storageAccounts/blobServices/containers", "Microsoft.Web/serverfarms", "Microsoft.Web/sites", "Microsoft.Authorization/roleAssignments"]
+    assert types == [
+        "Microsoft.Storage/storageAccounts",
+        "Microsoft.Storage/storageAccounts/blobServices",
+        "Microsoft.Storage/storageAccounts/blobServices/containers",
+        "Microsoft.Web/serverfarms",
+        "Microsoft.Web/sites",
+        "Microsoft.Authorization/roleAssignments",
+    ]
     plan = template["resources"][3]
     assert plan["sku"] == {"tier": "FlexConsumption", "name": "FC1"}
     site = template["resources"][4]

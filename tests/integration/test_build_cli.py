@@ -119,14 +119,16 @@ def test_pickle_models_need_consent_given_by_flag_or_project_setting(store, tmp_
     allowed = mpack("build", "--model", "models:/house/1", "--no-verify", "--json", "--output", str(tmp_path / "h.zip"), "--cache-dir", str(runtime_cache), store=store, cwd=tmp_path)
     assert allowed.returncode == 0, allowed.stderr
     assert any("--allow-pickle" in w and "runs any code" in w for w in json.loads(allowed.stdout)["warnings"])
-    (tmp_path / "pyproject.toml").write_text("[tool.mpack]\nallow_pickle = \"yes\"\n")
+    (tmp_path / "pyproject.toml").write_text('[tool.mpack]\nallow_pickle = "yes"\n')
     assert_clean_error(mpack("build", "--model", "models:/house/1", store=store, cwd=tmp_path), "allow_pickle must be true or false")
 
 
 def test_rebuilds_are_byte_identical_across_processes_and_hash_seeds(store, tmp_path, runtime_cache):
     hashes = set()
     for seed in ("1", "2", "3"):
-        result = mpack("build", "--model", "models:/realistic/1", "--no-verify", "--json", "--output", str(tmp_path / f"r{seed}.zip"), "--cache-dir", str(runtime_cache), store=store, env={"PYTHONHASHSEED": seed})
+        result = mpack(
+            "build", "--model", "models:/realistic/1", "--no-verify", "--json", "--output", str(tmp_path / f"r{seed}.zip"), "--cache-dir", str(runtime_cache), store=store, env={"PYTHONHASHSEED": seed}
+        )
         assert result.returncode == 0, result.stderr
         hashes.add(json.loads(result.stdout)["artifact"]["sha256"])
     assert len(hashes) == 1

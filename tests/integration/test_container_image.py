@@ -257,7 +257,9 @@ def test_a_model_onnx_cannot_express_ships_natively_on_image_targets(store, dock
             self.warnings.append(text)
 
     progress = Recorder()
-    report = build(BuildOptions(model="models:/centroid/1", target="container", tracking_uri=store.uri, cache_dir=runtime_cache, base_image=base_image, tag="mpack-test/centroid:1", allow_pickle=True), progress)
+    report = build(
+        BuildOptions(model="models:/centroid/1", target="container", tracking_uri=store.uri, cache_dir=runtime_cache, base_image=base_image, tag="mpack-test/centroid:1", allow_pickle=True), progress
+    )
     assert any("shipping the model with scikit-learn instead (--runtime native)" in w for w in progress.warnings)
     assert report.manifest["runtime"]["kind"] == "native" and report.manifest["model"]["file"] == "model.pkl"
     assert not any(p.lower().startswith("mlflow") for p in report.manifest["runtime"]["packages"])

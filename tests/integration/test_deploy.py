@@ -229,7 +229,9 @@ def test_an_image_deploy_pushes_to_the_repository_and_pins_the_digest(built, bas
     assert any("(local platform)" in check for check in report["checks"]) and report["alias_version"] == "1"
     uri = clients["lambda"].get_function(FunctionName="imagefn")["Code"]["ImageUri"]
     assert uri.startswith(f"{registry}/imagefn@sha256:")
-    repository = boto3.client("ecr", endpoint_url=aws_env["AWS_ENDPOINT_URL"], region_name="us-east-1", aws_access_key_id="t", aws_secret_access_key="t").describe_repositories(repositoryNames=["imagefn"])["repositories"][0]
+    repository = boto3.client("ecr", endpoint_url=aws_env["AWS_ENDPOINT_URL"], region_name="us-east-1", aws_access_key_id="t", aws_secret_access_key="t").describe_repositories(
+        repositoryNames=["imagefn"]
+    )["repositories"][0]
     assert repository["imageTagMutability"] == "IMMUTABLE" and repository["imageScanningConfiguration"]["scanOnPush"]
     assert docker_client.images.pull(uri).id == docker_client.images.get(image.artifact).id  # the digest is this image
     again, report = deploy(env, "deploy", image.artifact, "--function", "imagefn", "--smoke-test", "local", "--yes")

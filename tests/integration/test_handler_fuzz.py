@@ -69,7 +69,9 @@ _record = st.dictionaries(_column, _scalar, max_size=6) | st.just(ROW) | st.buil
 _document = st.one_of(
     _json,
     st.fixed_dictionaries({"dataframe_records": st.lists(_record, max_size=3)}, optional={"params": _json}),
-    st.fixed_dictionaries({"dataframe_split": st.fixed_dictionaries({"columns": st.lists(_column, max_size=6), "data": st.lists(st.lists(_scalar, max_size=6), max_size=3)})}, optional={"params": _json}),
+    st.fixed_dictionaries(
+        {"dataframe_split": st.fixed_dictionaries({"columns": st.lists(_column, max_size=6), "data": st.lists(st.lists(_scalar, max_size=6), max_size=3)})}, optional={"params": _json}
+    ),
     st.fixed_dictionaries({"inputs": st.dictionaries(_column, _json, max_size=5)}),
     st.fixed_dictionaries({"dataframe_records": st.just([ROW])}, optional={"params": st.dictionaries(st.sampled_from(["predict_method", "x"]), _json, max_size=2) | _json}),
 )
@@ -90,9 +92,20 @@ def _mutated(event: dict, draw_value, paths) -> dict:
 
 
 _FIELDS = [
-    ("headers",), ("headers", "content-type"), ("httpMethod",), ("path",), ("rawPath",), ("isBase64Encoded",),
-    ("requestContext", "http", "method"), ("requestContext", "http"), ("queryStringParameters",), ("multiValueHeaders",),
-    ("cookies",), ("version",), ("routeKey",), ("requestContext", "elb"),
+    ("headers",),
+    ("headers", "content-type"),
+    ("httpMethod",),
+    ("path",),
+    ("rawPath",),
+    ("isBase64Encoded",),
+    ("requestContext", "http", "method"),
+    ("requestContext", "http"),
+    ("queryStringParameters",),
+    ("multiValueHeaders",),
+    ("cookies",),
+    ("version",),
+    ("routeKey",),
+    ("requestContext", "elb"),
 ]
 
 
@@ -196,7 +209,11 @@ def _asgi(app, method: str, path: str, headers: dict, body: bytes) -> tuple[int,
 
 
 _tensor = st.fixed_dictionaries(
-    {"name": st.sampled_from(["age", "income", "city", "plan", "input", "x"]), "shape": st.lists(st.integers(-1, 4), max_size=3), "datatype": st.sampled_from(["FP64", "FP32", "BYTES", "INT64", "BOOL", "??"])},
+    {
+        "name": st.sampled_from(["age", "income", "city", "plan", "input", "x"]),
+        "shape": st.lists(st.integers(-1, 4), max_size=3),
+        "datatype": st.sampled_from(["FP64", "FP32", "BYTES", "INT64", "BOOL", "??"]),
+    },
     optional={"data": _json, "parameters": st.fixed_dictionaries({}, optional={"binary_data_size": st.integers(-2, 64) | _scalar})},
 )
 _oip = st.fixed_dictionaries({"inputs": st.lists(_tensor, max_size=4)}, optional={"outputs": _json, "parameters": _json, "id": _scalar})
@@ -293,7 +310,9 @@ def test_azure_functions_answer_every_request_without_a_5xx(azure_functions, bod
 
     data = body if isinstance(body, bytes) else body.encode("utf-8", "surrogatepass")
     path = route[3:] if route.startswith("v2/") else ""
-    request = func.HttpRequest(method=method, url=f"http://localhost/api/{route}", headers={"content-type": content_type}, params={}, route_params={"path": path} if route.startswith("v2/") else {}, body=data)
+    request = func.HttpRequest(
+        method=method, url=f"http://localhost/api/{route}", headers={"content-type": content_type}, params={}, route_params={"path": path} if route.startswith("v2/") else {}, body=data
+    )
     function = {"invocations": azure_functions.invocations, "metadata": azure_functions.probe, "ping": azure_functions.probe}.get(route, azure_functions.open_inference)
     response = function(request)
     assert response.status_code < 500, (route, response.get_body()[:300])

@@ -47,7 +47,9 @@ def test_mpack_invoke_runs_the_image_in_a_container(store, lambda_image, tmp_pat
 def test_mpack_serve_runs_the_image_for_boto3(store, lambda_image, tmp_path):
     frame = store.frames["fraud"].iloc[:4]
     with ServeProcess(lambda_image.artifact, "--max-concurrency", "2", cache=tmp_path) as server:
-        client = boto3.client("lambda", endpoint_url=server.url, region_name="us-east-1", aws_access_key_id="t", aws_secret_access_key="t", config=Config(retries={"max_attempts": 0}, read_timeout=120))
+        client = boto3.client(
+            "lambda", endpoint_url=server.url, region_name="us-east-1", aws_access_key_id="t", aws_secret_access_key="t", config=Config(retries={"max_attempts": 0}, read_timeout=120)
+        )
         answer = client.invoke(FunctionName=server.function, Payload=json.dumps(_split(frame)), LogType="Tail")
         assert json.loads(answer["Payload"].read())["predictions"] == store.estimators["fraud"].predict(frame).tolist()
         assert "Init Duration" in base64.b64decode(answer["LogResult"]).decode()

@@ -19,7 +19,10 @@ from mpack.infra.local.local_lambda import LocalLambda
 from tests.helpers.cli import assert_clean_error, mpack
 
 FUNCTIONS = Path(__file__).resolve().parent.parent / "fixtures" / "functions"
-REPORT = re.compile(r"^REPORT RequestId: (?P<id>[0-9a-f-]{36})\tDuration: (?P<duration>[\d.]+) ms\tBilled Duration: (?P<billed>\d+) ms\tMemory Size: (?P<size>\d+) MB\tMax Memory Used: (?P<used>\d+) MB(\tInit Duration: (?P<init>[\d.]+) ms)?(?P<rest>.*)$", re.M)
+REPORT = re.compile(
+    r"^REPORT RequestId: (?P<id>[0-9a-f-]{36})\tDuration: (?P<duration>[\d.]+) ms\tBilled Duration: (?P<billed>\d+) ms\tMemory Size: (?P<size>\d+) MB\tMax Memory Used: (?P<used>\d+) MB(\tInit Duration: (?P<init>[\d.]+) ms)?(?P<rest>.*)$",
+    re.M,
+)
 
 
 @pytest.fixture(scope="module")
@@ -232,7 +235,18 @@ def test_responses_over_6_mb_are_refused_as_on_lambda(cache):
 
 
 def test_the_runtime_sees_lambdas_environment_and_a_read_only_task_root(cache, tmp_path):
-    keys = ["_HANDLER", "LAMBDA_TASK_ROOT", "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "AWS_LAMBDA_FUNCTION_VERSION", "AWS_REGION", "AWS_EXECUTION_ENV", "AWS_LAMBDA_RUNTIME_API", "_X_AMZN_TRACE_ID", "CUSTOM"]
+    keys = [
+        "_HANDLER",
+        "LAMBDA_TASK_ROOT",
+        "AWS_LAMBDA_FUNCTION_NAME",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+        "AWS_LAMBDA_FUNCTION_VERSION",
+        "AWS_REGION",
+        "AWS_EXECUTION_ENV",
+        "AWS_LAMBDA_RUNTIME_API",
+        "_X_AMZN_TRACE_ID",
+        "CUSTOM",
+    ]
     zipped = shutil.make_archive(str(tmp_path / "behaviours"), "zip", FUNCTIONS)
     result = invoke(zipped, "--handler", "behaviours.handler", "--memory", "512", "--env", "CUSTOM=yes", "--json", "--data", json.dumps({"action": "environment", "keys": keys}), cache=cache)
     assert result.returncode == 0, result.stderr

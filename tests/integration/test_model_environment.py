@@ -51,10 +51,13 @@ def test_uv_environment_reproduces_the_logged_model(old_model, runtime_cache, tm
     assert report.manifest["converter"]["scikit-learn"] == OLD_SKLEARN
     assert report.parity["passed"] and report.parity["rows"] >= 2000
     truth = json.loads((old_model / "truth.json").read_text())
-    (labels, proba), _, _ = run_events(unzip(report.artifact, tmp_path), [
-        {"dataframe_records": truth["records"]},
-        {"dataframe_records": truth["records"], "params": {"predict_method": "predict_proba"}},
-    ])
+    (labels, proba), _, _ = run_events(
+        unzip(report.artifact, tmp_path),
+        [
+            {"dataframe_records": truth["records"]},
+            {"dataframe_records": truth["records"], "params": {"predict_method": "predict_proba"}},
+        ],
+    )
     assert len(truth["labels"]) == 2400
     assert labels["predictions"] == truth["labels"]
     assert np.abs(np.asarray(proba["predictions"]) - np.asarray(truth["proba"])).max() < 1e-6

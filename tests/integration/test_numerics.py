@@ -28,10 +28,13 @@ def test_bundle_equals_scikit_learn_on_thousands_of_rows(store, built, tmp_path,
     estimator = store.estimators[name]
     frame = realistic_frame(3000, seed=11)[0] if name == "realistic" else store.frames[name]
     folder = unzip(report.artifact, tmp_path)
-    (labels, proba), _, _ = run_events(folder, [
-        {"dataframe_records": _records(frame)},
-        {"dataframe_records": _records(frame), "params": {"predict_method": "predict_proba"}},
-    ])
+    (labels, proba), _, _ = run_events(
+        folder,
+        [
+            {"dataframe_records": _records(frame)},
+            {"dataframe_records": _records(frame), "params": {"predict_method": "predict_proba"}},
+        ],
+    )
     expected = estimator.predict_proba(frame)
     assert np.abs(np.asarray(proba["predictions"]) - expected).max() < 1e-6
     _assert_same_labels(labels["predictions"], estimator.predict(frame), expected)

@@ -29,12 +29,15 @@ def test_bundle_answers_like_mlflows_own_loader(store, built, torch_models, tmp_
     assert report.manifest["converter"]["format"] == {"torch-export": "torch.export", "torch-script": "torchscript"}[name]
     x = rows(2400, seed=7)
     expected = mlflow.pyfunc.load_model(f"models:/{name}/1").predict(x)
-    answers, modules, _ = run_events(unzip(report.artifact, tmp_path), [
-        {"inputs": x.tolist()},
-        {"instances": x[:5].tolist()},
-        {"inputs": {"input": x[:3].tolist()}},
-        {"inputs": x[:1].tolist()},
-    ])
+    answers, modules, _ = run_events(
+        unzip(report.artifact, tmp_path),
+        [
+            {"inputs": x.tolist()},
+            {"instances": x[:5].tolist()},
+            {"inputs": {"input": x[:3].tolist()}},
+            {"inputs": x[:1].tolist()},
+        ],
+    )
     assert not any(m.split(".")[0] == "torch" for m in modules)
     assert np.abs(np.asarray(answers[0]["predictions"]) - expected).max() < 1e-5
     assert np.abs(np.asarray(answers[1]["predictions"]) - expected[:5]).max() < 1e-5
@@ -44,11 +47,14 @@ def test_bundle_answers_like_mlflows_own_loader(store, built, torch_models, tmp_
 
 def test_wrong_tensor_shapes_are_answered_400(store, built, torch_models, tmp_path):
     report = built("models:/torch-export/1")
-    answers, _, _ = run_events(unzip(report.artifact, tmp_path), [
-        {"inputs": [[1.0, 2.0]]},
-        {"inputs": {"x": [[0.0] * WIDTH]}},
-        {"dataframe_split": {"columns": ["a"], "data": [[1]]}},
-    ])
+    answers, _, _ = run_events(
+        unzip(report.artifact, tmp_path),
+        [
+            {"inputs": [[1.0, 2.0]]},
+            {"inputs": {"x": [[0.0] * WIDTH]}},
+            {"dataframe_split": {"columns": ["a"], "data": [[1]]}},
+        ],
+    )
     assert [a.get("error_code") for a in answers] == ["INVALID_PARAMETER_VALUE", "INVALID_PARAMETER_VALUE", "BAD_REQUEST"], answers
     assert "shape [N, 12]" in answers[0]["message"] and "dataframe_split" in answers[2]["message"]
 

@@ -36,7 +36,11 @@ def fraud_server(built, cache):
 
 def lambda_client(url: str):
     return boto3.client(
-        "lambda", endpoint_url=url, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing",
+        "lambda",
+        endpoint_url=url,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
         config=Config(retries={"max_attempts": 0}, read_timeout=60),
     )
 

@@ -23,7 +23,10 @@ from tests.integration.test_deploy import aws_env, clients, moto_endpoint  # noq
 
 pytestmark = pytest.mark.slow
 FUNCTIONS = Path(__file__).resolve().parent.parent / "fixtures" / "functions"
-REPORT = re.compile(r"^REPORT RequestId: \S+\tDuration: [\d.]+ ms\tBilled Duration: \d+ ms\tMemory Size: \d+ MB\tMax Memory Used: \d+ MB\tRestore Duration: (?P<restore>[\d.]+) ms\tBilled Restore Duration: (?P<billed>\d+) ms$", re.M)
+REPORT = re.compile(
+    r"^REPORT RequestId: \S+\tDuration: [\d.]+ ms\tBilled Duration: \d+ ms\tMemory Size: \d+ MB\tMax Memory Used: \d+ MB\tRestore Duration: (?P<restore>[\d.]+) ms\tBilled Restore Duration: (?P<billed>\d+) ms$",
+    re.M,
+)
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +42,10 @@ def test_hooks_run_in_lambdas_order_around_the_restore(cache):
     result = invoke(str(FUNCTIONS), "--handler", "snapstart_hooks.handler", "--data", "{}", cache=cache)
     assert result.returncode == 0, result.stderr
     log = result.stderr
-    order = [log.index(marker) for marker in ("hook before-2", "hook before-1", "mpack: SnapStart snapshot", "RESTORE_START", "hook after-1", "hook after-2", "RESTORE_REPORT", "START RequestId", "END RequestId")]
+    order = [
+        log.index(marker)
+        for marker in ("hook before-2", "hook before-1", "mpack: SnapStart snapshot", "RESTORE_START", "hook after-1", "hook after-2", "RESTORE_REPORT", "START RequestId", "END RequestId")
+    ]
     assert order == sorted(order), log  # before-snapshot hooks in reverse registration order, after-restore in order
     report = REPORT.search(log)
     assert report, log

@@ -19,7 +19,19 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_handlers_import_only_runtime_libraries():
-    allowed_roots = {"aws_lambda_powertools", "mangum", "starlette", "uvicorn", "azure", "numpy", "onnxruntime", "pandas", "skops", "cloudpickle", "mlflow"}  # the last four: native runtime only (mlflow: custom pyfunc models)
+    allowed_roots = {
+        "aws_lambda_powertools",
+        "mangum",
+        "starlette",
+        "uvicorn",
+        "azure",
+        "numpy",
+        "onnxruntime",
+        "pandas",
+        "skops",
+        "cloudpickle",
+        "mlflow",
+    }  # the last four: native runtime only (mlflow: custom pyfunc models)
     allowed_roots.add("_sha2")  # Python 3.12+ built-in SHA-2
     allowed_roots.add("snapshot_restore_py")  # provided by Lambda's runtime, imported only under SnapStart
     for path in (ROOT / "handlers").glob("*.py"):

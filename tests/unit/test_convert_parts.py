@@ -23,10 +23,22 @@ def _tree_graph():
     from onnx import TensorProto, helper
 
     node = helper.make_node(
-        "TreeEnsembleRegressor", ["input"], ["variable"], domain="ai.onnx.ml",
-        nodes_treeids=[0, 0, 0], nodes_nodeids=[0, 1, 2], nodes_featureids=[1, 0, 0], nodes_values=[2.5, 0.0, 0.0],
-        nodes_modes=["BRANCH_LEQ", "LEAF", "LEAF"], nodes_truenodeids=[1, 0, 0], nodes_falsenodeids=[2, 0, 0],
-        target_ids=[0, 0], target_nodeids=[1, 2], target_treeids=[0, 0], target_weights=[1.0, 2.0], n_targets=1,
+        "TreeEnsembleRegressor",
+        ["input"],
+        ["variable"],
+        domain="ai.onnx.ml",
+        nodes_treeids=[0, 0, 0],
+        nodes_nodeids=[0, 1, 2],
+        nodes_featureids=[1, 0, 0],
+        nodes_values=[2.5, 0.0, 0.0],
+        nodes_modes=["BRANCH_LEQ", "LEAF", "LEAF"],
+        nodes_truenodeids=[1, 0, 0],
+        nodes_falsenodeids=[2, 0, 0],
+        target_ids=[0, 0],
+        target_nodeids=[1, 2],
+        target_treeids=[0, 0],
+        target_weights=[1.0, 2.0],
+        n_targets=1,
     )
     graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("input", TensorProto.FLOAT, [None, 2])], [helper.make_tensor_value_info("variable", TensorProto.FLOAT, [None, 1])])
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 15), helper.make_opsetid("ai.onnx.ml", 3)])

@@ -14,7 +14,25 @@ CONFIG = {"Handler": "mpack_handler.handler", "Runtime": "python3.11", "MemorySi
 
 
 def desired(**changes) -> DesiredFunction:
-    base = dict(name="fraud", zip_path=Path("b.zip"), code_sha256="NEW", handler="mpack_handler.handler", runtime="python3.11", arch="x86_64", memory_mb=1024, timeout_s=30, environment={}, alias="live", canary_percent=None, role_arn=None, reserved=None, function_url="none", bucket=None, input_example={}, model="fraud 2")
+    base = dict(
+        name="fraud",
+        zip_path=Path("b.zip"),
+        code_sha256="NEW",
+        handler="mpack_handler.handler",
+        runtime="python3.11",
+        arch="x86_64",
+        memory_mb=1024,
+        timeout_s=30,
+        environment={},
+        alias="live",
+        canary_percent=None,
+        role_arn=None,
+        reserved=None,
+        function_url="none",
+        bucket=None,
+        input_example={},
+        model="fraud 2",
+    )
     return DesiredFunction(**{**base, **changes})
 
 
@@ -69,7 +87,9 @@ def test_an_interrupted_deploy_publishes_instead_of_reusing_a_version_with_old_s
     code of version 1, which was published with X=v2. Re-running must publish, not point at 1."""
     latest = dict(CONFIG, Environment={"Variables": {"X": "v3"}})
     state = serving(code="NEW", version="2", configuration=latest)
-    state = FunctionState(**{**state.__dict__, "version_settings": {"1": dict(CONFIG, Role="role"), "2": dict(CONFIG, Environment={"Variables": {"X": "v2"}}, Role="role")}, "alias": AliasState("2", {}, "rev", "1")})
+    state = FunctionState(
+        **{**state.__dict__, "version_settings": {"1": dict(CONFIG, Role="role"), "2": dict(CONFIG, Environment={"Variables": {"X": "v2"}}, Role="role")}, "alias": AliasState("2", {}, "rev", "1")}
+    )
     steps = plan_deploy(state, desired(environment={"X": "v3"}), 1000)
     assert kinds(steps) == ["PublishVersion", "SmokeTest", "MoveAlias"]
     assert steps[-1].version is None  # the version published now, not an old one

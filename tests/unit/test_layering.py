@@ -34,12 +34,7 @@ def _imports(path: Path) -> list[tuple[int, str]]:
 
 @pytest.mark.parametrize("folder", sorted(FORBIDDEN))
 def test_no_import_runs_against_the_layering(folder):
-    offences = [
-        f"{path.relative_to(ROOT)}:{line} imports {module}"
-        for path in sorted((ROOT / folder).rglob("*.py"))
-        for line, module in _imports(path)
-        if module.startswith(FORBIDDEN[folder])
-    ]
+    offences = [f"{path.relative_to(ROOT)}:{line} imports {module}" for path in sorted((ROOT / folder).rglob("*.py")) for line, module in _imports(path) if module.startswith(FORBIDDEN[folder])]
     assert not offences, "\n".join(offences)
 
 

@@ -275,7 +275,14 @@ def test_platform_flag_maps_to_the_architecture():
 def test_dockerfile_puts_layers_in_cache_friendly_order(tmp_path):
     from mpack.packager.image.build import ImageLayer, ImageRecipe, render_dockerfile
 
-    recipe = ImageRecipe(base="b:1", layers=(ImageLayer("deps", tmp_path, "/d"), ImageLayer("model", tmp_path, "/m"), ImageLayer("app", tmp_path, "/a")), entrypoint=("python3", "-m", "x"), command=("serve",), labels={"k": "v"}, expose=8080)
+    recipe = ImageRecipe(
+        base="b:1",
+        layers=(ImageLayer("deps", tmp_path, "/d"), ImageLayer("model", tmp_path, "/m"), ImageLayer("app", tmp_path, "/a")),
+        entrypoint=("python3", "-m", "x"),
+        command=("serve",),
+        labels={"k": "v"},
+        expose=8080,
+    )
     text = render_dockerfile(recipe)
     order = [text.index(part) for part in ("FROM b:1", "COPY deps/ /d/", "COPY model/ /m/", "COPY app/ /a/", "USER 65532:65532", 'LABEL "k"="v"', 'ENTRYPOINT ["python3", "-m", "x"]', 'CMD ["serve"]')]
     assert order == sorted(order)
