@@ -155,12 +155,24 @@ def main() -> None:
     overhead_p99 = (served["p99_us"] - warm["p99_us"]) / 1000
     rows = [
         ("bundle cold start alone, `python -I -S` (median)", f"{cold_ms:.0f} ms", ""),
-        ("Init Duration reported by mpack invoke (median)", f"{init_ms:.0f} ms", f"{init_ms / cold_ms:.2f}x; " + cold_start.verdict(init_ms / cold_ms, FLOORS["init_ratio"], f"{FLOORS['init_ratio']}x")),
-        ("mpack invoke end to end (median)", f"{wall_ms:.0f} ms", f"+{wall_ms - cold_ms:.0f} ms; " + cold_start.verdict(wall_ms - cold_ms, FLOORS["invoke_extra_ms"], f"+{FLOORS['invoke_extra_ms']:.0f} ms")),
+        (
+            "Init Duration reported by mpack invoke (median)",
+            f"{init_ms:.0f} ms",
+            f"{init_ms / cold_ms:.2f}x; " + cold_start.verdict(init_ms / cold_ms, FLOORS["init_ratio"], f"{FLOORS['init_ratio']}x"),
+        ),
+        (
+            "mpack invoke end to end (median)",
+            f"{wall_ms:.0f} ms",
+            f"+{wall_ms - cold_ms:.0f} ms; " + cold_start.verdict(wall_ms - cold_ms, FLOORS["invoke_extra_ms"], f"+{FLOORS['invoke_extra_ms']:.0f} ms"),
+        ),
         ("mpack invoke, first run (unpacks the zip)", f"{first_wall * 1000:.0f} ms", ""),
         ("warm invocation, handler in-process", f"p50 {warm['p50_us']:.0f} us, p99 {warm['p99_us']:.0f} us", ""),
         ("warm invocation through mpack serve", f"p50 {served['p50_us']:.0f} us, p99 {served['p99_us']:.0f} us", ""),
-        ("emulator overhead per warm invocation", f"p50 {overhead_p50:.2f} ms, p99 {overhead_p99:.2f} ms", "p50 " + cold_start.verdict(overhead_p50, FLOORS["overhead_ms"], f"{FLOORS['overhead_ms']} ms")),
+        (
+            "emulator overhead per warm invocation",
+            f"p50 {overhead_p50:.2f} ms, p99 {overhead_p99:.2f} ms",
+            "p50 " + cold_start.verdict(overhead_p50, FLOORS["overhead_ms"], f"{FLOORS['overhead_ms']} ms"),
+        ),
         ("throughput, 8 clients, --max-concurrency 4", f"{load['requests'] / load['seconds']:.0f} req/s", f"{instances} instances started"),
     ]
     cold_start.print_table(f"mpack local Lambda platform benchmark ({args.runs} cold runs, {args.requests} warm requests, {args.seconds:g} s load)", rows)

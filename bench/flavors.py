@@ -82,7 +82,9 @@ def save_models(folder: Path, only: set[str]) -> dict:
         import lightgbm
 
         lgb_model = lightgbm.LGBMClassifier(n_estimators=200, verbose=-1).fit(frame, labels)
-        mlflow.lightgbm.save_model(lgb_model, folder / "lightgbm", input_example=frame.head(3), skops_trusted_types=["lightgbm.sklearn.LGBMClassifier", "lightgbm.basic.Booster", "collections.OrderedDict"])
+        mlflow.lightgbm.save_model(
+            lgb_model, folder / "lightgbm", input_example=frame.head(3), skops_trusted_types=["lightgbm.sklearn.LGBMClassifier", "lightgbm.basic.Booster", "collections.OrderedDict"]
+        )
         saved["lightgbm"] = lambda: lgb_model.predict(row)
     if "catboost" in only:
         import catboost
@@ -167,9 +169,17 @@ def main() -> None:
             framework_us = warm_framework(framework_predict)
             zipped_mb = report["artifact"]["zipped_bytes"] / 2**20
             rows += [
-                (f"{name}: build, cold / cached env / local", f"{cold_s:.1f} s / {cached_s:.1f} s / {local_s:.1f} s", verdict(cached_s / local_s, FLOORS["cached_vs_local"], f"{FLOORS['cached_vs_local']}x local", True) + f" ({cached_s / local_s:.2f}x)"),
+                (
+                    f"{name}: build, cold / cached env / local",
+                    f"{cold_s:.1f} s / {cached_s:.1f} s / {local_s:.1f} s",
+                    verdict(cached_s / local_s, FLOORS["cached_vs_local"], f"{FLOORS['cached_vs_local']}x local", True) + f" ({cached_s / local_s:.2f}x)",
+                ),
                 (f"{name}: zip zipped / unzipped", f"{zipped_mb:.1f} MB / {report['artifact']['unzipped_bytes'] / 2**20:.1f} MB", verdict(zipped_mb, FLOORS["zip_mb"], f"{FLOORS['zip_mb']:.0f} MB")),
-                (f"{name}: cold start, bundle / MLflow", f"{cold:.0f} ms / {mlflow_cold:.0f} ms", verdict(mlflow_cold / cold, FLOORS["cold_ratio"], f"{FLOORS['cold_ratio']:.0f}x", at_most=False) + f" ({mlflow_cold / cold:.1f}x)"),
+                (
+                    f"{name}: cold start, bundle / MLflow",
+                    f"{cold:.0f} ms / {mlflow_cold:.0f} ms",
+                    verdict(mlflow_cold / cold, FLOORS["cold_ratio"], f"{FLOORS['cold_ratio']:.0f}x", at_most=False) + f" ({mlflow_cold / cold:.1f}x)",
+                ),
                 (f"{name}: warm one row, bundle / framework", f"p50 {warm['p50_us']:.0f} us / {framework_us:.0f} us", f"{framework_us / warm['p50_us']:.1f}x"),
             ]
     print_table(f"mpack flavors benchmark ({args.runs} bundle cold starts, {args.mlflow_runs} MLflow loads per flavor)", rows)

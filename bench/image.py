@@ -80,7 +80,13 @@ def mlflow_run(uri: str, tracking_uri: str) -> tuple[float, subprocess.Popen, in
     path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"  # mlflow starts `uvicorn` by name
     env = {**os.environ, "PATH": path, "MLFLOW_TRACKING_URI": tracking_uri, "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "true", "GIT_PYTHON_REFRESH": "quiet"}
     started = time.perf_counter()
-    process = subprocess.Popen([sys.executable, "-m", "mlflow", "models", "serve", "-m", uri, "--env-manager", "local", "-p", str(port), "-h", "127.0.0.1"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "models", "serve", "-m", uri, "--env-manager", "local", "-p", str(port), "-h", "127.0.0.1"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     first_answer(f"http://127.0.0.1:{port}")
     return time.perf_counter() - started, process, port
 
@@ -139,11 +145,23 @@ def main() -> None:
         ("image size", f"{first.image['size_bytes'] / 2**20:.0f} MB", ""),
         ("image size above its base image", f"{above:.0f} MB", verdict(above, FLOORS["above_base_mb"], f"{FLOORS['above_base_mb']:.0f} MB")),
         ("mpack build --target container, version 1", f"{first_s:.1f} s", f"runtime wheels {'cached' if first.dependencies['cache_hit'] else 'downloaded'}"),
-        ("rebuild after a model-only change (version 2)", f"{rebuild_s:.1f} s", verdict(rebuild_s, FLOORS["rebuild_s"], f"{FLOORS['rebuild_s']:.0f} s") + f"; dependency layer {'reused' if reused else 'REBUILT'}"),
+        (
+            "rebuild after a model-only change (version 2)",
+            f"{rebuild_s:.1f} s",
+            verdict(rebuild_s, FLOORS["rebuild_s"], f"{FLOORS['rebuild_s']:.0f} s") + f"; dependency layer {'reused' if reused else 'REBUILT'}",
+        ),
         ("mpack container: docker run to first answer", f"{start * 1000:.0f} ms", ""),
-        ("mlflow models serve: start to first answer", f"{mlflow_start * 1000:.0f} ms", f"{mlflow_start / start:.1f}x; " + verdict(mlflow_start / start, FLOORS["start_ratio"], f"{FLOORS['start_ratio']:.0f}x", at_most=False)),
+        (
+            "mlflow models serve: start to first answer",
+            f"{mlflow_start * 1000:.0f} ms",
+            f"{mlflow_start / start:.1f}x; " + verdict(mlflow_start / start, FLOORS["start_ratio"], f"{FLOORS['start_ratio']:.0f}x", at_most=False),
+        ),
         ("mpack container: warm one-row latency", f"p50 {ours['p50_us']:.0f} us, p99 {ours['p99_us']:.0f} us", ""),
-        ("mlflow models serve: warm one-row latency", f"p50 {theirs['p50_us']:.0f} us, p99 {theirs['p99_us']:.0f} us", f"{theirs['p50_us'] / ours['p50_us']:.1f}x; " + verdict(theirs["p50_us"] / ours["p50_us"], FLOORS["p50_ratio"], f"{FLOORS['p50_ratio']:.0f}x", at_most=False)),
+        (
+            "mlflow models serve: warm one-row latency",
+            f"p50 {theirs['p50_us']:.0f} us, p99 {theirs['p99_us']:.0f} us",
+            f"{theirs['p50_us'] / ours['p50_us']:.1f}x; " + verdict(theirs["p50_us"] / ours["p50_us"], FLOORS["p50_ratio"], f"{FLOORS['p50_ratio']:.0f}x", at_most=False),
+        ),
     ]
     cold_start.print_table(f"mpack container image vs mlflow models serve ({args.runs} starts, {args.requests} warm requests each)", rows)
 

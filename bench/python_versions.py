@@ -47,7 +47,15 @@ print(json.dumps(times))
 
 
 def cold_in_container(client, image: str, bundle: Path, request: str, runs: int) -> list[float]:
-    output = client.containers.run(image, ["python3", "-c", IN_CONTAINER, str(runs), request, BUNDLE_COLD], remove=True, volumes={str(bundle): {"bind": "/var/task", "mode": "ro"}}, network_disabled=True, nano_cpus=int(1e9), mem_limit="1769m")
+    output = client.containers.run(
+        image,
+        ["python3", "-c", IN_CONTAINER, str(runs), request, BUNDLE_COLD],
+        remove=True,
+        volumes={str(bundle): {"bind": "/var/task", "mode": "ro"}},
+        network_disabled=True,
+        nano_cpus=int(1e9),
+        mem_limit="1769m",
+    )
     return json.loads(output)
 
 

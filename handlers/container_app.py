@@ -1,14 +1,21 @@
 """The HTTP container (``--target container``): the MLflow scoring protocol, the Open Inference
 Protocol and the SageMaker contract on one Starlette app, with Prometheus metrics at ``/metrics``.
 
-The model is loaded when this module is imported (once per worker process). Predictions run inline:
-ONNX Runtime answers a request in well under a millisecond, faster than a hop to a thread pool;
-concurrency comes from ``MPACK_WORKERS`` processes.
+The model is loaded when this module is imported (once per worker process). Without batching,
+predictions run inline: ONNX Runtime answers a small request in well under a millisecond, faster
+than a hop to a thread pool; concurrency comes from ``MPACK_WORKERS`` processes. With
+``MPACK_MAX_BATCH_SIZE`` > 1 (rows), each request is scored in a thread and concurrent requests'
+session runs are coalesced (``batching.py``; ``MPACK_MAX_BATCH_WAIT_MS``, default 2, waits for more
+rows only under load); batch sizes and the queue depth are in ``/metrics``.
 """
 
 from __future__ import annotations
 
+import asyncio
+import os
+import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -31,8 +38,27 @@ def _endpoint(path: str) -> str:
     return name if name in ("invocations", "ping", "health", "version", "metadata") else "other"
 
 
-def create_container_app(service: ScoringService) -> Starlette:
+def batch_settings(environ=os.environ) -> tuple[int, float]:
+    """(max rows per batch, max wait in ms) from the environment; rows <= 1: no batching."""
+    try:
+        rows = int(environ.get("MPACK_MAX_BATCH_SIZE") or 0)
+        wait = float(environ.get("MPACK_MAX_BATCH_WAIT_MS") or 2)
+    except ValueError:
+        sys.exit(f"MPACK_MAX_BATCH_SIZE={environ.get('MPACK_MAX_BATCH_SIZE')!r} / MPACK_MAX_BATCH_WAIT_MS={environ.get('MPACK_MAX_BATCH_WAIT_MS')!r}: expected a whole number of rows and milliseconds")
+    if rows < 0 or not 0 <= wait <= 1000:
+        sys.exit(f"MPACK_MAX_BATCH_SIZE={rows} / MPACK_MAX_BATCH_WAIT_MS={wait}: rows must be >= 0 and the wait within 0-1000 ms")
+    return rows, wait
+
+
+def create_container_app(service: ScoringService, max_batch_rows: int = 0, max_batch_wait_ms: float = 2.0) -> Starlette:
     metrics = ServerMetrics()
+    batched = max_batch_rows > 1 and hasattr(service.session, "get_inputs")  # onnxruntime sessions
+    if batched:
+        from .batching import BatchingSession
+
+        service.session = BatchingSession(service.session, max_batch_rows, max_batch_wait_ms, metrics.record_batch)
+        metrics.queue = service.session
+        pool = ThreadPoolExecutor(max_workers=64, thread_name_prefix="mpack-score")  # lighter than anyio's per-call hop
     open_inference = OpenInference(service)
 
     async def endpoint(request: Request) -> HttpResponse:
@@ -51,9 +77,10 @@ def create_container_app(service: ScoringService) -> Starlette:
         if response is None:
             body = await request.body()
             if open_inference.handles(path):
-                response = open_inference.handle(request.method, path, body, request.headers.get("inference-header-content-length"))
+                call = (open_inference.handle, request.method, path, body, request.headers.get("inference-header-content-length"))
             else:
-                response = service.handle_http(request.method, path, request.headers.get("content-type"), body)
+                call = (service.handle_http, request.method, path, request.headers.get("content-type"), body)
+            response = await asyncio.get_running_loop().run_in_executor(pool, *call) if batched else call[0](*call[1:])
         metrics.record(_endpoint(path), response.status, time.perf_counter() - started, response.rows)
         return HttpResponse(response.wire(), status_code=response.status, headers=response.headers)
 
@@ -61,4 +88,4 @@ def create_container_app(service: ScoringService) -> Starlette:
 
 
 MODEL = load()
-app = create_container_app(ScoringService(MODEL.manifest, MODEL.session))
+app = create_container_app(ScoringService(MODEL.manifest, MODEL.session), *batch_settings())

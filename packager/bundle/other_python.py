@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from mpack.infra.errors import MpackError
-from mpack.packager.bundle.runtime_plan import PYTHONS, host_python
+from mpack.packager.bundle.runtime_plan import PYTHONS, host_arch, host_python
 
 NEWEST_LAMBDA_PYTHON = PYTHONS[-1]
 PYTHON_VARIABLE = "MPACK_PYTHON"
@@ -50,7 +50,7 @@ def prepare_other_python(runtime, target, base_image: str | None, verify: bool, 
     except MpackError as error:
         problem = f"a Lambda zip for Python {runtime.python} on {runtime.arch} is compiled, measured and verified in a container of that Python, and none can run here: {error.message}"
         if verify:
-            raise MpackError(problem, f"{error.hint}; or build for this interpreter with --python {host_python()}, or with --no-verify to ship it uncompiled and unverified") from None
+            raise MpackError(problem, f"{error.hint}; or build for this machine with --python {host_python()} --arch {host_arch()}, or with --no-verify to ship it uncompiled and unverified") from None
         warn(f"{problem}; shipping it uncompiled (compiled at every cold start) and unverified (--no-verify)")
         return OtherPython(runtime.python, None, None)
 
