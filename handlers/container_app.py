@@ -4,18 +4,16 @@ Protocol and the SageMaker contract on one Starlette app, with Prometheus metric
 The model is loaded when this module is imported (once per worker process). Without batching,
 predictions run inline: ONNX Runtime answers a small request in well under a millisecond, faster
 than a hop to a thread pool; concurrency comes from ``MPACK_WORKERS`` processes. With
-``MPACK_MAX_BATCH_SIZE`` > 1 (rows), each request is scored in a thread and concurrent requests'
-session runs are coalesced (``batching.py``; ``MPACK_MAX_BATCH_WAIT_MS``, default 2, waits for more
+``MPACK_MAX_BATCH_SIZE`` > 1 (rows), concurrent requests are scored in threads and their
+session runs coalesced (a lone request still runs inline) (``batching.py``; ``MPACK_MAX_BATCH_WAIT_MS``, default 2, waits for more
 rows only under load); batch sizes and the queue depth are in ``/metrics``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -54,11 +52,11 @@ def create_container_app(service: ScoringService, max_batch_rows: int = 0, max_b
     metrics = ServerMetrics()
     batched = max_batch_rows > 1 and hasattr(service.session, "get_inputs")  # onnxruntime sessions
     if batched:
-        from .batching import BatchingSession
+        from .batching import BatchingSession, Dispatcher
 
         service.session = BatchingSession(service.session, max_batch_rows, max_batch_wait_ms, metrics.record_batch)
         metrics.queue = service.session
-        pool = ThreadPoolExecutor(max_workers=64, thread_name_prefix="mpack-score")  # lighter than anyio's per-call hop
+        dispatch = Dispatcher()
     open_inference = OpenInference(service)
 
     async def endpoint(request: Request) -> HttpResponse:
@@ -80,7 +78,7 @@ def create_container_app(service: ScoringService, max_batch_rows: int = 0, max_b
                 call = (open_inference.handle, request.method, path, body, request.headers.get("inference-header-content-length"))
             else:
                 call = (service.handle_http, request.method, path, request.headers.get("content-type"), body)
-            response = await asyncio.get_running_loop().run_in_executor(pool, *call) if batched else call[0](*call[1:])
+            response = await dispatch(*call) if batched else call[0](*call[1:])
         metrics.record(_endpoint(path), response.status, time.perf_counter() - started, response.rows)
         return HttpResponse(response.wire(), status_code=response.status, headers=response.headers)
 

@@ -96,3 +96,21 @@ def test_large_requests_and_other_sessions_pass_through(session):
     batching = BatchingSession(session, max_rows=4)
     assert batching.run(["y"], {"x": np.ones((10, FEATURES), np.float32)})[0].shape == (10, 3)
     assert batching.get_providers() == session.get_providers()  # the session's own API is still there
+
+
+def test_the_dispatcher_runs_a_lone_request_inline_and_concurrent_ones_on_worker_threads():
+    import asyncio
+
+    from mpack.handlers.batching import Dispatcher
+
+    dispatch = Dispatcher(workers=4)
+
+    async def scenario():
+        loop_thread = threading.get_ident()
+        alone = await dispatch(threading.get_ident)
+        together = await asyncio.gather(*(dispatch(threading.get_ident) for _ in range(5)))
+        return loop_thread, alone, together
+
+    loop_thread, alone, together = asyncio.run(scenario())
+    assert alone == loop_thread  # no thread hop for a lone request
+    assert loop_thread not in together and dispatch.in_flight == 0  # arrivals together meet on worker threads
