@@ -17,6 +17,8 @@ is run again request by request, so a request that breaks the model fails alone.
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 import threading
 import time
 from collections import deque
@@ -134,6 +136,19 @@ class BatchingSession:
     def _observed(self, rows: int, requests: int) -> None:
         if self.observe is not None:
             self.observe(rows, requests)
+
+
+def batch_settings(build: dict, environ=os.environ) -> tuple[int, float]:
+    """(max rows per batch, max wait in ms): the build's (``--max-batch-size``, in the manifest),
+    overridden by MPACK_MAX_BATCH_SIZE / MPACK_MAX_BATCH_WAIT_MS; rows <= 1: no batching."""
+    try:
+        rows = int(environ.get("MPACK_MAX_BATCH_SIZE") or build.get("max_batch_size") or 0)
+        wait = float(environ.get("MPACK_MAX_BATCH_WAIT_MS") or build.get("max_batch_wait_ms", 2))
+    except ValueError:
+        sys.exit(f"MPACK_MAX_BATCH_SIZE={environ.get('MPACK_MAX_BATCH_SIZE')!r} / MPACK_MAX_BATCH_WAIT_MS={environ.get('MPACK_MAX_BATCH_WAIT_MS')!r}: expected a whole number of rows and milliseconds")
+    if rows < 0 or not 0 <= wait <= 1000:
+        sys.exit(f"MPACK_MAX_BATCH_SIZE={rows} / MPACK_MAX_BATCH_WAIT_MS={wait}: rows must be >= 0 and the wait within 0-1000 ms")
+    return rows, wait
 
 
 class Dispatcher:

@@ -11,8 +11,6 @@ rows only under load); batch sizes and the queue depth are in ``/metrics``.
 
 from __future__ import annotations
 
-import os
-import sys
 import time
 
 from starlette.applications import Starlette
@@ -22,6 +20,7 @@ from starlette.responses import Response as HttpResponse
 from starlette.routing import Route
 
 from .asgi_app import METHODS, http_error, internal_error, refused_by_size
+from .batching import BatchingSession, Dispatcher, batch_settings
 from .loader import load
 from .metrics import CONTENT_TYPE, ServerMetrics
 from .open_inference import OpenInference
@@ -36,24 +35,10 @@ def _endpoint(path: str) -> str:
     return name if name in ("invocations", "ping", "health", "version", "metadata") else "other"
 
 
-def batch_settings(environ=os.environ) -> tuple[int, float]:
-    """(max rows per batch, max wait in ms) from the environment; rows <= 1: no batching."""
-    try:
-        rows = int(environ.get("MPACK_MAX_BATCH_SIZE") or 0)
-        wait = float(environ.get("MPACK_MAX_BATCH_WAIT_MS") or 2)
-    except ValueError:
-        sys.exit(f"MPACK_MAX_BATCH_SIZE={environ.get('MPACK_MAX_BATCH_SIZE')!r} / MPACK_MAX_BATCH_WAIT_MS={environ.get('MPACK_MAX_BATCH_WAIT_MS')!r}: expected a whole number of rows and milliseconds")
-    if rows < 0 or not 0 <= wait <= 1000:
-        sys.exit(f"MPACK_MAX_BATCH_SIZE={rows} / MPACK_MAX_BATCH_WAIT_MS={wait}: rows must be >= 0 and the wait within 0-1000 ms")
-    return rows, wait
-
-
 def create_container_app(service: ScoringService, max_batch_rows: int = 0, max_batch_wait_ms: float = 2.0) -> Starlette:
     metrics = ServerMetrics()
     batched = max_batch_rows > 1 and hasattr(service.session, "get_inputs")  # onnxruntime sessions
     if batched:
-        from .batching import BatchingSession, Dispatcher
-
         service.session = BatchingSession(service.session, max_batch_rows, max_batch_wait_ms, metrics.record_batch)
         metrics.queue = service.session
         dispatch = Dispatcher()
@@ -86,4 +71,4 @@ def create_container_app(service: ScoringService, max_batch_rows: int = 0, max_b
 
 
 MODEL = load()
-app = create_container_app(ScoringService(MODEL.manifest, MODEL.session), *batch_settings())
+app = create_container_app(ScoringService(MODEL.manifest, MODEL.session), *batch_settings(MODEL.manifest.get("build") or {}))

@@ -81,12 +81,16 @@ class BuildOptions:
     env_manager: str = "uv"  # where the model is loaded: its own environment (uv) or this interpreter (local)
     auth: str | None = None  # --target azure: the auth level of the scoring routes [default: function]
     instance_memory_mb: int | None = None  # --target azure: the instance memory the app must fit [default: 2048]
+    max_batch_size: int | None = None  # --target container: rows per coalesced model run [default: 0, off]
+    max_batch_wait_ms: float | None = None  # --target container: the longest wait for more rows under load [default: 2]
 
     def recorded(self) -> dict:
         """The options that shape the bundle, stored in its manifest (no host paths)."""
         recorded = {"target": self.target, "lambda_http": self.lambda_http, "tolerance": self.tolerance}
         if self.target == "azure":
             recorded.update(auth=self.auth or "function", instance_memory_mb=self.instance_memory_mb or DEFAULT_INSTANCE_MEMORY_MB)
+        if self.target == "container":  # the server's defaults; MPACK_MAX_BATCH_* override them at run time
+            recorded.update(max_batch_size=self.max_batch_size or 0, max_batch_wait_ms=2.0 if self.max_batch_wait_ms is None else self.max_batch_wait_ms)
         return recorded
 
 

@@ -51,6 +51,12 @@ def build(
     ),
     auth: Optional[str] = typer.Option(None, "--auth", help="--target azure: auth level of the scoring routes: function (a key), anonymous or admin [default: function]."),
     instance_memory: Optional[int] = typer.Option(None, "--instance-memory", help="--target azure: Flex Consumption instance memory the app must fit: 512, 2048 or 4096 MB [default: 2048]."),
+    max_batch_size: Optional[int] = typer.Option(
+        None, "--max-batch-size", help="--target container: coalesce concurrent requests into model runs of up to this many rows (0: off) [default: 0; MPACK_MAX_BATCH_SIZE at run time]."
+    ),
+    max_batch_wait_ms: Optional[float] = typer.Option(
+        None, "--max-batch-wait-ms", help="--target container: under load, wait up to this long for more rows before a run (a lone request never waits) [default: 2]."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one machine-readable build report on stdout."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
 ) -> None:
@@ -85,6 +91,8 @@ def build(
         env_manager=env_manager,
         auth=auth,
         instance_memory_mb=instance_memory,
+        max_batch_size=max_batch_size,
+        max_batch_wait_ms=max_batch_wait_ms,
     )
     with _error_boundary(as_json, debug):
         if not allow_pickle:

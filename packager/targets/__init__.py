@@ -68,6 +68,7 @@ def get_target(name: str) -> Target:
 
 
 AZURE_ONLY_OPTIONS = {"auth": "--auth", "instance_memory_mb": "--instance-memory"}
+CONTAINER_ONLY_OPTIONS = {"max_batch_size": "--max-batch-size", "max_batch_wait_ms": "--max-batch-wait-ms"}
 
 
 def check_target_options(target: Target, options) -> None:
@@ -77,6 +78,10 @@ def check_target_options(target: Target, options) -> None:
         given = [flag for field, flag in AZURE_ONLY_OPTIONS.items() if getattr(options, field) is not None]
         if given:
             raise MpackError(f"{', '.join(given)} only applies to --target azure", f"drop {', '.join(given)} for --target {target.name}")
+    if target.name != "container":
+        given = [flag for field, flag in CONTAINER_ONLY_OPTIONS.items() if getattr(options, field) is not None]
+        if given:
+            raise MpackError(f"{', '.join(given)} only applies to --target container (its HTTP server batches requests)", f"drop {', '.join(given)} for --target {target.name}")
     check = getattr(target, "check_options", None)
     if check is not None:
         check(options)

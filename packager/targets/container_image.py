@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from mpack.infra.errors import MpackError
 from mpack.packager.image.build import ImageLayer, ImageRecipe, default_image_tag
 from mpack.packager.targets.handler_code import handler_code, model_folder
 
@@ -25,6 +26,12 @@ class ContainerImageTarget:
 
     def runtime_packages(self, lambda_http: str) -> str:
         return "container"
+
+    def check_options(self, options) -> None:
+        if options.max_batch_size is not None and not 0 <= options.max_batch_size <= 65536:
+            raise MpackError(f"--max-batch-size {options.max_batch_size} is out of range", "give the most rows one model run may take, 0 to 65536 (0 or 1: no batching)")
+        if options.max_batch_wait_ms is not None and not 0 <= options.max_batch_wait_ms <= 1000:
+            raise MpackError(f"--max-batch-wait-ms {options.max_batch_wait_ms:g} is out of range", "give 0 to 1000 ms (a lone request never waits; this bounds the wait under load)")
 
     def default_base(self, python: str) -> str:
         return f"python:{python}-slim"

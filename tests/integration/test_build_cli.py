@@ -267,3 +267,11 @@ def test_without_an_input_example_parity_runs_on_rows_synthesized_from_the_signa
     source = report["parity"]["source"]
     assert "synthesized from the signature" in source and "at decision thresholds" in source and report["parity"]["rows"] >= 2000
     assert report["verification"]["ran"] is True
+
+
+def test_batching_options_belong_to_the_container_target_and_are_range_checked(store, tmp_path):
+    assert_clean_error(
+        mpack("build", "--model", "models:/fraud/1", "--target", "lambda", "--max-batch-size", "32", store=store), "--max-batch-size only applies to --target container", "drop --max-batch-size"
+    )
+    assert_clean_error(mpack("build", "--model", "models:/fraud/1", "--target", "container", "--max-batch-size", "-1", store=store), "--max-batch-size -1 is out of range", "0 to 65536")
+    assert_clean_error(mpack("build", "--model", "models:/fraud/1", "--target", "container", "--max-batch-wait-ms", "5000", store=store), "--max-batch-wait-ms 5000 is out of range", "0 to 1000 ms")

@@ -114,3 +114,14 @@ def test_the_dispatcher_runs_a_lone_request_inline_and_concurrent_ones_on_worker
     loop_thread, alone, together = asyncio.run(scenario())
     assert alone == loop_thread  # no thread hop for a lone request
     assert loop_thread not in together and dispatch.in_flight == 0  # arrivals together meet on worker threads
+
+
+def test_batch_settings_come_from_the_build_and_the_environment_overrides_them():
+    from mpack.handlers.batching import batch_settings
+
+    assert batch_settings({}, {}) == (0, 2.0)  # off unless asked
+    assert batch_settings({"max_batch_size": 32, "max_batch_wait_ms": 5.0}, {}) == (32, 5.0)
+    assert batch_settings({"max_batch_size": 32}, {"MPACK_MAX_BATCH_SIZE": "0"}) == (0, 2.0)  # an operator turns it off
+    assert batch_settings({}, {"MPACK_MAX_BATCH_SIZE": "64", "MPACK_MAX_BATCH_WAIT_MS": "0"}) == (64, 0.0)
+    with pytest.raises(SystemExit, match="MPACK_MAX_BATCH_SIZE='many'"):
+        batch_settings({}, {"MPACK_MAX_BATCH_SIZE": "many"})
