@@ -21,10 +21,11 @@ from starlette.routing import Route
 
 from .asgi_app import METHODS, http_error, internal_error, refused_by_size
 from .batching import BatchingSession, Dispatcher, batch_settings
+from .gpu_session import provider_settings
 from .loader import load
 from .metrics import CONTENT_TYPE, ServerMetrics
 from .open_inference import OpenInference
-from .protocol import ScoringService
+from .protocol import Response, ScoringService
 
 
 def _endpoint(path: str) -> str:
@@ -35,14 +36,25 @@ def _endpoint(path: str) -> str:
     return name if name in ("invocations", "ping", "health", "version", "metadata") else "other"
 
 
-def create_container_app(service: ScoringService, max_batch_rows: int = 0, max_batch_wait_ms: float = 2.0) -> Starlette:
+def not_serving(path: str, reason: str) -> Response:
+    """The answer of every route but liveness and /metrics while the model must not serve (a GPU
+    image that would run on the CPU): 503 with the reason, in each protocol's error shape."""
+    if path.startswith("/v2"):
+        return Response(503, {"error": reason})
+    return Response(503, {"error_code": "SERVICE_UNAVAILABLE", "message": reason})
+
+
+def create_container_app(service: ScoringService, max_batch_rows: int = 0, max_batch_wait_ms: float = 2.0, unavailable: str | None = None, provider: str | None = None) -> Starlette:
+    """``unavailable``: why the model must not serve (readiness fails, scoring answers 503);
+    ``provider``: the execution provider the session really runs on (metadata and /metrics)."""
     metrics = ServerMetrics()
+    metrics.provider = provider
     batched = max_batch_rows > 1 and hasattr(service.session, "get_inputs")  # onnxruntime sessions
     if batched:
         service.session = BatchingSession(service.session, max_batch_rows, max_batch_wait_ms, metrics.record_batch)
         metrics.queue = service.session
         dispatch = Dispatcher()
-    open_inference = OpenInference(service)
+    open_inference = OpenInference(service, provider)
 
     async def endpoint(request: Request) -> HttpResponse:
         try:
@@ -57,6 +69,8 @@ def create_container_app(service: ScoringService, max_batch_rows: int = 0, max_b
         if path == "/metrics":
             return HttpResponse(metrics.exposition(), headers={"Content-Type": CONTENT_TYPE})
         response = refused_by_size(request)
+        if unavailable and path.rstrip("/") != "/v2/health/live":
+            response = not_serving(path, unavailable)
         if response is None:
             body = await request.body()
             if open_inference.handles(path):
@@ -71,4 +85,8 @@ def create_container_app(service: ScoringService, max_batch_rows: int = 0, max_b
 
 
 MODEL = load()
-app = create_container_app(ScoringService(MODEL.manifest, MODEL.session), *batch_settings(MODEL.manifest.get("build") or {}))
+app = create_container_app(
+    ScoringService(MODEL.manifest, MODEL.session),
+    *batch_settings(MODEL.manifest.get("build") or {}),
+    **provider_settings(MODEL.providers, MODEL.manifest.get("build") or {}),
+)

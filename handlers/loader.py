@@ -19,10 +19,11 @@ class LoadedModel:
     """The manifest and the session (onnxruntime, native or micro). Paths are plain strings here:
     ``pathlib`` and ``dataclasses`` cost ~30 ms of a micro bundle's cold start."""
 
-    __slots__ = ("manifest", "session")
+    __slots__ = ("manifest", "session", "providers")
 
-    def __init__(self, manifest: dict, session: object) -> None:
+    def __init__(self, manifest: dict, session: object, providers=None) -> None:
         self.manifest, self.session = manifest, session
+        self.providers = providers  # gpu images: gpu_session.ProviderReport (what really runs, and why not CUDA)
 
 
 def bundle_root() -> str:
@@ -84,7 +85,7 @@ def platform_threads() -> int:
         return os.cpu_count() or 1
 
 
-def create_session(model, threads: int):
+def create_session(model, threads: int, providers=("CPUExecutionProvider",)):
     """An ONNX Runtime session on an already-optimized graph (a file path or the graph's bytes)."""
     import onnxruntime as ort
 
@@ -98,7 +99,7 @@ def create_session(model, threads: int):
     options.log_severity_level = 3
     try:
         source = model if isinstance(model, bytes) else str(model)
-        return ort.InferenceSession(source, sess_options=options, providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(source, sess_options=options, providers=list(providers))
     except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
         name = "the model" if isinstance(model, bytes) else os.path.basename(model)
         raise ModelLoadError(f"ONNX Runtime cannot load {name}: {exc}") from None
@@ -118,4 +119,9 @@ def load(root=None) -> LoadedModel:
         from .native_model import model_session
 
         return LoadedModel(manifest=manifest, session=model_session(manifest, model_path, platform_threads()))
+    if manifest["runtime"].get("kind") == "gpu":  # --target gpu: CUDA first, and what really runs
+        from .gpu_session import cuda_session
+
+        session, providers = cuda_session(lambda chosen: create_session(model_path, platform_threads(), chosen), str(manifest["runtime"].get("cuda")))
+        return LoadedModel(manifest=manifest, session=session, providers=providers)
     return LoadedModel(manifest=manifest, session=create_session(model_path, platform_threads()))

@@ -27,6 +27,7 @@ class ServerMetrics:
         self.batch_rows = 0
         self.batch_requests = 0
         self.queue = None  # the batching session, for its queue depth
+        self.provider = None  # GPU images: the execution provider the session really runs on
         self._lock = threading.Lock()  # batched requests are recorded from many threads
 
     def record_batch(self, rows: int, requests: int) -> None:
@@ -64,6 +65,12 @@ class ServerMetrics:
             lines.append(f'mpack_request_duration_seconds_count{{endpoint="{endpoint}"}} {running}')
         if self.queue is not None:
             lines += self._batching()
+        if self.provider:
+            lines += [
+                "# HELP mpack_execution_provider_info The provider the model runs on",
+                "# TYPE mpack_execution_provider_info gauge",
+                f'mpack_execution_provider_info{{provider="{self.provider}"}} 1',
+            ]
         return "\n".join(lines) + "\n"
 
     def _batching(self) -> list[str]:

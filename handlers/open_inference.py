@@ -34,8 +34,9 @@ _ORT_TYPES = {"tensor(float)": "FP32", "tensor(double)": "FP64", "tensor(int64)"
 
 
 class OpenInference:
-    def __init__(self, service: ScoringService) -> None:
+    def __init__(self, service: ScoringService, provider: str | None = None) -> None:
         self.service = service
+        self.provider = provider  # the execution provider the session really runs on (GPU images)
         model = service.manifest["model"]
         self.name, self.version = model["name"], str(model.get("version") or "1")
 
@@ -73,7 +74,10 @@ class OpenInference:
         else:
             inputs = [{"name": c.name, "datatype": COLUMN_TYPES.get(c.type, "BYTES"), "shape": [-1]} for c in signature.columns]
         outputs = [{"name": o.name, "datatype": _ORT_TYPES.get(o.type, "BYTES"), "shape": [d if isinstance(d, int) else -1 for d in (o.shape or [])]} for o in self.service.session.get_outputs()]
-        return {"name": self.name, "versions": [self.version], "platform": "onnxruntime", "inputs": inputs, "outputs": outputs}
+        described = {"name": self.name, "versions": [self.version], "platform": "onnxruntime", "inputs": inputs, "outputs": outputs}
+        if self.provider:
+            described["parameters"] = {"execution_provider": self.provider}
+        return described
 
     def infer(self, body: bytes | None, header_length: str | None = None) -> Response:
         try:

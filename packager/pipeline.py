@@ -14,6 +14,7 @@ from typing import Protocol
 
 from mpack.infra.errors import MpackError
 from mpack.infra.functions_host.app_config import DEFAULT_INSTANCE_MEMORY_MB
+from mpack.packager.targets.gpu_image import DEFAULT_BATCH_ROWS as GPU_BATCH_ROWS
 from mpack.packager.bundle.dependencies import InstalledRuntime, default_cache_dir, install_runtime
 from mpack.packager.bundle.manifest import build_manifest, manifest_bytes
 from mpack.packager.bundle.other_python import prepare_other_python, target_python
@@ -83,14 +84,18 @@ class BuildOptions:
     instance_memory_mb: int | None = None  # --target azure: the instance memory the app must fit [default: 2048]
     max_batch_size: int | None = None  # --target container: rows per coalesced model run [default: 0, off]
     max_batch_wait_ms: float | None = None  # --target container: the longest wait for more rows under load [default: 2]
+    require_gpu: bool | None = None  # --target gpu: not ready (and why) rather than serving from the CPU [default: on]
 
     def recorded(self) -> dict:
         """The options that shape the bundle, stored in its manifest (no host paths)."""
         recorded = {"target": self.target, "lambda_http": self.lambda_http, "tolerance": self.tolerance}
         if self.target == "azure":
             recorded.update(auth=self.auth or "function", instance_memory_mb=self.instance_memory_mb or DEFAULT_INSTANCE_MEMORY_MB)
-        if self.target == "container":  # the server's defaults; MPACK_MAX_BATCH_* override them at run time
-            recorded.update(max_batch_size=self.max_batch_size or 0, max_batch_wait_ms=2.0 if self.max_batch_wait_ms is None else self.max_batch_wait_ms)
+        if self.target in ("container", "gpu"):  # the server's defaults; MPACK_MAX_BATCH_* override them at run time
+            rows = self.max_batch_size if self.max_batch_size is not None else (GPU_BATCH_ROWS if self.target == "gpu" else 0)
+            recorded.update(max_batch_size=rows, max_batch_wait_ms=2.0 if self.max_batch_wait_ms is None else self.max_batch_wait_ms)
+        if self.target == "gpu":
+            recorded.update(require_gpu=self.require_gpu is not False)
         return recorded
 
 

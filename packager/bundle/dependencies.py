@@ -50,6 +50,7 @@ def cache_key(plan: RuntimePlan, precompile: bool) -> str:
         "packages": sorted(plan.handler_packages),
         "model_packages": sorted(plan.model_packages),
         "python": plan.python,
+        "cuda": plan.cuda,
         "arch": plan.arch,
         "glibc": plan.glibc,
         "pyc": precompile,
@@ -73,9 +74,10 @@ def install_runtime(plan: RuntimePlan, cache_dir: Path, log=lambda text: None, c
         if plan.model_packages:  # --runtime native: the model's own libraries, numpy pinned among them
             requirements = [*plan.model_packages, *plan.handler_packages]
         else:
-            log(f"installing onnxruntime=={plan.onnxruntime} for Python {plan.python} {plan.arch} (glibc {plan.glibc})")
-            _pip_install(plan, site, [f"onnxruntime=={plan.onnxruntime}"], with_dependencies=False)
-            requirements = [f"numpy=={plan.numpy}", *plan.handler_packages]
+            package = "onnxruntime-gpu" if plan.cuda else "onnxruntime"
+            log(f"installing {package}=={plan.onnxruntime} for Python {plan.python} {plan.arch} (glibc {plan.glibc})")
+            _pip_install(plan, site, [f"{package}=={plan.onnxruntime}"], with_dependencies=False)
+            requirements = [f"numpy=={plan.numpy}", *plan.handler_packages, *(cuda_requirements(site, package) if plan.cuda else ())]
         log("installing " + ", ".join(requirements))
         _pip_install(plan, site, requirements, with_dependencies=True)
         strip_site(site, native=bool(plan.model_packages))
@@ -112,6 +114,25 @@ def _pip_install(plan: RuntimePlan, target: Path, requirements: list[str], with_
             f"cannot install {', '.join(requirements)} for Python {plan.python} on {plan.arch} (glibc {plan.glibc}): {detail}",
             "check the network to the package index (or PIP_INDEX_URL), or choose another --python/--arch",
         )
+
+
+def cuda_requirements(site: Path, package: str) -> list[str]:
+    """The NVIDIA CUDA/cuDNN runtime wheels onnxruntime-gpu names in its [cuda,cudnn] extras — exactly
+    those, for its own CUDA major (its other dependencies serve its build-time tools, as for the CPU package)."""
+    from email.parser import Parser
+
+    found = sorted(site.glob(f"{package.replace('-', '_')}-*.dist-info/METADATA"))
+    if not found:
+        raise MpackError(f"{package} installed no metadata in {site}", "remove the runtime cache (--cache-dir) and build again")
+    metadata = Parser().parsestr(found[0].read_text())
+    wanted = []
+    for requirement in metadata.get_all("Requires-Dist") or ():
+        name, _, marker = requirement.partition(";")
+        if any(f'extra == "{extra}"' in marker.replace("'", '"') for extra in ("cuda", "cudnn")):
+            wanted.append(name.strip())
+    if not wanted:
+        raise MpackError(f"{package} declares no [cuda,cudnn] extras", "use onnxruntime-gpu 1.19 or newer, whose wheels name their CUDA and cuDNN wheels")
+    return wanted
 
 
 def compile_tree(folder: Path) -> None:

@@ -26,7 +26,9 @@ HANDLER_PACKAGES = {
     "asgi": ("aws-lambda-powertools", "mangum", "starlette"),
     "container": ("starlette", "uvicorn"),
     "azure": ("azure-functions",),  # the Functions worker brings its own copy; the app's decorators need it
+    "gpu": ("starlette", "uvicorn"),  # the HTTP server image, with onnxruntime-gpu and its CUDA wheels
 }
+FIRST_CUDA_13_ONNXRUNTIME = (1, 27)  # onnxruntime-gpu's PyPI wheels: CUDA 12 up to 1.26, CUDA 13 from 1.27
 IMAGE_GLIBC = 28  # Debian bookworm (python:3.x-slim) and newer: manylinux_2_28 wheels
 
 
@@ -41,6 +43,7 @@ class RuntimePlan:
     glibc_minor: int = 26
     model_packages: tuple[str, ...] = ()  # --runtime native: the model's own requirements (no onnxruntime)
     micro: bool = False  # --runtime micro: the standard library only
+    cuda: str = ""  # --target gpu: the CUDA major onnxruntime-gpu is built for ("13"); its wheels ship with it
 
     @property
     def glibc(self) -> str:
@@ -62,6 +65,8 @@ class RuntimePlan:
             return {"python": self.python, "arch": self.arch, "kind": "micro"}
         if self.model_packages:
             return {"python": self.python, "arch": self.arch, "glibc": self.glibc, "kind": "native", "packages": list(self.model_packages)}
+        if self.cuda:
+            return {"python": self.python, "arch": self.arch, "glibc": self.glibc, "kind": "gpu", "onnxruntime": self.onnxruntime, "numpy": self.numpy, "cuda": self.cuda}
         return {"python": self.python, "arch": self.arch, "glibc": self.glibc, "onnxruntime": self.onnxruntime, "numpy": self.numpy}
 
 
@@ -89,7 +94,14 @@ def plan_runtime(python: str | None, arch: str | None, lambda_http: str, glibc_m
     if glibc < 28:
         legacy = LEGACY_GLIBC_RUNTIME
         return RuntimePlan(python, arch, legacy["onnxruntime"], legacy["numpy"], legacy["opset"], packages, glibc)
-    return RuntimePlan(python, arch, version("onnxruntime"), version("numpy"), None, packages, glibc)
+    onnxruntime = version("onnxruntime")
+    return RuntimePlan(python, arch, onnxruntime, version("numpy"), None, packages, glibc, cuda=cuda_major(onnxruntime) if lambda_http == "gpu" else "")
+
+
+def cuda_major(onnxruntime: str) -> str:
+    """The CUDA major onnxruntime-gpu's PyPI wheel of that version is built for: the two are pinned together."""
+    release = tuple(int(part) for part in onnxruntime.split(".")[:2])
+    return "13" if release >= FIRST_CUDA_13_ONNXRUNTIME else "12"
 
 
 def native_plan(plan: RuntimePlan, requirements: list[str]) -> RuntimePlan:

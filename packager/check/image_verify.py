@@ -15,9 +15,9 @@ START_TIMEOUT_S = 60
 IMAGE_DIFFERS = "the image's onnxruntime computes differently; report this with --json output"
 
 
-def verify_http_image(client, tag: str, port: int, request: dict, expected, tolerance: float) -> Verification:
+def verify_http_image(client, tag: str, port: int, request: dict, expected, tolerance: float, environment: dict | None = None) -> Verification:
     started = time.perf_counter()
-    container = client.containers.run(tag, detach=True, ports={f"{port}/tcp": ("127.0.0.1", None)})
+    container = client.containers.run(tag, detach=True, ports={f"{port}/tcp": ("127.0.0.1", None)}, environment=environment or {})
     try:
         url = _published_url(container, port)
         answer = _first_answer(container, url, request)

@@ -16,7 +16,9 @@ from rich.markup import escape
 
 def build(
     model: str = typer.Option(..., "--model", "-m", help="models:/NAME@ALIAS, models:/NAME/VERSION|STAGE, runs:/RUN_ID/PATH, a model folder or a .onnx file."),
-    target: str = typer.Option("lambda", "--target", "-t", help="What to build: lambda (zip), lambda-image, container (HTTP image) or azure (Functions app zip)."),
+    target: str = typer.Option(
+        "lambda", "--target", "-t", help="What to build: lambda (zip), lambda-image, container (HTTP image), gpu (HTTP image on onnxruntime-gpu with its CUDA wheels) or azure (Functions app zip)."
+    ),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Where to write the bundle [default: dist/<model>-<version>-<target>.zip]."),
     tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", envvar="MLFLOW_TRACKING_URI", help="MLflow tracking store."),
     registry_uri: Optional[str] = typer.Option(None, "--registry-uri", envvar="MLFLOW_REGISTRY_URI", help="MLflow model registry [default: the tracking store]."),
@@ -52,10 +54,13 @@ def build(
     auth: Optional[str] = typer.Option(None, "--auth", help="--target azure: auth level of the scoring routes: function (a key), anonymous or admin [default: function]."),
     instance_memory: Optional[int] = typer.Option(None, "--instance-memory", help="--target azure: Flex Consumption instance memory the app must fit: 512, 2048 or 4096 MB [default: 2048]."),
     max_batch_size: Optional[int] = typer.Option(
-        None, "--max-batch-size", help="--target container: coalesce concurrent requests into model runs of up to this many rows (0: off) [default: 0; MPACK_MAX_BATCH_SIZE at run time]."
+        None, "--max-batch-size", help="--target container|gpu: coalesce concurrent requests into model runs of up to this many rows (0: off) [default: 0, gpu 64; MPACK_MAX_BATCH_SIZE at run time]."
     ),
     max_batch_wait_ms: Optional[float] = typer.Option(
-        None, "--max-batch-wait-ms", help="--target container: under load, wait up to this long for more rows before a run (a lone request never waits) [default: 2]."
+        None, "--max-batch-wait-ms", help="--target container|gpu: under load, wait up to this long for more rows before a run (a lone request never waits) [default: 2]."
+    ),
+    require_gpu: Optional[bool] = typer.Option(
+        None, "--require-gpu/--no-require-gpu", help="--target gpu: report not ready, naming the missing CUDA part, rather than serve from the CPU [default: on; MPACK_REQUIRE_GPU at run time]."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print one machine-readable build report on stdout."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
@@ -93,6 +98,7 @@ def build(
         instance_memory_mb=instance_memory,
         max_batch_size=max_batch_size,
         max_batch_wait_ms=max_batch_wait_ms,
+        require_gpu=require_gpu,
     )
     with _error_boundary(as_json, debug):
         if not allow_pickle:

@@ -49,7 +49,11 @@ def _verify(client, target, image: BuiltImage, recipe, manifest: dict, optimized
         verification = verify_lambda_image(client, image.tag, manifest, request, expected, tolerance)
         progress.note(f"answered the input example on the local Lambda platform (Init Duration {verification.init_seconds * 1000:.0f} ms)")
     else:
-        verification = verify_http_image(client, image.tag, recipe.expose or 8080, request, expected, tolerance)
+        environment = {}
+        if manifest["runtime"].get("kind") == "gpu":  # no GPU is handed to the verifying container: the CPU answers, said so
+            environment = {"MPACK_REQUIRE_GPU": "0"}
+            progress.warn("the gpu image was verified on the CPU (MPACK_REQUIRE_GPU=0): the CUDA provider is not exercised by the build")
+        verification = verify_http_image(client, image.tag, recipe.expose or 8080, request, expected, tolerance, environment)
         progress.note(f"the image answered the input example {verification.init_seconds * 1000:.0f} ms after docker run")
     return verification
 
@@ -67,4 +71,13 @@ def image_labels(manifest: dict, target: str) -> dict:
         "io.mpack.model.source": model["source"],
         "io.mpack.version": str(manifest["mpack_version"]),
         "io.mpack.target": target,
+        **_runtime_labels(manifest["runtime"]),
     }
+
+
+def _runtime_labels(runtime: dict) -> dict:
+    """The runtime libraries' versions; for GPU images the onnxruntime and CUDA majors pinned together."""
+    labels = {f"io.mpack.{name}": str(runtime[name]) for name in ("python", "onnxruntime", "cuda") if runtime.get(name)}
+    if runtime.get("cuda"):
+        labels["io.mpack.onnxruntime-gpu"] = f"{runtime['onnxruntime']} (CUDA {runtime['cuda']})"
+    return labels

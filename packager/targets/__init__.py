@@ -13,6 +13,7 @@ from mpack.packager.bundle.zip_writer import BundleEntry
 from mpack.packager.image.build import ImageRecipe
 from mpack.packager.targets.azure_functions import AzureFunctionsTarget
 from mpack.packager.targets.container_image import ContainerImageTarget
+from mpack.packager.targets.gpu_image import GpuImageTarget
 from mpack.packager.targets.lambda_image import LambdaImageTarget
 from mpack.packager.targets.lambda_zip import LambdaZipTarget
 
@@ -57,7 +58,7 @@ class ImageTarget(Target, Protocol):
         """The layers, entry point and labels of the image."""
 
 
-TARGETS: dict[str, Target] = {target.name: target for target in (LambdaZipTarget(), LambdaImageTarget(), ContainerImageTarget(), AzureFunctionsTarget())}
+TARGETS: dict[str, Target] = {target.name: target for target in (LambdaZipTarget(), LambdaImageTarget(), ContainerImageTarget(), GpuImageTarget(), AzureFunctionsTarget())}
 
 
 def get_target(name: str) -> Target:
@@ -68,6 +69,7 @@ def get_target(name: str) -> Target:
 
 
 AZURE_ONLY_OPTIONS = {"auth": "--auth", "instance_memory_mb": "--instance-memory"}
+HTTP_SERVER_TARGETS = ("container", "gpu")
 CONTAINER_ONLY_OPTIONS = {"max_batch_size": "--max-batch-size", "max_batch_wait_ms": "--max-batch-wait-ms"}
 
 
@@ -78,10 +80,12 @@ def check_target_options(target: Target, options) -> None:
         given = [flag for field, flag in AZURE_ONLY_OPTIONS.items() if getattr(options, field) is not None]
         if given:
             raise MpackError(f"{', '.join(given)} only applies to --target azure", f"drop {', '.join(given)} for --target {target.name}")
-    if target.name != "container":
+    if target.name not in HTTP_SERVER_TARGETS:
         given = [flag for field, flag in CONTAINER_ONLY_OPTIONS.items() if getattr(options, field) is not None]
         if given:
-            raise MpackError(f"{', '.join(given)} only applies to --target container (its HTTP server batches requests)", f"drop {', '.join(given)} for --target {target.name}")
+            raise MpackError(f"{', '.join(given)} only applies to --target container or gpu (their HTTP server batches requests)", f"drop {', '.join(given)} for --target {target.name}")
+    if target.name != "gpu" and options.require_gpu is not None:
+        raise MpackError("--require-gpu only applies to --target gpu", f"drop it for --target {target.name}")
     check = getattr(target, "check_options", None)
     if check is not None:
         check(options)

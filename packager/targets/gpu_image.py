@@ -1,0 +1,85 @@
+"""``--target gpu``: the HTTP container's server on onnxruntime-gpu, for heavy models on GPUs
+(Kubernetes/KServe, Cloud Run, SageMaker, ECS).
+
+No CUDA base image: the CUDA and cuDNN runtime libraries are exactly the nvidia-* wheels that this
+onnxruntime-gpu version names in its ``[cuda,cudnn]`` extras (``onnxruntime.preload_dlls()`` loads
+them at start), on the same slim Python base as ``--target container`` — nothing is installed
+twice. onnxruntime and CUDA majors are pinned together and named in the labels. Layers, so that a
+new model version pulls only its weights: base, Python libraries, CUDA libraries, model, app.
+Defaults that differ from the container target: dynamic batching on (64 rows) and ``require_gpu``
+(readiness fails, naming the missing library, instead of serving from the CPU).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from mpack.packager.image.build import ImageLayer, ImageRecipe, default_image_tag
+from mpack.packager.targets.container_image import LAMBDA_ONLY, PORT, ROOT, ContainerImageTarget
+from mpack.packager.targets.handler_code import handler_code, model_folder
+
+CUDA_FOLDER = "nvidia"  # where the nvidia-* wheels install their libraries
+DEFAULT_BATCH_ROWS = 64
+
+
+class GpuImageTarget(ContainerImageTarget):
+    name = "gpu"
+
+    def runtime_packages(self, lambda_http: str) -> str:
+        return "gpu"
+
+    def default_tag(self, model_name: str, version: str) -> str:
+        return default_image_tag(model_name, version, self.name)
+
+    def recipe(self, base: str, runtime_site: Path, model_bytes: bytes, manifest: bytes, workdir: Path, precompile: bool, labels: dict) -> ImageRecipe:
+        model = model_folder(workdir / "model", model_bytes, manifest)
+        app = handler_code(workdir / "app", exclude=LAMBDA_ONLY, precompile=precompile)
+        python_libraries, cuda_libraries = split_cuda_libraries(runtime_site, workdir / "split")
+        layers = [ImageLayer("deps", python_libraries, f"{ROOT}/deps")]
+        if cuda_libraries is not None:
+            layers.append(ImageLayer("cuda", cuda_libraries, f"{ROOT}/deps/{CUDA_FOLDER}"))
+        layers += [ImageLayer("model", model, f"{ROOT}/model"), ImageLayer("app", app, f"{ROOT}/app")]
+        return ImageRecipe(
+            base=base,
+            layers=tuple(layers),
+            entrypoint=("python3", "-S", "-m", self.handler),
+            command=("serve",),
+            environment={
+                "PYTHONPATH": f"{ROOT}/app:{ROOT}/deps",
+                "MPACK_BUNDLE_ROOT": f"{ROOT}/model",
+                "PORT": str(PORT),
+                "NVIDIA_VISIBLE_DEVICES": "all",
+                "NVIDIA_DRIVER_CAPABILITIES": "compute,utility",
+            },
+            labels=labels,
+            expose=PORT,
+        )
+
+
+def split_cuda_libraries(site: Path, work: Path) -> tuple[Path, Path | None]:
+    """(the Python libraries without nvidia/, nvidia/ or None): two layers from one installed site,
+    linked rather than copied (the runtime cache stays as it is)."""
+    cuda = site / CUDA_FOLDER
+    if not cuda.is_dir():
+        return site, None
+    python_libraries = work / "deps"
+    shutil.rmtree(python_libraries, ignore_errors=True)
+    for entry in sorted(site.iterdir()):
+        if entry.name != CUDA_FOLDER:
+            _link_tree(entry, python_libraries / entry.name)
+    return python_libraries, cuda
+
+
+def _link_tree(source: Path, destination: Path) -> None:
+    if source.is_dir():
+        destination.mkdir(parents=True, exist_ok=True)
+        for entry in source.iterdir():
+            _link_tree(entry, destination / entry.name)
+        return
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(source, destination)
+    except OSError:
+        shutil.copy2(source, destination)

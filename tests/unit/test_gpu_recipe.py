@@ -1,0 +1,60 @@
+"""The gpu image's recipe and runtime plan, from a synthetic installed site (the real one is
+onnxruntime-gpu with gigabytes of CUDA wheels): layers, labels, pins and the CUDA wheels chosen."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from mpack.infra.errors import MpackError
+from mpack.packager.bundle.dependencies import cuda_requirements
+from mpack.packager.bundle.runtime_plan import cuda_major, plan_runtime
+from mpack.packager.image.pipeline import image_labels
+from mpack.packager.targets import get_target
+
+
+def test_cuda_major_is_pinned_to_the_onnxruntime_version():
+    assert (cuda_major("1.26.0"), cuda_major("1.27.0"), cuda_major("1.32.0")) == ("12", "13", "13")
+    plan = plan_runtime("3.11", "x86_64", "gpu", 28)
+    assert plan.describe()["kind"] == "gpu" and plan.describe()["cuda"] == cuda_major(plan.onnxruntime)
+    assert [p.split("==")[0] for p in plan.handler_packages] == ["starlette", "uvicorn"]
+
+
+def test_the_cuda_wheels_are_exactly_onnxruntime_gpus_extras(tmp_path):
+    info = tmp_path / "onnxruntime_gpu-1.32.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: onnxruntime-gpu\nVersion: 1.32.0\n"
+        "Requires-Dist: numpy>=1.21\nRequires-Dist: protobuf\n"
+        'Requires-Dist: nvidia-cuda-runtime-cu13~=13.0; extra == "cuda"\n'
+        'Requires-Dist: nvidia-cublas-cu13~=13.0; extra == "cuda"\n'
+        "Requires-Dist: nvidia-cudnn-cu13~=9.0; extra == 'cudnn'\n"
+        'Requires-Dist: tensorrt; extra == "tensorrt"\n'
+    )
+    assert cuda_requirements(tmp_path, "onnxruntime-gpu") == ["nvidia-cuda-runtime-cu13~=13.0", "nvidia-cublas-cu13~=13.0", "nvidia-cudnn-cu13~=9.0"]
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: onnxruntime-gpu\nVersion: 1.18.0\nRequires-Dist: numpy\n")
+    with pytest.raises(MpackError, match="no \\[cuda,cudnn\\] extras"):
+        cuda_requirements(tmp_path, "onnxruntime-gpu")
+
+
+def test_the_gpu_recipe_puts_cuda_libraries_model_and_app_in_layers_of_their_own(tmp_path):
+    site = tmp_path / "site"
+    for name in ("onnxruntime/capi/onnxruntime_pybind11_state.so", "numpy/__init__.pyc", "nvidia/cublas/lib/libcublas.so.13", "nvidia/cudnn/lib/libcudnn.so.9"):
+        (site / name).parent.mkdir(parents=True, exist_ok=True)
+        (site / name).write_bytes(b"x")
+    manifest = {
+        "mpack_version": "0.1.0",
+        "model": {"name": "fraud", "version": "3", "flavor": "sklearn", "source": "models:/fraud/3", "sha256": "ab" * 32, "file": "model.onnx"},
+        "runtime": {"python": "3.11", "kind": "gpu", "onnxruntime": "1.32.0", "cuda": "13"},
+    }
+    target = get_target("gpu")
+    recipe = target.recipe("python:3.11-slim", site, b"onnx", json.dumps(manifest).encode(), tmp_path / "work", False, image_labels(manifest, "gpu"))
+    layers = {layer.name: layer for layer in recipe.layers}
+    assert list(layers) == ["deps", "cuda", "model", "app"]
+    assert not (layers["deps"].source / "nvidia").exists() and (layers["deps"].source / "onnxruntime/capi/onnxruntime_pybind11_state.so").is_file()
+    assert layers["cuda"].destination == "/opt/mpack/deps/nvidia" and (layers["cuda"].source / "cublas/lib/libcublas.so.13").is_file()
+    assert (site / "nvidia").is_dir()  # the runtime cache is left as it was
+    assert recipe.labels["io.mpack.onnxruntime"] == "1.32.0" and recipe.labels["io.mpack.cuda"] == "13" and recipe.base == "python:3.11-slim"
+    assert recipe.environment["NVIDIA_VISIBLE_DEVICES"] == "all" and recipe.entrypoint[-1] == "mpack.handlers.container_main"
+    assert target.default_tag("fraud", "3").endswith("3-gpu")
