@@ -19,8 +19,8 @@ def verify_http_image(client, tag: str, port: int, request: dict, expected, tole
     started = time.perf_counter()
     container = client.containers.run(tag, detach=True, ports={f"{port}/tcp": ("127.0.0.1", None)}, environment=environment or {})
     try:
-        url = _published_url(container, port)
-        answer = _first_answer(container, url, request)
+        url = published_url(container, port)
+        answer = first_answer(container, url, request)
         start_to_answer = time.perf_counter() - started
     finally:
         container.stop(timeout=10)
@@ -31,7 +31,7 @@ def verify_http_image(client, tag: str, port: int, request: dict, expected, tole
     return Verification(True, "ok", round(start_to_answer, 4), diff)
 
 
-def _published_url(container, port: int) -> str:
+def published_url(container, port: int) -> str:
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         container.reload()
@@ -44,7 +44,7 @@ def _published_url(container, port: int) -> str:
     raise MpackError(f"the image exited before serving: {container.logs(tail=20).decode('utf-8', 'replace')[-500:]}", "run it with docker run to see why")
 
 
-def _first_answer(container, url: str, request: dict):
+def first_answer(container, url: str, request: dict):
     deadline = time.monotonic() + START_TIMEOUT_S
     body = json.dumps(request).encode()
     while time.monotonic() < deadline:

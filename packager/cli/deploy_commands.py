@@ -29,6 +29,8 @@ _STORAGE = typer.Option(
     help="Azure: connection string of the storage account holding packages [default: Azure AD through DefaultAzureCredential].",
 )
 
+KUBERNETES_FORMATS = ("k8s", "knative", "kserve")
+
 
 def deploy(
     ctx: typer.Context,
@@ -185,8 +187,12 @@ def _move(action: str, function, alias: str, region, platform, azure: tuple, pla
 
 
 def export_command(
-    bundle: Path = typer.Argument(..., help="A Lambda zip (--target lambda) or an azure zip (--target azure)."),
-    fmt: Optional[str] = typer.Option(None, "--format", help="sam or cloudformation (Lambda zips); bicep or arm (azure zips: a Flex Consumption app) [default: sam, or bicep for an azure zip]."),
+    bundle: Path = typer.Argument(..., help="A Lambda zip (--target lambda), an azure zip (--target azure), or an HTTP image (--target container|gpu) for k8s/knative/kserve."),
+    fmt: Optional[str] = typer.Option(
+        None,
+        "--format",
+        help="sam or cloudformation (Lambda zips); bicep or arm (azure zips: a Flex Consumption app); k8s, knative or kserve (container/gpu images) [default: sam, or bicep for an azure zip].",
+    ),
     function: Optional[str] = typer.Option(None, "--function", "-f", help="Lambda function name."),
     alias: str = _ALIAS,
     canary: Optional[float] = typer.Option(None, "--canary", help="Canary percentage (SAM: a CodeDeploy canary; CloudFormation: weighted alias)."),
@@ -198,6 +204,8 @@ def export_command(
     function_url: str = typer.Option("none", "--function-url"),  # a template describes the whole function
     snapstart: bool = typer.Option(False, "--snapstart", help="SnapStart on published versions (Python 3.12+ zips)."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Where to write the template [default: stdout]."),
+    memory_mib: Optional[float] = typer.Option(None, "--memory-mib", help="k8s/knative/kserve: the memory the server uses [default: measured by running the image on its input example]."),
+    namespace: Optional[str] = typer.Option(None, "--namespace", help="k8s/knative/kserve: the namespace of the resources [default: none, kubectl's]."),
     debug: bool = typer.Option(False, "--debug"),
 ) -> None:
     """Write the deploy as a SAM or CloudFormation template (Lambda), or as Bicep or an ARM template
@@ -208,6 +216,9 @@ def export_command(
     from mpack.packager.cli.deploy import DeploySettings, desired_function
 
     with _error_boundary(False, debug):
+        if fmt in KUBERNETES_FORMATS:
+            _write(_kubernetes_manifests(str(bundle), fmt, memory_mib, namespace), output, fmt)
+            return
         if platform_of(None, bundle) == "azure" or fmt in ("bicep", "arm"):
             text, fmt = _azure_template(bundle, fmt or "bicep"), fmt or "bicep"
             _write(text, output, fmt)
@@ -228,6 +239,25 @@ def _write(text: str, output: Optional[Path], fmt: str) -> None:
         _stderr.print(f"wrote {output} ({fmt})")
     else:
         print(text, end="")
+
+
+def _kubernetes_manifests(image: str, fmt: str, memory_mib: Optional[float], namespace: Optional[str]) -> str:
+    import yaml
+    from mpack.infra.docker_engine import connect
+    from mpack.infra.kubernetes.manifests import kubernetes_manifests
+    from mpack.packager.image.memory import image_manifest, serving_memory_mib
+
+    client = connect()
+    manifest = image_manifest(client, image)
+    if manifest.get("target") not in ("container", "gpu"):
+        raise MpackError(f"{image} is a {manifest.get('target')} image; {fmt} manifests serve the HTTP images", "build one with --target container or --target gpu")
+    if memory_mib is not None and memory_mib <= 0:
+        raise MpackError(f"--memory-mib {memory_mib:g} is not a memory size", "give the server's memory in MiB, e.g. 512")
+    if memory_mib is None:
+        memory_mib = serving_memory_mib(client, image, manifest)
+        _stderr.print(f"measured {memory_mib:.0f} MiB serving the input example: resource requests are derived from it")
+    documents = kubernetes_manifests(fmt, image, manifest["model"], memory_mib, manifest["target"] == "gpu", namespace)
+    return yaml.safe_dump_all(documents, sort_keys=False, width=120)
 
 
 def _azure_template(bundle: Path, fmt: str) -> str:
