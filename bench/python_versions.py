@@ -1,5 +1,5 @@
 """The onnxruntime bundle for Lambda's Python 3.13 against the 3.11 one, each in a container of its
-Python, in one run (issue 13, part 2).
+Python, in one run (issue 13, part 2); 3.14 (the Lambda zip default) reported beside them.
 
     .venv/bin/python bench/python_versions.py [--runs 15]
 
@@ -33,7 +33,7 @@ from examples.train_demo import train_and_register  # noqa: E402
 
 MODEL = "bench-pythons"
 FLOORS = {"cold_ratio": 1.2, "zip_mb": 27.0}
-SUITES = {"3.11": "bookworm", "3.13": "trixie"}
+SUITES = {"3.11": "bookworm", "3.13": "trixie", "3.14": "forky"}  # 3.14: the Lambda zip default, reported beside
 IN_CONTAINER = r"""
 import json, subprocess, sys, time
 runs, request, script = int(sys.argv[1]), sys.argv[2], sys.argv[3]
@@ -87,6 +87,7 @@ def main() -> None:
             (f"Python 3.11 ({runtime['3.11']})", f"{ms['3.11']:.0f} ms", ""),
             (f"Python 3.13 ({runtime['3.13']})", f"{ms['3.13']:.0f} ms", ""),
             ("3.13 / 3.11", f"{ratio:.2f}x", verdict(ratio, FLOORS["cold_ratio"], f"{FLOORS['cold_ratio']}x")),
+            (f"Python 3.14, the default ({runtime['3.14']})", f"{ms['3.14']:.0f} ms", f"{ms['3.14'] / ms['3.11']:.2f}x 3.11's"),
         ],
     )
     print_table(
@@ -94,6 +95,7 @@ def main() -> None:
         [
             ("Python 3.11", f"{built['3.11'].zipped_bytes / 2**20:.1f} MB zipped, {built['3.11'].unzipped_bytes / 2**20:.1f} MB unzipped", ""),
             ("Python 3.13", f"{zip_mb:.1f} MB zipped, {built['3.13'].unzipped_bytes / 2**20:.1f} MB unzipped", verdict(zip_mb, FLOORS["zip_mb"], f"{FLOORS['zip_mb']:.0f} MB")),
+            ("Python 3.14", f"{built['3.14'].zipped_bytes / 2**20:.1f} MB zipped, {built['3.14'].unzipped_bytes / 2**20:.1f} MB unzipped", "reported"),
         ],
     )
 

@@ -118,43 +118,43 @@ class Importability:
 
 def imported_names(module: str, source: Path) -> set[str]:
     """Absolute names of every import in a module (function bodies too, ``__getattr__`` excepted)."""
-    try:
-        tree = ast.parse(source.read_bytes())
-    except SyntaxError:
-        return set()
-    package_parts = module.split(".") if source.name == "__init__.py" else module.split(".")[:-1]
+    tree, package_parts = _parsed(module, source)
     names: set[str] = set()
     pending: list[ast.AST] = [tree]
     while pending:
-        node = pending.pop()
-        for child in ast.iter_child_nodes(node):
-            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)) and child.name == "__getattr__":
-                continue
-            if isinstance(child, ast.Import):
-                names.update(alias.name for alias in child.names)
-            elif isinstance(child, ast.ImportFrom):
-                base = _absolute(child, package_parts)
-                names.add(base)
-                names.update(f"{base}.{alias.name}" for alias in child.names)
-            pending.append(child)
+        for child in ast.iter_child_nodes(pending.pop()):
+            if not (isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)) and child.name == "__getattr__"):
+                names |= _names_of(child, package_parts)
+                pending.append(child)
     return names
 
 
 def _unconditional_imports(module: str, source: Path) -> set[str]:
+    """The imports a module runs whenever it is imported: at module level, outside try/if."""
+    tree, package_parts = _parsed(module, source)
+    names: set[str] = set()
+    for statement in tree.body:
+        names |= _names_of(statement, package_parts)
+    return names
+
+
+def _parsed(module: str, source: Path) -> tuple[ast.Module, list[str]]:
     try:
         tree = ast.parse(source.read_bytes())
     except SyntaxError:
-        return set()
-    package_parts = module.split(".") if source.name == "__init__.py" else module.split(".")[:-1]
-    names: set[str] = set()
-    for statement in tree.body:
-        if isinstance(statement, ast.Import):
-            names.update(alias.name for alias in statement.names)
-        elif isinstance(statement, ast.ImportFrom):
-            base = _absolute(statement, package_parts)
-            names.add(base)
-            names.update(f"{base}.{alias.name}" for alias in statement.names)  # submodules among them
-    return names
+        tree = ast.Module(body=[], type_ignores=[])
+    return tree, module.split(".") if source.name == "__init__.py" else module.split(".")[:-1]
+
+
+def _names_of(node: ast.AST, package_parts: list[str]) -> set[str]:
+    """The absolute names an import statement imports (for ``from X import a``: X and X.a, which
+    may be a submodule); nothing for other statements."""
+    if isinstance(node, ast.Import):
+        return {alias.name for alias in node.names}
+    if isinstance(node, ast.ImportFrom):
+        base = _absolute(node, package_parts)
+        return {base, *(f"{base}.{alias.name}" for alias in node.names)}
+    return set()
 
 
 def _absolute(statement: ast.ImportFrom, package_parts: list[str]) -> str:
