@@ -95,7 +95,37 @@ def plan_runtime(python: str | None, arch: str | None, lambda_http: str, glibc_m
         legacy = LEGACY_GLIBC_RUNTIME
         return RuntimePlan(python, arch, legacy["onnxruntime"], legacy["numpy"], legacy["opset"], packages, glibc)
     onnxruntime = version("onnxruntime")
-    return RuntimePlan(python, arch, onnxruntime, version("numpy"), None, packages, glibc, cuda=cuda_major(onnxruntime) if lambda_http == "gpu" else "")
+    if lambda_http == "gpu":
+        onnxruntime = gpu_release(onnxruntime)
+        return RuntimePlan(python, arch, onnxruntime, version("numpy"), None, packages, glibc, cuda=cuda_major(onnxruntime))
+    return RuntimePlan(python, arch, onnxruntime, version("numpy"), None, packages, glibc)
+
+
+def gpu_release(cpu_version: str, available=None) -> str:
+    """The onnxruntime-gpu release the image ships: the newest on the package index not newer than
+    the onnxruntime the build converts and checks with (the GPU wheels trail the CPU ones). The
+    image's verification then runs it against the same expected answers."""
+    releases = available if available is not None else _index_versions("onnxruntime-gpu")
+    wanted = _numeric(cpu_version)
+    fitting = [release for release in releases if _numeric(release) <= wanted]
+    if not fitting:
+        raise MpackError(f"no onnxruntime-gpu release up to {cpu_version} is on the package index", "check the network to the index (or PIP_INDEX_URL), or install an older onnxruntime for the build")
+    return max(fitting, key=_numeric)
+
+
+def _numeric(release: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in release.split(".")[:3] if part.isdigit())
+
+
+def _index_versions(package: str) -> list[str]:
+    import subprocess
+
+    result = subprocess.run([sys.executable, "-m", "pip", "index", "versions", package, "--disable-pip-version-check"], capture_output=True, text=True, check=False)
+    for line in result.stdout.splitlines():
+        if line.strip().startswith("Available versions:"):
+            return [item.strip() for item in line.split(":", 1)[1].split(",") if item.strip()]
+    detail = (result.stderr.strip().splitlines() or ["no answer"])[-1]
+    raise MpackError(f"cannot list {package}'s releases on the package index: {detail}", "check the network to the index (or PIP_INDEX_URL)")
 
 
 def cuda_major(onnxruntime: str) -> str:

@@ -9,13 +9,21 @@ import pytest
 
 from mpack.infra.errors import MpackError
 from mpack.packager.bundle.dependencies import cuda_requirements
-from mpack.packager.bundle.runtime_plan import cuda_major, plan_runtime
+from mpack.packager.bundle.runtime_plan import cuda_major, gpu_release, plan_runtime
 from mpack.packager.image.pipeline import image_labels
 from mpack.packager.targets import get_target
 
 
 def test_cuda_major_is_pinned_to_the_onnxruntime_version():
     assert (cuda_major("1.26.0"), cuda_major("1.27.0"), cuda_major("1.32.0")) == ("12", "13", "13")
+    assert gpu_release("1.32.0", ["1.31.1", "1.31.0", "1.26.0"]) == "1.31.1"  # the GPU wheels trail the CPU ones
+    assert gpu_release("1.26.2", ["1.31.1", "1.26.0", "1.9.0"]) == "1.26.0"
+    with pytest.raises(MpackError, match="no onnxruntime-gpu release up to 1.10.0"):
+        gpu_release("1.10.0", ["1.31.1"])
+
+
+def test_the_gpu_plan_ships_an_onnxruntime_gpu_release_from_the_index():
+    """Asks the real package index (pip index versions), as the build does."""
     plan = plan_runtime("3.11", "x86_64", "gpu", 28)
     assert plan.describe()["kind"] == "gpu" and plan.describe()["cuda"] == cuda_major(plan.onnxruntime)
     assert [p.split("==")[0] for p in plan.handler_packages] == ["starlette", "uvicorn"]
