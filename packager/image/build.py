@@ -53,9 +53,11 @@ class BuiltImage:
     base_size_bytes: int
     layers: tuple[str, ...]  # diff ids, base first
     pushed: str | None = None  # repository@sha256:... once pushed
+    components: dict = field(default_factory=dict)  # bytes by component: base, then each layer of the recipe (deps, cuda, model, app)
 
     def to_dict(self) -> dict:
-        return {"tag": self.tag, "id": self.image_id, "size_bytes": self.size_bytes, "base_size_bytes": self.base_size_bytes, "layers": list(self.layers), "pushed": self.pushed}
+        described = {"tag": self.tag, "id": self.image_id, "size_bytes": self.size_bytes, "base_size_bytes": self.base_size_bytes, "layers": list(self.layers), "pushed": self.pushed}
+        return {**described, "components": dict(self.components)}
 
 
 def default_image_tag(model_name: str, version: str, target: str) -> str:
@@ -108,7 +110,12 @@ def build_image(client, recipe: ImageRecipe, tag: str, platform: str | None = No
     base = client.images.get(recipe.base)
     if image.attrs.get("Size", 0) > LAMBDA_IMAGE_LIMIT and recipe.workdir == "/var/task":
         raise MpackError(f"the image is {image.attrs['Size'] / 2**30:.1f} GB, over Lambda's 10 GB image limit", "use the gpu or container target on a platform without that limit")
-    return BuiltImage(tag, image.id, image.attrs.get("Size", 0), base.attrs.get("Size", 0), tuple(image.attrs["RootFS"]["Layers"]))
+    components = {"base": base.attrs.get("Size", 0), **{layer.name: _folder_bytes(layer.source) for layer in recipe.layers}}
+    return BuiltImage(tag, image.id, image.attrs.get("Size", 0), base.attrs.get("Size", 0), tuple(image.attrs["RootFS"]["Layers"]), components=components)
+
+
+def _folder_bytes(folder: Path) -> int:
+    return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
 
 
 def _check_tag(tag: str) -> None:

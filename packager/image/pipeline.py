@@ -21,6 +21,7 @@ def build_and_verify_image(target, options, resolved, manifest: dict, optimized:
         recipe = target.recipe(base, installed.site, optimized, manifest_bytes(manifest), work, installed.precompiled, image_labels(manifest, target.name))
         image = build_image(client, recipe, tag, f"linux/{'amd64' if runtime.arch == 'x86_64' else 'arm64'}", progress.note)
         progress.note(f"{image.tag}: {image.size_bytes / 2**20:.0f} MB ({(image.size_bytes - image.base_size_bytes) / 2**20:.0f} MB above {base})")
+        progress.note("by component: " + ", ".join(f"{COMPONENT_NAMES.get(name, name)} {size / 2**20:.1f} MB" for name, size in image.components.items()))
     with stage("verify"):
         verification = _verify(client, target, image, recipe, manifest, optimized, request, options, runtime, progress)
     if options.push:
@@ -56,6 +57,9 @@ def _verify(client, target, image: BuiltImage, recipe, manifest: dict, optimized
         verification = verify_http_image(client, image.tag, recipe.expose or 8080, request, expected, tolerance, environment)
         progress.note(f"the image answered the input example {verification.init_seconds * 1000:.0f} ms after docker run")
     return verification
+
+
+COMPONENT_NAMES = {"base": "base image", "runtime": "Lambda runtime client", "deps": "Python libraries", "cuda": "CUDA libraries", "model": "model", "app": "handler code"}
 
 
 def image_labels(manifest: dict, target: str) -> dict:

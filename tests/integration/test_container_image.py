@@ -76,6 +76,8 @@ def test_image_is_small_non_root_labelled_and_reported(docker_client, fraud_imag
     assert labels["org.opencontainers.image.title"] == "fraud" and labels["org.opencontainers.image.version"] == "1"
     assert labels["io.mpack.model.sha256"] == fraud_image.manifest["model"]["sha256"] and labels["io.mpack.model.source"] == "models:/fraud@champion"
     assert fraud_image.image["size_bytes"] - fraud_image.image["base_size_bytes"] < 200 * 2**20
+    components = fraud_image.image["components"]  # the size by component, as the build reports it
+    assert list(components) == ["base", "deps", "model", "app"] and components["base"] == fraud_image.image["base_size_bytes"] and components["model"] > 0
     assert fraud_image.verification["ran"] and fraud_image.verification["reason"] == "ok"
     report = fraud_image.to_dict()
     assert report["artifact"]["image"]["tag"] == "mpack-test/fraud:1-container" and len(report["artifact"]["image"]["layers"]) == 4
