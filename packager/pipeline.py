@@ -323,7 +323,8 @@ def _choose_runtime(
 
     measured: dict = {}
     timer = other.timer if other else None
-    if program is not None and (runtime.matches_host or timer is not None):
+    onnxruntime_installed = installed.key != "micro"  # an explicit --runtime micro for another Python installs nothing to compare with
+    if program is not None and onnxruntime_installed and (runtime.matches_host or timer is not None):
         services = {"micro": micro, "onnx": scoring_service(scoring_manifest(converted), optimized)}
         for name, service in services.items():
             measured[name] = warm_latency(service, request)

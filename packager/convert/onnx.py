@@ -31,8 +31,6 @@ def from_onnx_file(path: Path, model: MLmodel | None, opset_cap: dict | None = N
     except Exception as exc:  # onnx raises DecodeError, ValidationError, ...
         raise MpackError(f"{path.name} is not a valid ONNX model: {str(exc).splitlines()[0][:200]}", "the file is corrupt or truncated; export it again") from None
     _check_opsets(graph_model, opset_cap)
-    if opset_cap and graph_model.ir_version > IR_FOR_CAPPED_OPSETS:
-        graph_model.ir_version = IR_FOR_CAPPED_OPSETS  # onnx's writer stamps its newest IR; 1.16.3 reads <= 9, enough for opset <= 19
     initializers = {i.name for i in graph_model.graph.initializer}
     inputs = [tensor_info(i) for i in graph_model.graph.input if i.name not in initializers]
     outputs = [tensor_info(o) for o in graph_model.graph.output]
@@ -54,9 +52,6 @@ def from_onnx_file(path: Path, model: MLmodel | None, opset_cap: dict | None = N
         reference=None,
         columns=tuple(columns or ()),
     )
-
-
-IR_FOR_CAPPED_OPSETS = 9  # the IR version of ai.onnx opset 19, the newest the legacy runtime reads
 
 
 def set_opsets(graph_model, versions: dict[str, int]) -> None:

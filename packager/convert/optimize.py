@@ -39,5 +39,18 @@ def _declared_opsets(original: bytes, optimized: bytes) -> bytes:
     for domain in sorted(used - versions.keys()):
         versions[domain] = 1
     set_opsets(after, versions)
-    after.ir_version = before.ir_version
+    after.ir_version = min(before.ir_version, _lowest_ir_version(versions, before.ir_version))
     return after.SerializeToString()
+
+
+def _lowest_ir_version(versions: dict[str, int], fallback: int) -> int:
+    """The IR version its standard opsets need: onnx's writer stamps its newest (14 for onnx 1.20),
+    which a bundle's older onnxruntime refuses (onnxruntime-gpu 1.31 reads up to 13). The parity
+    check then runs on the lowered graph, so a graph that needed more is caught at build time."""
+    from onnx import helper
+
+    standard = [helper.make_opsetid(domain, version) for domain, version in versions.items() if domain in ("", "ai.onnx", "ai.onnx.ml")]
+    try:
+        return helper.find_min_ir_version_for(standard) if standard else fallback
+    except (ValueError, KeyError):  # an opset newer than this onnx knows
+        return fallback
