@@ -33,6 +33,10 @@ from mpack.packager.pipeline import BuildOptions, build  # noqa: E402
 
 from examples.train_demo import train_and_register  # noqa: E402
 
+# The benchmarks run bundles in this interpreter, so they build for its Python, as a CI job pins one
+# (Lambda zips otherwise default to the newest Lambda Python, run in a container of it).
+os.environ.setdefault("MPACK_PYTHON", f"{sys.version_info[0]}.{sys.version_info[1]}")
+
 MODEL = "bench-fraud"
 FLOORS = {"a/c": 1.5, "b/a": 20.0, "zip_mb": 27.0, "warm_us": 150.0}
 
