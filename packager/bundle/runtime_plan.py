@@ -130,8 +130,7 @@ def _index_versions(package: str) -> list[str]:
 
 def cuda_major(onnxruntime: str) -> str:
     """The CUDA major onnxruntime-gpu's PyPI wheel of that version is built for: the two are pinned together."""
-    release = tuple(int(part) for part in onnxruntime.split(".")[:2])
-    return "13" if release >= FIRST_CUDA_13_ONNXRUNTIME else "12"
+    return "13" if _numeric(onnxruntime)[:2] >= FIRST_CUDA_13_ONNXRUNTIME else "12"
 
 
 def native_plan(plan: RuntimePlan, requirements: list[str]) -> RuntimePlan:

@@ -89,7 +89,7 @@ def build_image(client, recipe: ImageRecipe, tag: str, platform: str | None = No
     with tempfile.TemporaryDirectory(prefix="mpack-image-") as folder:
         context = Path(folder)
         for layer in recipe.layers:
-            shutil.copytree(layer.source, context / layer.name, copy_function=_link_or_copy)
+            shutil.copytree(layer.source, context / layer.name, copy_function=link_or_copy)
         (context / "Dockerfile").write_text(render_dockerfile(recipe))
         _fix_times(context)
         last = ""
@@ -124,7 +124,8 @@ def _check_tag(tag: str) -> None:
         raise MpackError(f"--tag {tag!r} is not a valid image reference", "use lower-case NAME[:TAG], e.g. mpack/fraud:3")
 
 
-def _link_or_copy(source: str, destination: str) -> None:
+def link_or_copy(source: str, destination: str) -> None:
+    """``copy_function`` for shutil.copytree: a hard link where the file system allows, else a copy."""
     try:
         os.link(source, destination)
     except OSError:

@@ -12,11 +12,10 @@ Defaults that differ from the container target: dynamic batching on (64 rows) an
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
-from mpack.packager.image.build import ImageLayer, ImageRecipe, default_image_tag
+from mpack.packager.image.build import ImageLayer, ImageRecipe, default_image_tag, link_or_copy
 from mpack.packager.targets.container_image import LAMBDA_ONLY, PORT, ROOT, ContainerImageTarget
 from mpack.packager.targets.handler_code import handler_code, model_folder
 
@@ -66,20 +65,5 @@ def split_cuda_libraries(site: Path, work: Path) -> tuple[Path, Path | None]:
         return site, None
     python_libraries = work / "deps"
     shutil.rmtree(python_libraries, ignore_errors=True)
-    for entry in sorted(site.iterdir()):
-        if entry.name != CUDA_FOLDER:
-            _link_tree(entry, python_libraries / entry.name)
+    shutil.copytree(site, python_libraries, ignore=lambda folder, names: [CUDA_FOLDER] if Path(folder) == site else [], copy_function=link_or_copy)
     return python_libraries, cuda
-
-
-def _link_tree(source: Path, destination: Path) -> None:
-    if source.is_dir():
-        destination.mkdir(parents=True, exist_ok=True)
-        for entry in source.iterdir():
-            _link_tree(entry, destination / entry.name)
-        return
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        os.link(source, destination)
-    except OSError:
-        shutil.copy2(source, destination)

@@ -15,8 +15,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from mpack.handlers.gpu_session import CUDA_LIBRARIES, cuda_problem
+from tests.helpers.asgi import asgi_request as _asgi
 from tests.helpers.bundle_runner import unzip
-from tests.integration.test_handler_fuzz import _asgi
 
 
 @pytest.fixture(scope="module")

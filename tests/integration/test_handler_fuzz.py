@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mpack.infra.local.events import wrap_event
 
+from tests.helpers.asgi import asgi_request as _asgi
 from tests.helpers.bundle_runner import unzip
 
 pytestmark = pytest.mark.slow
@@ -183,29 +184,6 @@ def container_app(built, tmp_path_factory):
         return importlib.reload(module).app
     finally:
         os.environ.pop("MPACK_BUNDLE_ROOT", None)
-
-
-def _asgi(app, method: str, path: str, headers: dict, body: bytes) -> tuple[int, dict, bytes]:
-    """One HTTP request through an ASGI app (what uvicorn does for the image)."""
-    import asyncio
-
-    sent: list[dict] = []
-
-    async def receive():
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    async def send(message):
-        sent.append(message)
-
-    scope = {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "scheme": "http",
-        "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "", "server": ("127.0.0.1", 8080),
-        "client": ("127.0.0.1", 50000), "headers": [(k.lower().encode(), v.encode("latin-1")) for k, v in headers.items()],
-    }  # fmt: skip
-    asyncio.run(app(scope, receive, send))
-    start = next(m for m in sent if m["type"] == "http.response.start")
-    response_headers = {k.decode().lower(): v.decode("latin-1") for k, v in start["headers"]}
-    return start["status"], response_headers, b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
 
 
 _tensor = st.fixed_dictionaries(
