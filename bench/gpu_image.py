@@ -11,6 +11,10 @@ its readiness answer and start-up log are shown: it must refuse to serve from th
 Also reported: the same libraries on NVIDIA's CUDA + cuDNN runtime base image, the way users build GPU
 images today, using the size given with --nvidia-base-mb (the published size of that image for the same
 CUDA major; none can be pulled here, so it is an input, stated beside the result).
+
+Disk: it leaves the image mpack-bench/mlp:1-gpu (~2.7 GB) and the gpu runtime in the runtime cache
+(~2.4 GB under ~/.cache/mpack/runtime); `docker rmi mpack-bench/mlp:1-gpu` and removing that cache
+entry give the space back (on this machine they once filled the disk under a following CI run).
 """
 
 from __future__ import annotations
