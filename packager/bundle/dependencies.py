@@ -3,7 +3,8 @@
 pip does the resolving (``--platform/--python-version/--implementation/--only-binary=:all:
 --target``). onnxruntime is installed without its dependencies: they (sympy, protobuf, coloredlogs,
 flatbuffers) serve its build-time tools, not inference. Subpackages no import reaches are removed
-(bundle/unreachable.py) and precompiled onnxruntime-runtime libraries ship without their sources. The stripped, precompiled result is
+(bundle/unreachable.py), re-exporting package ``__init__``s that import what the app never uses
+are made lazy (bundle/lazy_exports.py), and precompiled onnxruntime-runtime libraries ship without their sources. The stripped, precompiled result is
 cached under a key of (requirements, python, arch, glibc, pyc), so a second build installs nothing.
 """
 
@@ -21,11 +22,12 @@ from pathlib import Path
 from py_compile import PycInvalidationMode
 
 from mpack.infra.errors import MpackError
+from mpack.packager.bundle.lazy_exports import make_exports_lazy
 from mpack.packager.bundle.runtime_plan import RuntimePlan
 from mpack.packager.bundle.strip import drop_sources, strip_site
 from mpack.packager.bundle.unreachable import NUMPY, POWERTOOLS, remove_unreachable
 
-CACHE_LAYOUT_VERSION = 3  # bump when stripping or compiling changes what a cache entry holds
+CACHE_LAYOUT_VERSION = 4  # bump when stripping or compiling changes what a cache entry holds
 COMPLETE_MARKER = ".mpack-complete"
 
 
@@ -82,6 +84,7 @@ def install_runtime(plan: RuntimePlan, cache_dir: Path, log=lambda text: None, c
         _pip_install(plan, site, requirements, with_dependencies=True)
         strip_site(site, native=bool(plan.model_packages))
         remove_unreachable(site, (POWERTOOLS,) if plan.model_packages else (NUMPY, POWERTOOLS))  # the model's own libraries use all of numpy
+        make_exports_lazy(site)
         if precompile:
             (compiler or compile_tree)(site)
             if not plan.model_packages:  # the model's own libraries may read their sources (torch.jit, inspect)
