@@ -1,7 +1,7 @@
 """The gpu image, built for real on this machine (no GPU here): its size by component, and what it
 says when started without a GPU (issue 12, part 1).
 
-    .venv/bin/python bench/gpu_image.py
+    .venv/bin/python bench/gpu_image.py [--precision fp16]
 
 Model: the MLP of bench/batching.py (256 -> 4096 -> 4096 -> 10, float32, 21 MB of weights), built with
 `mpack build --model ./mlp.onnx --target gpu --base-image mpack/python:3.11-bookworm` (onnxruntime-gpu
@@ -12,8 +12,8 @@ Also reported: the same libraries on NVIDIA's CUDA + cuDNN runtime base image, t
 images today, using the size given with --nvidia-base-mb (the published size of that image for the same
 CUDA major; none can be pulled here, so it is an input, stated beside the result).
 
-Disk: it leaves the image mpack-bench/mlp:1-gpu (~2.7 GB) and the gpu runtime in the runtime cache
-(~2.4 GB under ~/.cache/mpack/runtime); `docker rmi mpack-bench/mlp:1-gpu` and removing that cache
+Disk: it leaves the image mpack-bench/mlp:1-gpu[-fp16] (~2.7 GB) and the gpu runtime in the runtime cache
+(~2.4 GB under ~/.cache/mpack/runtime); `docker rmi mpack-bench/mlp:1-gpu[-fp16]` and removing that cache
 entry give the space back (on this machine they once filled the disk under a following CI run).
 """
 
@@ -64,18 +64,22 @@ def readiness_without_gpu(tag: str) -> tuple[int, str, str]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--nvidia-base-mb", type=float, default=None, help="published size of nvidia/cuda:<major>-cudnn-runtime for the same CUDA major, MB")
+    parser.add_argument("--precision", choices=("fp32", "fp16"), default="fp32", help="build the image with --precision fp16 (weights halved, checked at fp16's tolerance)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="mpack-bench-gpu-"))
     model = work / "mlp.onnx"
     mlp_model(model)
     base = build_base_image().tag
-    report = build(BuildOptions(model=str(model), target="gpu", base_image=base, tag="mpack-bench/mlp:1-gpu", python=f"{sys.version_info[0]}.{sys.version_info[1]}"))
+    tag = "mpack-bench/mlp:1-gpu" + ("-fp16" if args.precision == "fp16" else "")
+    report = build(BuildOptions(model=str(model), target="gpu", base_image=base, tag=tag, python=f"{sys.version_info[0]}.{sys.version_info[1]}", precision=args.precision))
     image = report.image
     components = image["components"]
     mb = {name: size / 2**20 for name, size in components.items()}
     rows = [(f"  {name}", f"{size:8.1f} MB", "") for name, size in mb.items()]
     rows.append(("  whole image (engine's size)", f"{image['size_bytes'] / 2**20:8.1f} MB", ""))
-    rows.append(("runtime", f"onnxruntime-gpu {report.manifest['runtime']['onnxruntime']}, CUDA {report.manifest['runtime']['cuda']}", ""))
+    rows.append(("runtime", f"onnxruntime-gpu {report.manifest['runtime']['onnxruntime']}, CUDA {report.manifest['runtime']['cuda']}, {args.precision}", ""))
+    worst = max((o["max_scaled_diff"] or 0.0 for o in report.parity["outputs"]), default=0.0)
+    rows.append(("parity (this machine's CPU)", f"{report.parity['rows']} rows, max difference {worst:.2g}", f"tolerance {report.parity['tolerance']:g}"))
     print_table(f"{image['tag']} by component", rows)
     status, body, log = readiness_without_gpu(image["tag"])
     said = [line for line in log.splitlines() if line.startswith("mpack:")]

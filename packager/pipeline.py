@@ -12,26 +12,69 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
+from mpack.handlers.protocol import ScoringService
 from mpack.infra.errors import MpackError
 from mpack.infra.functions_host.app_config import DEFAULT_INSTANCE_MEMORY_MB
-from mpack.packager.targets.gpu_image import DEFAULT_BATCH_ROWS as GPU_BATCH_ROWS
-from mpack.packager.bundle.dependencies import InstalledRuntime, default_cache_dir, install_runtime
+from mpack.packager.bundle.dependencies import (
+    InstalledRuntime,
+    default_cache_dir,
+    install_runtime,
+)
 from mpack.packager.bundle.manifest import build_manifest, manifest_bytes
 from mpack.packager.bundle.other_python import prepare_other_python, target_python
 from mpack.packager.bundle.runtime_plan import micro_plan, native_plan, plan_runtime
-from mpack.packager.bundle.zip_writer import check_destination, partial_path, publish, write_zip, writing
-from mpack.packager.check.parity import check_parity, describe_failure, parity_requests, scoring_manifest
+from mpack.packager.bundle.zip_writer import (
+    check_destination,
+    partial_path,
+    publish,
+    write_zip,
+    writing,
+)
+from mpack.packager.check.parity import (
+    check_parity,
+    describe_failure,
+    parity_requests,
+    scoring_manifest,
+)
 from mpack.packager.check.verify import ASGI_STACK, FORBIDDEN_AT_RUNTIME, skipped
 from mpack.packager.convert.optimize import optimize_graph
-from mpack.packager.convert.registry import ConversionOptions, LocalConverter, model_flavor, read_model
-from mpack.packager.source.environment import check_env_manager, local_environment, uv_environment
-from mpack.packager.source.examples import first_rows, load_sample_data, parity_records, scoring_request, tensor_request
+from mpack.packager.convert.precision import (
+    RangeProbe,
+    check_precision,
+    default_tolerance,
+    halve_precision,
+)
+from mpack.packager.convert.registry import (
+    ConversionOptions,
+    LocalConverter,
+    model_flavor,
+    read_model,
+)
+from mpack.packager.micro.choice import (
+    RuntimeChoice,
+    choose,
+    cold_start_ms,
+    micro_candidate,
+    warm_latency,
+)
+from mpack.packager.micro.compiler import MICRO_MODULE
+from mpack.packager.source.environment import (
+    check_env_manager,
+    local_environment,
+    uv_environment,
+)
+from mpack.packager.source.examples import (
+    first_rows,
+    load_sample_data,
+    parity_records,
+    scoring_request,
+    tensor_request,
+)
 from mpack.packager.source.requirements import logged_environment
 from mpack.packager.source.resolve import parse_source, resolve
 from mpack.packager.source.sklearn_model import PICKLE_RISK, is_pickle
-from mpack.packager.micro.choice import RuntimeChoice, choose, cold_start_ms, micro_candidate, warm_latency
-from mpack.packager.micro.compiler import MICRO_MODULE
 from mpack.packager.targets import check_target_options, get_target
+from mpack.packager.targets.gpu_image import DEFAULT_BATCH_ROWS as GPU_BATCH_ROWS
 
 RUNTIMES = ("auto", "onnx", "native", "micro")
 MICRO_FORBIDDEN = ("numpy", "onnxruntime", "aws_lambda_powertools")  # a micro bundle runs on the standard library
@@ -68,7 +111,7 @@ class BuildOptions:
     registry_uri: str | None = None
     python: str | None = None
     arch: str | None = None
-    tolerance: float = 1e-5
+    tolerance: float | None = None  # None: the precision's own (1e-5; fp16 1e-2)
     sample_data: Path | None = None
     lambda_http: str = "native"
     trusted_types: tuple[str, ...] = ()
@@ -85,6 +128,7 @@ class BuildOptions:
     max_batch_size: int | None = None  # --target container: rows per coalesced model run [default: 0, off]
     max_batch_wait_ms: float | None = None  # --target container: the longest wait for more rows under load [default: 2]
     require_gpu: bool | None = None  # --target gpu: not ready (and why) rather than serving from the CPU [default: on]
+    precision: str = "fp32"  # --target gpu: fp16 halves the graph's float32 weights and arithmetic (inputs and outputs stay float32)
 
     def recorded(self) -> dict:
         """The options that shape the bundle, stored in its manifest (no host paths)."""
@@ -95,7 +139,7 @@ class BuildOptions:
             rows = self.max_batch_size if self.max_batch_size is not None else (GPU_BATCH_ROWS if self.target == "gpu" else 0)
             recorded.update(max_batch_size=rows, max_batch_wait_ms=2.0 if self.max_batch_wait_ms is None else self.max_batch_wait_ms)
         if self.target == "gpu":
-            recorded.update(require_gpu=self.require_gpu is not False)
+            recorded.update(require_gpu=self.require_gpu is not False, precision=self.precision)
         return recorded
 
 
@@ -149,6 +193,9 @@ def build(options: BuildOptions, progress: Progress | None = None) -> BuildRepor
         timings[name] = round(time.perf_counter() - started, 3)
 
     target = get_target(options.target)
+    check_precision(options.precision, target.name)
+    if options.tolerance is None:
+        options = replace(options, tolerance=default_tolerance(options.precision))
     runtime = plan_runtime(target_python(options.python, target), options.arch, target.runtime_packages(options.lambda_http), target.glibc_minor)
     if not 0 <= options.tolerance < 1:
         raise MpackError(f"--tolerance {options.tolerance} is out of range", "use a small non-negative number such as 1e-5")
@@ -174,6 +221,8 @@ def build(options: BuildOptions, progress: Progress | None = None) -> BuildRepor
             converter = _model_converter(model, options, scope, progress)
             converted = _convert(resolved, model, example, conversion, options, target, progress, converter)
             if converted.native:
+                if options.precision == "fp16":
+                    raise MpackError(f"--precision fp16 halves an ONNX graph; this {converted.flavor} model ships as itself (native runtime)", "drop --precision fp16, or use a model ONNX can express")
                 _check_native_python(converted, runtime)
                 runtime = native_plan(runtime, converted.native["requirements"])
                 optimized = converted.model_bytes
@@ -181,6 +230,9 @@ def build(options: BuildOptions, progress: Progress | None = None) -> BuildRepor
             else:
                 optimized = optimize_graph(converted.onnx_bytes)
                 progress.note(f"{converted.flavor} -> ONNX ({converted.signature['layout']} layout, {len(optimized) / 1024:.0f} KiB)")
+                if options.precision == "fp16":
+                    full_precision, optimized = optimized, halve_precision(optimized)
+                    progress.note(f"float32 weights and arithmetic halved to float16 ({len(optimized) / 1024:.0f} KiB), inputs and outputs float32; parity tolerance {options.tolerance:g}")
             program, why_not = micro_candidate(options.runtime, target, options.lambda_http, converted) if not converted.native else (None, "")
             if program is not None:
                 progress.note(f"compiled to standard-library Python for --runtime micro ({len(program.source) / 1024:.0f} KiB, {len(program.operators)} operators)")
@@ -188,14 +240,23 @@ def build(options: BuildOptions, progress: Progress | None = None) -> BuildRepor
             records, request, source = _check_rows(converted, sample, example, columns)
             # a native model answers with its own libraries: scored where they are, its environment
             candidate = converter.scoring(scoring_manifest(converted), optimized) if converted.native else None
-            report = check_parity(converted, optimized, parity_requests(converted, records, request), source, options.tolerance, records, candidate)
+            near_ties = 0.0
+            if options.precision == "fp16":  # scored with every float16 intermediate watched; labels closer than fp16 can order are near ties
+                probe, near_ties = RangeProbe(optimized, full_precision), options.tolerance
+                candidate = ScoringService(scoring_manifest(converted), probe)
+            report = check_parity(converted, optimized, parity_requests(converted, records, request), source, options.tolerance, records, candidate, near_ties)
+            if options.precision == "fp16":
+                probe.check()
+                candidate = None  # the bundle's answers come from the halved graph itself
             if not report.passed:
                 raise MpackError(
                     f"parity check failed: {describe_failure(report)}",
                     "the converted model answers differently from the original; raise --tolerance if the difference is acceptable",
                 )
             worst = max((o.max_scaled_diff or 0.0 for o in report.outputs), default=0.0)
-            progress.note(f"{report.rows} rows ({source}): max difference {worst:.2g}" + (", labels agree" if converted.task == "classifier" else ""))
+            ties = sum(o.tied_mismatches for o in report.outputs)
+            agree = ", labels agree" + (f" (except {ties} {'near ' if near_ties else ''}ties)" if ties else "")
+            progress.note(f"{report.rows} rows ({source}): max difference {worst:.2g}" + (agree if converted.task == "classifier" else ""))
             example_request = first_rows(request) if request else scoring_request(records, converted.columns)
             micro = _micro_service(program, converted)  # compiled once: parity, measurement, verification
             micro_report = _micro_parity(micro, converted, optimized, records, request, source, options, progress)
@@ -362,7 +423,10 @@ def _no_packages(work: Path, precompiled: bool) -> InstalledRuntime:
 def _verify_elsewhere(target, partial: Path, runtime, options: BuildOptions, request: dict, expected, progress):
     """A zip for another Python than this interpreter's is verified in a container of that Python
     when Docker and its image are here; otherwise skipped, saying what would make it run."""
-    from mpack.packager.check.verify_container import container_unavailable, verify_in_container
+    from mpack.packager.check.verify_container import (
+        container_unavailable,
+        verify_in_container,
+    )
 
     unavailable = container_unavailable(runtime.python, runtime.arch, options.base_image) if target.name == "lambda" else "only Lambda zips run in a container of their Python"
     if unavailable:

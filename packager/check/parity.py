@@ -3,7 +3,8 @@
 Rows go through the same protocol core the bundle runs (``ScoringService``), so request parsing
 and float32 feeding are checked too. Numbers are compared as |a - b| / max(1, |b|): absolute for
 probabilities, relative for large regression targets. Labels must agree, except where the original
-model's top two class probabilities tie exactly.
+model's top two class probabilities tie exactly — or, for a half-precision graph (``near_ties``), lie
+closer together than float16 can order them.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ class OutputParity:
     output: str
     max_abs_diff: float | None  # None for labels/strings
     max_scaled_diff: float | None
-    mismatches: int  # rows that differ beyond tolerance (labels: excluding exact ties)
+    mismatches: int  # rows that differ beyond tolerance (labels: excluding ties)
     tied_mismatches: int
     passed: bool
 
@@ -44,10 +45,11 @@ class ParityReport:
         return {"rows": self.rows, "source": self.source, "tolerance": self.tolerance, "passed": self.passed, "outputs": [asdict(o) for o in self.outputs]}
 
 
-def check_parity(converted: ConvertedModel, optimized: bytes, requests: list[tuple[str, dict]], source: str, tolerance: float, records=None, candidate=None) -> ParityReport:
+def check_parity(converted: ConvertedModel, optimized: bytes, requests: list[tuple[str, dict]], source: str, tolerance: float, records=None, candidate=None, near_ties: float = 0.0) -> ParityReport:
     """Compare the optimized graph with the original model (or, for ONNX pass-through, with the
     unoptimized graph) on every predict method. ``candidate``: the service that answers for the
-    bundle, when it is not this process (a native model scored in its own environment)."""
+    bundle, when it is not this process (a native model scored in its own environment).
+    ``near_ties``: a label may differ where the original's top two probabilities are this close."""
     candidate = candidate or _service(converted, optimized)
     baseline = None if converted.reference else _service(converted, converted.onnx_bytes)
     if converted.reference is None:
@@ -68,7 +70,7 @@ def check_parity(converted: ConvertedModel, optimized: bytes, requests: list[tup
             got, expected = {outputs[0]: got}, {outputs[0]: expected}
         for name in outputs:
             is_label = method == "predict" and converted.task == "classifier"
-            results.append(_compare(method, name, np.asarray(got[name]), np.asarray(expected[name]), tolerance, probabilities if is_label else None))
+            results.append(_compare(method, name, np.asarray(got[name]), np.asarray(expected[name]), tolerance, probabilities if is_label else None, near_ties))
     return ParityReport(rows, source, tolerance, tuple(results))
 
 
@@ -91,7 +93,7 @@ def scoring_manifest(converted: ConvertedModel) -> dict:
     return {"signature": converted.signature, "prediction": converted.prediction, "model": {}, "native": converted.native}
 
 
-def _compare(method: str, name: str, got: np.ndarray, expected: np.ndarray, tolerance: float, probabilities) -> OutputParity:
+def _compare(method: str, name: str, got: np.ndarray, expected: np.ndarray, tolerance: float, probabilities, near_ties: float = 0.0) -> OutputParity:
     if got.shape != expected.shape and got.size == expected.size:
         got = got.reshape(expected.shape)
     if got.shape != expected.shape:
@@ -109,7 +111,7 @@ def _compare(method: str, name: str, got: np.ndarray, expected: np.ndarray, tole
     tied = 0
     if probabilities is not None and differs.any():
         top2 = np.sort(np.asarray(probabilities), axis=1)[:, -2:]
-        ties = top2[:, 0] == top2[:, 1]
+        ties = top2[:, 1] - top2[:, 0] <= near_ties
         tied = int(np.count_nonzero(differs & ties))
         differs = differs & ~ties
     bad = int(np.count_nonzero(differs))

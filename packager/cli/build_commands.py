@@ -28,7 +28,7 @@ def build(
         help="Target Python: 3.11, 3.12, 3.13 or 3.14 [default: $MPACK_PYTHON, else for Lambda zips the newest (3.14, compiled and verified in a container of it), for other targets this interpreter's].",
     ),
     arch: Optional[str] = typer.Option(None, "--arch", help="Target architecture: x86_64 or arm64 [default: this machine's]."),
-    tolerance: float = typer.Option(1e-5, "--tolerance", help="Largest accepted difference between the original and the converted model."),
+    tolerance: Optional[float] = typer.Option(None, "--tolerance", help="Largest accepted difference between the original and the converted model [default: 1e-5; 1e-2 with --precision fp16]."),
     sample_data: Optional[Path] = typer.Option(None, "--sample-data", help="CSV or JSON rows for the parity check [default: the model's input example]."),
     lambda_http: str = typer.Option("native", "--lambda-http", help="HTTP events: native (fastest) or asgi (through Mangum, same app as containers)."),
     trust_type: list[str] = typer.Option([], "--trust-type", help="A type to allow when loading a skops model file (repeatable)."),
@@ -61,6 +61,11 @@ def build(
     ),
     require_gpu: Optional[bool] = typer.Option(
         None, "--require-gpu/--no-require-gpu", help="--target gpu: report not ready, naming the missing CUDA part, rather than serve from the CPU [default: on; MPACK_REQUIRE_GPU at run time]."
+    ),
+    precision: str = typer.Option(
+        "fp32",
+        "--precision",
+        help="--target gpu: fp16 runs the graph's float32 weights and arithmetic in half precision (inputs and outputs stay float32), checked against the original at its own tolerance.",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print one machine-readable build report on stdout."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
@@ -99,6 +104,7 @@ def build(
         max_batch_size=max_batch_size,
         max_batch_wait_ms=max_batch_wait_ms,
         require_gpu=require_gpu,
+        precision=precision,
     )
     with _error_boundary(as_json, debug):
         if not allow_pickle:

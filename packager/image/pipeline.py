@@ -76,6 +76,7 @@ def image_labels(manifest: dict, target: str) -> dict:
         "io.mpack.version": str(manifest["mpack_version"]),
         "io.mpack.target": target,
         **_runtime_labels(manifest["runtime"]),
+        **({"io.mpack.precision": manifest["build"]["precision"]} if manifest.get("build", {}).get("precision") else {}),
     }
 
 
