@@ -85,12 +85,13 @@ def platform_threads() -> int:
         return os.cpu_count() or 1
 
 
-def create_session(model, threads: int, providers=("CPUExecutionProvider",)):
-    """An ONNX Runtime session on an already-optimized graph (a file path or the graph's bytes)."""
+def create_session(model, threads: int, providers=("CPUExecutionProvider",), optimize: bool = False):
+    """An ONNX Runtime session on an already-optimized graph (a file path or the graph's bytes).
+    ``optimize``: fuse at load for the providers given (a GPU graph ships provider-neutral)."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL if optimize else ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
@@ -122,6 +123,6 @@ def load(root=None) -> LoadedModel:
     if manifest["runtime"].get("kind") == "gpu":  # --target gpu: CUDA first, and what really runs
         from .gpu_session import cuda_session
 
-        session, providers = cuda_session(lambda chosen: create_session(model_path, platform_threads(), chosen), str(manifest["runtime"].get("cuda")))
+        session, providers = cuda_session(lambda chosen: create_session(model_path, platform_threads(), chosen, optimize=True), str(manifest["runtime"].get("cuda")))
         return LoadedModel(manifest=manifest, session=session, providers=providers)
     return LoadedModel(manifest=manifest, session=create_session(model_path, platform_threads()))

@@ -228,7 +228,7 @@ def build(options: BuildOptions, progress: Progress | None = None) -> BuildRepor
                 optimized = converted.model_bytes
                 progress.note(f"{converted.flavor} shipped as itself ({converted.model_file}, {len(optimized) / 1024:.0f} KiB): {', '.join(converted.native['requirements'])}")
             else:
-                optimized = optimize_graph(converted.onnx_bytes)
+                optimized = optimize_graph(converted.onnx_bytes, getattr(target, "graph_optimization", "extended"))
                 progress.note(f"{converted.flavor} -> ONNX ({converted.signature['layout']} layout, {len(optimized) / 1024:.0f} KiB)")
                 if options.precision == "fp16":
                     full_precision, optimized = optimized, halve_precision(optimized)

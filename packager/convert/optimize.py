@@ -1,6 +1,12 @@
 """Build-time graph optimization: ONNX Runtime's extended level, saved, so the bundle loads with
 optimizations off (less cold start). Extended, not "all": the saved graph must stay portable
-across CPU types and architectures (layout-specific rewrites are left to run time hardware)."""
+across CPU types and architectures (layout-specific rewrites are left to run time hardware).
+
+Extended fusions are made for the provider that runs the graph at build time — the CPU — and some
+produce CPU-only operators (``com.microsoft`` FusedGemm, QuickGelu, ...). A graph for a GPU gets the
+basic level only (constant folding, eliminations, fusions into standard ONNX operators), and its
+session fuses for CUDA when it loads (``handlers/loader.py``): otherwise each CPU-only node would run
+on the CPU inside a CUDA session, with copies across the bus, and ``get_providers()`` would not say so."""
 
 from __future__ import annotations
 
@@ -11,13 +17,16 @@ from mpack.infra.errors import MpackError
 from mpack.packager.convert.onnx import set_opsets
 
 
-def optimize_graph(onnx_bytes: bytes) -> bytes:
+LEVELS = ("basic", "extended")
+
+
+def optimize_graph(onnx_bytes: bytes, level: str = "extended") -> bytes:
     import onnxruntime as ort
 
     with tempfile.TemporaryDirectory(prefix="mpack-opt-") as folder:
         target = Path(folder) / "optimized.onnx"
         options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+        options.graph_optimization_level = {"basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC, "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED}[level]
         options.optimized_model_filepath = str(target)
         options.log_severity_level = 3
         try:

@@ -79,6 +79,8 @@ class RangeProbe:
             return self.session.run(output_names, feeds)
         values = self.half.run([*output_names, *self.names], feeds)
         for name, half, full in zip(self.full_names, values[len(output_names) :], self.full.run(self.full_names, feeds)):
+            if getattr(half, "dtype", None) != np.float16:
+                continue
             full = np.asarray(full, dtype=np.float64)
             lost = np.isfinite(full) & ~np.isfinite(np.asarray(half, dtype=np.float64))
             if lost.any():
@@ -99,18 +101,18 @@ class RangeProbe:
 
 
 def _shared_half_tensors(halved: bytes, full: bytes) -> dict[str, str]:
-    """{float16 tensor of the halved graph: the same tensor of the float32 graph}: intermediates by
-    name, and the float16 value each float32 graph output is cast from (keep_io_types renames it)."""
+    """{tensor of the halved graph: the same tensor of the float32 graph}: every intermediate both
+    compute, by name, and the value each graph output is cast from (keep_io_types renames it). Types
+    are read at run time (only float16 arrays are judged): shape inference does not know onnxruntime's
+    fused operators, which the build-time optimization leaves in the graph."""
     import onnx
 
-    half_model = onnx.shape_inference.infer_shapes(onnx.load_from_string(halved))
-    full_model = onnx.load_from_string(full)
-    in_full = {name for node in full_model.graph.node for name in node.output}
-    half = {v.name for v in half_model.graph.value_info if v.type.tensor_type.elem_type == onnx.TensorProto.FLOAT16}
-    pairs = {name: name for name in sorted(half & in_full)}
-    outputs = {o.name for o in half_model.graph.output}
-    for node in half_model.graph.node:
-        if node.op_type == "Cast" and node.output[0] in outputs and node.input[0] in half:
+    half_graph, full_graph = onnx.load_from_string(halved).graph, onnx.load_from_string(full).graph
+    outputs = {o.name for o in half_graph.output}
+    in_full = {name for node in full_graph.node for name in node.output}
+    pairs = {name: name for node in half_graph.node for name in node.output if name in in_full and name not in outputs}
+    for node in half_graph.node:
+        if node.op_type == "Cast" and node.output[0] in outputs and node.input[0] not in {i.name for i in half_graph.input}:
             pairs[node.input[0]] = node.output[0]
     return pairs
 

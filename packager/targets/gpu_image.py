@@ -25,6 +25,7 @@ DEFAULT_BATCH_ROWS = 64
 
 class GpuImageTarget(ContainerImageTarget):
     name = "gpu"
+    graph_optimization = "basic"  # standard operators only; the session fuses for CUDA when it loads (convert/optimize.py)
 
     def runtime_packages(self, lambda_http: str) -> str:
         return "gpu"

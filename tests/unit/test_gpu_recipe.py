@@ -66,3 +66,43 @@ def test_the_gpu_recipe_puts_cuda_libraries_model_and_app_in_layers_of_their_own
     assert recipe.labels["io.mpack.onnxruntime"] == "1.32.0" and recipe.labels["io.mpack.cuda"] == "13" and recipe.base == "python:3.11-slim"
     assert recipe.environment["NVIDIA_VISIBLE_DEVICES"] == "all" and recipe.entrypoint[-1] == "mpack.handlers.container_main"
     assert target.default_tag("fraud", "3").endswith("3-gpu")
+
+
+def _mlp_graph() -> bytes:
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    weights = [numpy_helper.from_array(rng.normal(size=shape).astype(np.float32), name) for name, shape in (("w1", (16, 32)), ("b1", (32,)), ("w2", (32, 4)))]
+    nodes = [
+        helper.make_node("MatMul", ["x", "w1"], ["m"]),
+        helper.make_node("Add", ["m", "b1"], ["a"]),
+        helper.make_node("Relu", ["a"], ["r"]),
+        helper.make_node("MatMul", ["r", "w2"], ["z"]),
+        helper.make_node("Sigmoid", ["z"], ["s"]),
+        helper.make_node("Mul", ["z", "s"], ["y"]),
+    ]
+    graph = helper.make_graph(nodes, "mlp", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 16])], [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 4])], weights)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return model.SerializeToString()
+
+
+def test_a_gpu_graph_keeps_standard_operators_and_is_fused_when_its_session_loads():
+    """The CPU's extended fusions make CPU-only operators (FusedGemm, QuickGelu), which a CUDA
+    session would run on the CPU: the gpu target optimizes at the basic level, its session fuses at load."""
+    import numpy as np
+    import onnx
+
+    from mpack.handlers.loader import create_session
+    from mpack.packager.convert.optimize import optimize_graph
+
+    graph = _mlp_graph()
+    domains = lambda data: {node.domain or "ai.onnx" for node in onnx.load_from_string(data).graph.node}  # noqa: E731
+    assert "com.microsoft" in domains(optimize_graph(graph, getattr(get_target("lambda"), "graph_optimization", "extended")))
+    for_gpu = optimize_graph(graph, get_target("gpu").graph_optimization)
+    assert domains(for_gpu) == {"ai.onnx"}
+    x = np.random.default_rng(1).normal(size=(64, 16)).astype(np.float32)
+    expected = create_session(graph, 1).run(["y"], {"x": x})[0]
+    fused_at_load = create_session(for_gpu, 1, optimize=True)
+    assert np.abs(fused_at_load.run(["y"], {"x": x})[0] - expected).max() < 1e-4
