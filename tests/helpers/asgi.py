@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
+import os
 
 
 def asgi_request(app, method: str, path: str, headers: dict, body: bytes) -> tuple[int, dict, bytes]:
@@ -24,3 +26,17 @@ def asgi_request(app, method: str, path: str, headers: dict, body: bytes) -> tup
     start = next(m for m in sent if m["type"] == "http.response.start")
     response_headers = {k.decode().lower(): v.decode("latin-1") for k, v in start["headers"]}
     return start["status"], response_headers, b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+
+
+def bundle_app(root, **environment):
+    """The HTTP container's app (``mpack.handlers.container_app``) loaded on an unpacked bundle, with
+    ``environment`` set while it loads (the module reads its bundle and settings at import)."""
+    saved = dict(os.environ)
+    os.environ.update(MPACK_BUNDLE_ROOT=str(root), **environment)
+    try:
+        import mpack.handlers.container_app as module
+
+        return importlib.reload(module).app
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)

@@ -7,15 +7,14 @@ gpu image needs onnxruntime-gpu and its CUDA wheels (gigabytes): not built here 
 
 from __future__ import annotations
 
-import importlib
 import json
-import os
 
 import pytest
+from mpack.handlers.gpu_session import CUDA_LIBRARIES, cuda_problem
 from prometheus_client.parser import text_string_to_metric_families
 
-from mpack.handlers.gpu_session import CUDA_LIBRARIES, cuda_problem
 from tests.helpers.asgi import asgi_request as _asgi
+from tests.helpers.asgi import bundle_app
 from tests.helpers.bundle_runner import unzip
 
 
@@ -32,20 +31,8 @@ def gpu_bundle(built, tmp_path_factory):
     return root
 
 
-def gpu_app(root, **environment):
-    saved = dict(os.environ)
-    os.environ.update(MPACK_BUNDLE_ROOT=str(root), **environment)
-    try:
-        import mpack.handlers.container_app as module
-
-        return importlib.reload(module).app
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-
-
 def test_without_cuda_the_gpu_server_is_live_but_not_ready_and_says_why(gpu_bundle, store, capfd):
-    app = gpu_app(gpu_bundle)
+    app = bundle_app(gpu_bundle)
     assert "NOT READY" in capfd.readouterr().err
     assert _asgi(app, "GET", "/v2/health/live", {}, b"")[0] == 200
     for path in ("/v2/health/ready", "/ping", "/health", "/v2/models/fraud/ready"):
@@ -64,7 +51,7 @@ def test_without_cuda_the_gpu_server_is_live_but_not_ready_and_says_why(gpu_bund
 
 
 def test_require_gpu_off_serves_from_the_cpu_and_shows_the_provider(gpu_bundle, store, capfd):
-    app = gpu_app(gpu_bundle, MPACK_REQUIRE_GPU="0")
+    app = bundle_app(gpu_bundle, MPACK_REQUIRE_GPU="0")
     assert "WARNING - serving from CPUExecutionProvider" in capfd.readouterr().err
     assert _asgi(app, "GET", "/v2/health/ready", {}, b"")[0] == 200
     status, _, body = _asgi(app, "GET", "/v2/models/fraud", {}, b"")

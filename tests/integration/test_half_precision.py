@@ -8,6 +8,9 @@ parity gate stopping a model that leaves float16's range."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 import numpy as np
 import onnx
 import pytest
@@ -26,6 +29,8 @@ from mpack.packager.source.resolve import parse_source, resolve
 from mpack.packager.targets import get_target
 from onnx import TensorProto, helper, numpy_helper
 
+from tests.helpers.asgi import asgi_request, bundle_app
+from tests.helpers.bundle_runner import unzip
 from tests.helpers.cli import assert_clean_error, mpack
 from tests.helpers.models import fraud_frame
 
@@ -54,14 +59,14 @@ def halved(store, tmp_path, uri):
 
 
 def test_the_halved_graph_keeps_float32_inputs_and_outputs_and_answers_within_its_tolerance(store, mlp, tmp_path):
-    estimator, frame = mlp
+    estimator, _ = mlp
     converted, full, half = halved(store, tmp_path, "models:/mlp-fp16/1")
     graph = onnx.load_from_string(half).graph
     weights = {t.name: t.data_type for t in graph.initializer}
     assert TensorProto.FLOAT16 in weights.values() and TensorProto.FLOAT not in weights.values()
     assert [i.type.tensor_type.elem_type for i in graph.input] == [TensorProto.FLOAT] * len(graph.input)
     assert {o.type.tensor_type.elem_type for o in graph.output} <= {TensorProto.FLOAT, TensorProto.INT64}
-    weight_bytes = lambda data: sum(len(t.raw_data) for t in onnx.load_from_string(data).graph.initializer if t.data_type in (TensorProto.FLOAT, TensorProto.FLOAT16))  # noqa: E731
+    weight_bytes = lambda data: sum(len(t.raw_data) for t in onnx.load_from_string(data).graph.initializer if t.data_type in (TensorProto.FLOAT, TensorProto.FLOAT16))
     assert weight_bytes(half) * 2 == weight_bytes(full)
 
     rows, _ = fraud_frame(rows=2400, seed=12)
@@ -82,6 +87,30 @@ def test_the_halved_graph_keeps_float32_inputs_and_outputs_and_answers_within_it
     answer = service.score_document({"dataframe_split": {"columns": list(rows.columns), "data": rows.astype(np.float32).to_numpy().tolist()}, "params": {"predict_method": "predict_proba"}})
     expected = estimator.predict_proba(rows.astype(np.float32))
     assert answer.ok and np.abs(np.asarray(answer.body["predictions"]) - expected).max() <= FP16_TOLERANCE
+
+
+def test_the_gpu_server_answers_from_the_halved_graph(store, mlp, built, tmp_path, capfd):
+    """The gpu image's own app in process (as in test_gpu_target.py) on a bundle whose model is the
+    halved graph and whose manifest says what `--target gpu --precision fp16` writes; with
+    MPACK_REQUIRE_GPU=0 it serves from this machine's CPU, its session fused at load."""
+    estimator, _ = mlp
+    root = unzip(built("models:/mlp-fp16/1", runtime="onnx").artifact, tmp_path)
+    _, _, half = halved(store, tmp_path, "models:/mlp-fp16/1")
+    manifest = json.loads((root / "mpack.json").read_text())
+    (root / manifest["model"]["file"]).write_bytes(half)
+    manifest["model"]["sha256"] = hashlib.sha256(half).hexdigest()
+    manifest["runtime"].update(kind="gpu", cuda="13")
+    manifest["target"] = "gpu"
+    manifest["build"].update(target="gpu", require_gpu=True, precision="fp16", max_batch_size=64, max_batch_wait_ms=2.0)
+    (root / "mpack.json").write_text(json.dumps(manifest))
+    app = bundle_app(root, MPACK_REQUIRE_GPU="0")
+    assert "serving from CPUExecutionProvider" in capfd.readouterr().err
+    rows = fraud_frame(rows=300, seed=13)[0].astype(np.float32)
+    request = {"dataframe_split": {"columns": list(rows.columns), "data": rows.to_numpy().tolist()}, "params": {"predict_method": "predict_proba"}}
+    status, _, body = asgi_request(app, "POST", "/invocations", {"content-type": "application/json"}, json.dumps(request).encode())
+    assert status == 200, body
+    answered = np.asarray(json.loads(body)["predictions"])
+    assert np.abs(answered - estimator.predict_proba(rows)).max() <= FP16_TOLERANCE
 
 
 def test_a_label_may_differ_only_where_the_original_cannot_tell_two_classes_apart_in_half_precision(store, mlp, tmp_path):
