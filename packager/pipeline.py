@@ -15,61 +15,20 @@ from typing import Protocol
 from mpack.handlers.protocol import ScoringService
 from mpack.infra.errors import MpackError
 from mpack.infra.functions_host.app_config import DEFAULT_INSTANCE_MEMORY_MB
-from mpack.packager.bundle.dependencies import (
-    InstalledRuntime,
-    default_cache_dir,
-    install_runtime,
-)
+from mpack.packager.bundle.dependencies import InstalledRuntime, default_cache_dir, install_runtime
 from mpack.packager.bundle.manifest import build_manifest, manifest_bytes
 from mpack.packager.bundle.other_python import prepare_other_python, target_python
 from mpack.packager.bundle.runtime_plan import micro_plan, native_plan, plan_runtime
-from mpack.packager.bundle.zip_writer import (
-    check_destination,
-    partial_path,
-    publish,
-    write_zip,
-    writing,
-)
-from mpack.packager.check.parity import (
-    check_parity,
-    describe_failure,
-    parity_requests,
-    scoring_manifest,
-)
+from mpack.packager.bundle.zip_writer import check_destination, partial_path, publish, write_zip, writing
+from mpack.packager.check.parity import check_parity, describe_failure, parity_requests, scoring_manifest
 from mpack.packager.check.verify import ASGI_STACK, FORBIDDEN_AT_RUNTIME, skipped
 from mpack.packager.convert.optimize import optimize_graph
-from mpack.packager.convert.precision import (
-    RangeProbe,
-    check_precision,
-    default_tolerance,
-    halve_precision,
-)
-from mpack.packager.convert.registry import (
-    ConversionOptions,
-    LocalConverter,
-    model_flavor,
-    read_model,
-)
-from mpack.packager.micro.choice import (
-    RuntimeChoice,
-    choose,
-    cold_start_ms,
-    micro_candidate,
-    warm_latency,
-)
+from mpack.packager.convert.precision import RangeProbe, check_precision, default_tolerance, halve_precision
+from mpack.packager.convert.registry import ConversionOptions, LocalConverter, model_flavor, read_model
+from mpack.packager.micro.choice import RuntimeChoice, choose, cold_start_ms, micro_candidate, warm_latency
 from mpack.packager.micro.compiler import MICRO_MODULE
-from mpack.packager.source.environment import (
-    check_env_manager,
-    local_environment,
-    uv_environment,
-)
-from mpack.packager.source.examples import (
-    first_rows,
-    load_sample_data,
-    parity_records,
-    scoring_request,
-    tensor_request,
-)
+from mpack.packager.source.environment import check_env_manager, local_environment, uv_environment
+from mpack.packager.source.examples import first_rows, load_sample_data, parity_records, scoring_request, tensor_request
 from mpack.packager.source.requirements import logged_environment
 from mpack.packager.source.resolve import parse_source, resolve
 from mpack.packager.source.sklearn_model import PICKLE_RISK, is_pickle
@@ -423,10 +382,7 @@ def _no_packages(work: Path, precompiled: bool) -> InstalledRuntime:
 def _verify_elsewhere(target, partial: Path, runtime, options: BuildOptions, request: dict, expected, progress):
     """A zip for another Python than this interpreter's is verified in a container of that Python
     when Docker and its image are here; otherwise skipped, saying what would make it run."""
-    from mpack.packager.check.verify_container import (
-        container_unavailable,
-        verify_in_container,
-    )
+    from mpack.packager.check.verify_container import container_unavailable, verify_in_container
 
     unavailable = container_unavailable(runtime.python, runtime.arch, options.base_image) if target.name == "lambda" else "only Lambda zips run in a container of their Python"
     if unavailable:

@@ -20,11 +20,7 @@ from mpack.packager.check.parity import check_parity, parity_requests, scoring_m
 from mpack.packager.check.scoring import scoring_service
 from mpack.packager.convert.optimize import optimize_graph
 from mpack.packager.convert.precision import FP16_TOLERANCE, RangeProbe, halve_precision
-from mpack.packager.convert.registry import (
-    ConversionOptions,
-    LocalConverter,
-    read_model,
-)
+from mpack.packager.convert.registry import ConversionOptions, LocalConverter, read_model
 from mpack.packager.source.resolve import parse_source, resolve
 from mpack.packager.targets import get_target
 from onnx import TensorProto, helper, numpy_helper
