@@ -152,7 +152,7 @@ def build(options: BuildOptions, progress: Progress | None = None) -> BuildRepor
         timings[name] = round(time.perf_counter() - started, 3)
 
     target = get_target(options.target)
-    check_precision(options.precision, target.name)
+    check_precision(options.precision)
     if options.tolerance is None:
         options = replace(options, tolerance=default_tolerance(options.precision))
     runtime = plan_runtime(target_python(options.python, target), options.arch, target.runtime_packages(options.lambda_http), target.glibc_minor)

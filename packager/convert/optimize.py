@@ -17,9 +17,6 @@ from mpack.infra.errors import MpackError
 from mpack.packager.convert.onnx import set_opsets
 
 
-LEVELS = ("basic", "extended")
-
-
 def optimize_graph(onnx_bytes: bytes, level: str = "extended") -> bytes:
     import onnxruntime as ort
 

@@ -86,6 +86,11 @@ def check_target_options(target: Target, options) -> None:
             raise MpackError(f"{', '.join(given)} only applies to --target container or gpu (their HTTP server batches requests)", f"drop {', '.join(given)} for --target {target.name}")
     if target.name != "gpu" and options.require_gpu is not None:
         raise MpackError("--require-gpu only applies to --target gpu", f"drop it for --target {target.name}")
+    if target.name != "gpu" and options.precision != "fp32":
+        raise MpackError(
+            f"--precision {options.precision} only applies to --target gpu (on --target {target.name} a CPU would convert every half-precision value back to float32: slower, not faster)",
+            "drop --precision, or build --target gpu",
+        )
     check = getattr(target, "check_options", None)
     if check is not None:
         check(options)
