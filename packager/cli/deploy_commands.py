@@ -8,6 +8,7 @@ from typing import Optional
 
 import typer
 from mpack.infra.errors import MpackError
+from mpack.infra.kubernetes.manifests import FORMATS as KUBERNETES_FORMATS
 from mpack.packager.cli.boundary import error_boundary as _error_boundary
 from mpack.packager.cli.boundary import stderr as _stderr
 from mpack.packager.cli.options import CACHE_OPTION, ENV_OPTION
@@ -28,8 +29,6 @@ _STORAGE = typer.Option(
     envvar="AZURE_STORAGE_CONNECTION_STRING",
     help="Azure: connection string of the storage account holding packages [default: Azure AD through DefaultAzureCredential].",
 )
-
-KUBERNETES_FORMATS = ("k8s", "knative", "kserve")
 
 
 def deploy(
