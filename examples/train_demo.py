@@ -44,6 +44,9 @@ def train_and_register(store: Path, name: str = "demo-fraud", trees: int = 200) 
             input_example=frame.head(5),
             registered_model_name=name,
             skops_trusted_types=["sklearn.tree._tree.Tree"],  # we made this file ourselves
+            # exactly what the flavor loads with: MLflow would otherwise infer requirements from
+            # every module imported in this interpreter (a test venv's torch, pytest, rich...)
+            pip_requirements=mlflow.sklearn.get_default_pip_requirements(include_skops=True),
         )
     version = info.registered_model_version
     client.set_registered_model_alias(name, "champion", version)

@@ -18,7 +18,7 @@ from mpack.infra.functions_host.app_config import DEFAULT_INSTANCE_MEMORY_MB
 from mpack.packager.bundle.dependencies import InstalledRuntime, default_cache_dir, install_runtime
 from mpack.packager.bundle.manifest import build_manifest, manifest_bytes
 from mpack.packager.bundle.other_python import prepare_other_python, target_python
-from mpack.packager.bundle.runtime_plan import micro_plan, native_plan, plan_runtime
+from mpack.packager.bundle.runtime_plan import check_lambda_http, micro_plan, native_plan, plan_runtime
 from mpack.packager.bundle.zip_writer import check_destination, partial_path, publish, write_zip, writing
 from mpack.packager.check.parity import check_parity, describe_failure, parity_requests, scoring_manifest
 from mpack.packager.check.verify import ASGI_STACK, FORBIDDEN_AT_RUNTIME, skipped
@@ -153,6 +153,7 @@ def build(options: BuildOptions, progress: Progress | None = None) -> BuildRepor
 
     target = get_target(options.target)
     check_precision(options.precision)
+    check_lambda_http(options.lambda_http)
     if options.tolerance is None:
         options = replace(options, tolerance=default_tolerance(options.precision))
     runtime = plan_runtime(target_python(options.python, target), options.arch, target.runtime_packages(options.lambda_http), target.glibc_minor)
@@ -409,7 +410,7 @@ def _model_converter(model, options: BuildOptions, scope: ExitStack, progress):
         return LocalConverter()
     from mpack.packager.convert.in_environment import EnvironmentConverter
 
-    environment = uv_environment(logged, options.cache_dir or default_cache_dir(), progress.note)
+    environment = uv_environment(logged, options.cache_dir or default_cache_dir(), progress.note, progress.warn)
     progress.note(f"model environment {environment.key}{' (cached)' if environment.cache_hit else ''}: {logged.describe()}")
     return scope.enter_context(EnvironmentConverter(environment))
 

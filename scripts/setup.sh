@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Create .venv and install mpack with its test tools. Safe to re-run; pip's wheel cache makes
-# later runs fast. On a fresh Debian machine, installs python3-venv first.
+# Create .venv and install mpack; with --test, also its test tools (the flavors' frameworks, test
+# clients). Safe to re-run; pip's wheel cache makes later runs fast. On a fresh Debian machine,
+# installs python3-venv first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! python3 -c "import venv, ensurepip" >/dev/null 2>&1; then
@@ -12,9 +13,11 @@ if [ ! -x .venv/bin/python ]; then
   echo "==> creating .venv"
   python3 -m venv .venv
 fi
-echo "==> installing mpack and its dependencies into .venv (progress below)"
+TARGET="."; WHAT="mpack and its dependencies"
+if [ "${1:-}" = "--test" ]; then TARGET=".[test]"; WHAT="mpack and its test tools"; fi
+echo "==> installing $WHAT into .venv (progress below)"
 .venv/bin/python -m pip install --disable-pip-version-check --progress-bar on -q --upgrade pip
-.venv/bin/python -m pip install --disable-pip-version-check --progress-bar on -e ".[test]" 2>&1 \
+.venv/bin/python -m pip install --disable-pip-version-check --progress-bar on -e "$TARGET" 2>&1 \
   | grep -E --line-buffered "^(Collecting|Successfully|ERROR)" || true
 .venv/bin/python -c "import mpack.packager.cli" || { echo "mpack failed to install" >&2; exit 1; }
 echo "==> mpack installed: $(.venv/bin/mpack --help >/dev/null && echo ok)"

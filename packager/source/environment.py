@@ -103,7 +103,7 @@ def installed_version(package: str) -> str | None:
         return None
 
 
-def uv_environment(logged: LoggedEnvironment, cache_dir: Path, log=lambda text: None) -> ModelEnvironment:
+def uv_environment(logged: LoggedEnvironment, cache_dir: Path, log=lambda text: None, warn=lambda text: None) -> ModelEnvironment:
     """The model's logged requirements plus the converters in a cached virtual environment."""
     interpreter = find_python(logged.python)
     minor = logged.python or f"{sys.version_info.major}.{sys.version_info.minor}"
@@ -122,7 +122,7 @@ def uv_environment(logged: LoggedEnvironment, cache_dir: Path, log=lambda text: 
         log(f"creating the model's environment (Python {minor}: {', '.join(logged.requirements) or 'no logged requirements'})")
         shutil.rmtree(folder, ignore_errors=True)
         try:
-            _create(interpreter, folder, wanted, logged)
+            _create(interpreter, folder, wanted, logged, warn)
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
@@ -170,38 +170,60 @@ def uv_binary() -> str:
     raise MpackError("uv is not installed, and the model's environment is built with it", "pip install uv, or --env-manager local")
 
 
-def _create(interpreter: Path, folder: Path, wanted: list[str], logged: LoggedEnvironment) -> None:
+def _create(interpreter: Path, folder: Path, wanted: list[str], logged: LoggedEnvironment, warn) -> None:
     _uv(["venv", "--quiet", "--relocatable", "--python", str(interpreter), str(folder)], "create a virtual environment")
     # bytecode compiled once, at install: the worker starts with -B (nothing written beside mpack's own
     # sources), and compiling scikit-learn, pandas and SciPy at every start cost seconds per build
-    install = ["pip", "install", "--quiet", "--compile-bytecode", "--python", str(folder / "bin" / "python"), *torch_sources(wanted)]
+    install = ["pip", "install", "--quiet", "--compile-bytecode", "--python", str(folder / "bin" / "python")]
+    sources = torch_sources(wanted)
     try:
-        _uv([*install, *wanted], "install the model's requirements")
+        sources = install_packages(install, wanted, sources, warn)
     except MpackError:
         # The converters at this machine's versions may not resolve beside old pins: let uv choose.
         named = {package_name(r) for r in logged.requirements}
         relaxed = list(logged.requirements) + [p for p in CONVERTERS + FLAVOR_CONVERTERS.get(logged.flavor, ()) if p not in named]
-        _uv([*install, *relaxed], "install the model's requirements")
+        install_packages(install, relaxed, sources, warn)
 
 
-def torch_sources(wanted: list[str]) -> list[str]:
-    """PyTorch's CPU index beside PyPI when torch is needed and the user set no uv sources."""
-    if "torch" not in {package_name(w) for w in wanted} or any(os.environ.get(name) for name in UV_SOURCES):
-        return []
-    return ["--extra-index-url", TORCH_CPU_INDEX, "--index-strategy", "unsafe-best-match"]
+def install_packages(install: list[str], packages: list[str], sources: list[str], warn) -> list[str]:
+    """``uv pip install`` with the extra index ``sources`` name; when that index cannot be reached (a
+    proxy, a closed network) the default index alone, with a warning, so a build still goes on.
+    Returns the sources that were used."""
+    what = "install the model's requirements"
+    done = _run_uv([*install, *sources, *packages], what)
+    if done.returncode == 0:
+        return sources
+    unreachable = [url for url in _extra_indexes(sources) if f"Failed to fetch: {url}" in (done.stderr or "")]
+    if not unreachable:
+        raise _uv_failed(done, what)
+    warn(f"the package index {unreachable[0]} cannot be reached; installing from the default index instead (PyPI's torch wheels bring CUDA libraries: set UV_INDEX_URL to a CPU index you can reach to avoid them)")
+    _uv([*install, *packages], what)
+    return []
+
+
+def _extra_indexes(sources: list[str]) -> list[str]:
+    return [sources[i + 1].rstrip("/") for i, flag in enumerate(sources[:-1]) if flag == "--extra-index-url"]
 
 
 def _uv(arguments: list[str], what: str) -> None:
+    done = _run_uv(arguments, what)
+    if done.returncode != 0:
+        raise _uv_failed(done, what)
+
+
+def _run_uv(arguments: list[str], what: str) -> subprocess.CompletedProcess:
     try:
-        done = subprocess.run([uv_binary(), *arguments], capture_output=True, text=True, env=_uv_env(), timeout=INSTALL_TIMEOUT_S)
+        return subprocess.run([uv_binary(), *arguments], capture_output=True, text=True, env=_uv_env(), timeout=INSTALL_TIMEOUT_S)
     except subprocess.TimeoutExpired:
         raise MpackError(f"uv did not {what} within {INSTALL_TIMEOUT_S} s", "check the package index is reachable, or use --env-manager local") from None
-    if done.returncode != 0:
-        detail = " ".join((done.stderr or done.stdout).split())[-1500:]
-        raise MpackError(
-            f"cannot {what} for the model's environment: {detail}",
-            "the model's requirements.txt does not install here; fix the pins, point uv at your index (UV_INDEX_URL), or use --env-manager local",
-        )
+
+
+def _uv_failed(done: subprocess.CompletedProcess, what: str) -> MpackError:
+    detail = " ".join((done.stderr or done.stdout).split())[-1500:]
+    return MpackError(
+        f"cannot {what} for the model's environment: {detail}",
+        "the model's requirements.txt does not install here; fix the pins, point uv at your index (UV_INDEX_URL), or use --env-manager local",
+    )
 
 
 def _uv_env() -> dict:

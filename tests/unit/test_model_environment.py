@@ -68,3 +68,33 @@ def test_env_manager_names_are_checked():
     assert check_env_manager("uv") == "uv"
     with pytest.raises(MpackError, match="--env-manager conda"):
         check_env_manager("conda")
+
+
+def _closed_loopback_index() -> str:
+    """A URL on this machine where nothing listens: an index that cannot be reached."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}/simple"
+
+
+def test_an_unreachable_extra_index_falls_back_to_the_default_index_with_a_warning(tmp_path):
+    """Real uv, a real install from the default index (PyPI or the machine's uv settings)."""
+    import subprocess
+
+    from mpack.packager.source.environment import _uv, install_packages
+
+    folder = tmp_path / "env"
+    _uv(["venv", "--quiet", "--python", sys.executable, str(folder)], "create a virtual environment")
+    install = ["pip", "install", "--quiet", "--python", str(folder / "bin" / "python")]
+    index = _closed_loopback_index()
+    warnings: list[str] = []
+    used = install_packages(install, ["six"], ["--extra-index-url", index, "--index-strategy", "unsafe-best-match"], warnings.append)
+    assert used == []
+    assert len(warnings) == 1 and index in warnings[0] and "default index" in warnings[0]
+    subprocess.run([str(folder / "bin" / "python"), "-c", "import six"], check=True)
+    # a requirement that exists nowhere is still refused, after the fallback, naming the package
+    with pytest.raises(MpackError, match="mpack-no-such-package-anywhere"):
+        install_packages(install, ["mpack-no-such-package-anywhere==1.0"], ["--extra-index-url", index], warnings.append)
