@@ -19,8 +19,9 @@ PYTHONS = ("3.11", "3.12", "3.13", "3.14")  # Lambda's current Pythons; the newe
 ARCHES = {"x86_64": "x86_64", "arm64": "aarch64"}
 GLIBC = {"3.11": 26, "3.12": 34, "3.13": 34, "3.14": 34}
 LEGACY_GLIBC_RUNTIME = {"onnxruntime": "1.16.3", "numpy": "1.26.4", "opset": {"": 19, "ai.onnx.ml": 3}}
-# Libraries the handler itself imports, per HTTP mode (their own dependencies are resolved by pip);
-# "container" is the HTTP server image (uvicorn + Starlette).
+LAMBDA_HTTP_MODES = ("native", "asgi")  # what --lambda-http accepts: how a Lambda answers HTTP events
+# Libraries the handler itself imports, per package set: the Lambda HTTP modes, and the sets other
+# targets ship (a target names its set; their own dependencies are resolved by pip).
 HANDLER_PACKAGES = {
     "native": ("aws-lambda-powertools",),
     "asgi": ("aws-lambda-powertools", "mangum", "starlette"),
@@ -79,23 +80,30 @@ def host_arch() -> str:
     return "arm64" if machine in ("aarch64", "arm64") else machine
 
 
-def plan_runtime(python: str | None, arch: str | None, lambda_http: str, glibc_minor: int | None = None) -> RuntimePlan:
-    """``glibc_minor``: the target's C library (images choose theirs); default Lambda's for ``python``."""
+def check_lambda_http(mode: str) -> None:
+    """Callers other than the command line (which offers the modes as choices) get the same answer."""
+    if mode not in LAMBDA_HTTP_MODES:
+        raise MpackError(f"--lambda-http {mode} is not a mode", f"choose one of {', '.join(LAMBDA_HTTP_MODES)}")
+
+
+def plan_runtime(python: str | None, arch: str | None, package_set: str, glibc_minor: int | None = None) -> RuntimePlan:
+    """``package_set``: the target's key of HANDLER_PACKAGES (``Target.runtime_packages``), never a
+    user's word; ``glibc_minor``: the target's C library (images choose theirs); default Lambda's for ``python``."""
     python = python or host_python()
     arch = arch or host_arch()
     if python not in PYTHONS:
         raise MpackError(f"--python {python} is not a supported target", f"choose one of {', '.join(PYTHONS)}")
     if arch not in ARCHES:
         raise MpackError(f"--arch {arch} is not a supported target", f"choose one of {', '.join(ARCHES)}")
-    if lambda_http not in HANDLER_PACKAGES:
-        raise MpackError(f"--lambda-http {lambda_http} is not a mode", f"choose one of {', '.join(HANDLER_PACKAGES)}")
-    packages = tuple(f"{name}=={version(name)}" for name in HANDLER_PACKAGES[lambda_http])
+    if package_set not in HANDLER_PACKAGES:
+        raise ValueError(f"no handler package set {package_set!r}")  # a target's mistake, not a user's
+    packages = tuple(f"{name}=={version(name)}" for name in HANDLER_PACKAGES[package_set])
     glibc = glibc_minor or GLIBC[python]
     if glibc < 28:
         legacy = LEGACY_GLIBC_RUNTIME
         return RuntimePlan(python, arch, legacy["onnxruntime"], legacy["numpy"], legacy["opset"], packages, glibc)
     onnxruntime = version("onnxruntime")
-    if lambda_http == "gpu":
+    if package_set == "gpu":
         onnxruntime = gpu_release(onnxruntime)
         return RuntimePlan(python, arch, onnxruntime, version("numpy"), None, packages, glibc, cuda=cuda_major(onnxruntime))
     return RuntimePlan(python, arch, onnxruntime, version("numpy"), None, packages, glibc)

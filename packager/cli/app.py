@@ -5,11 +5,37 @@ from __future__ import annotations
 
 import sys
 
+import click
 import typer
 from mpack.packager.cli import build_commands, deploy_commands, local_commands
 from mpack.packager.cli.boundary import stderr
+from rich.markup import escape
+from typer.core import TyperCommand, TyperGroup
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Package ML models as small, fast serverless bundles.")
+
+def _literal_help(command: click.Command) -> None:
+    """Help text is prose, not rich markup: "[default: ...]" and "[tool.mpack]" must show as written
+    (typer renders help as markup, which would swallow them)."""
+    for holder in (command, *command.params):
+        for name in ("help", "short_help"):
+            text = getattr(holder, name, None)
+            if text:
+                setattr(holder, name, escape(text))
+
+
+class LiteralHelpCommand(TyperCommand):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        _literal_help(self)
+
+
+class LiteralHelpGroup(TyperGroup):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        _literal_help(self)
+
+
+app = typer.Typer(cls=LiteralHelpGroup, add_completion=False, no_args_is_help=True, help="Package ML models as small, fast serverless bundles.")
 
 
 @app.callback()
@@ -17,14 +43,18 @@ def _root() -> None:
     """mpack: MLflow models to AWS Lambda (and more), tested locally before they ship."""
 
 
-app.command()(build_commands.build)
-app.command("base-image")(build_commands.base_image_command)
-app.command()(local_commands.invoke)
-app.command()(local_commands.serve)
-app.command()(deploy_commands.deploy)
-app.command()(deploy_commands.promote)
-app.command()(deploy_commands.rollback)
-app.command("export")(deploy_commands.export_command)
+COMMANDS = {
+    "build": build_commands.build,
+    "base-image": build_commands.base_image_command,
+    "invoke": local_commands.invoke,
+    "serve": local_commands.serve,
+    "deploy": deploy_commands.deploy,
+    "promote": deploy_commands.promote,
+    "rollback": deploy_commands.rollback,
+    "export": deploy_commands.export_command,
+}
+for _name, _function in COMMANDS.items():
+    app.command(_name, cls=LiteralHelpCommand)(_function)
 
 
 def main() -> None:

@@ -5,13 +5,17 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from pathlib import Path
-from typing import Optional
+from typing import Literal, Optional
 
 import typer
 from mpack.infra.errors import MpackError
+from mpack.packager.bundle.runtime_plan import LAMBDA_HTTP_MODES
 from mpack.packager.cli.boundary import error_boundary as _error_boundary
 from mpack.packager.cli.boundary import stderr as _stderr
 from rich.markup import escape
+
+# The modes as choices: anything else is a usage error before any work starts.
+LambdaHttp = Literal[LAMBDA_HTTP_MODES]
 
 
 def build(
@@ -30,7 +34,7 @@ def build(
     arch: Optional[str] = typer.Option(None, "--arch", help="Target architecture: x86_64 or arm64 [default: this machine's]."),
     tolerance: Optional[float] = typer.Option(None, "--tolerance", help="Largest accepted difference between the original and the converted model [default: 1e-5; 1e-2 with --precision fp16]."),
     sample_data: Optional[Path] = typer.Option(None, "--sample-data", help="CSV or JSON rows for the parity check [default: the model's input example]."),
-    lambda_http: str = typer.Option("native", "--lambda-http", help="HTTP events: native (fastest) or asgi (through Mangum, same app as containers)."),
+    lambda_http: LambdaHttp = typer.Option("native", "--lambda-http", help="HTTP events: native (fastest) or asgi (through Mangum, same app as containers)."),
     trust_type: list[str] = typer.Option([], "--trust-type", help="A type to allow when loading a skops model file (repeatable)."),
     allow_pickle: bool = typer.Option(False, "--allow-pickle", help="Load a pickle/cloudpickle model file (runs code from it) [also: allow_pickle = true under [tool.mpack]]."),
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", envvar="MPACK_CACHE_DIR", help="Cache for runtime wheels [default: ~/.cache/mpack]."),

@@ -175,7 +175,28 @@ def test_usage_errors_exit_2_and_bad_options_exit_1(store):
     assert mpack("build", "--model", "x", "--tolerance", "abc").returncode == 2
     assert_clean_error(mpack("build", "--model", "models:/fraud/1", "--target", "gcp", store=store), "unknown target 'gcp'", "lambda")
     assert_clean_error(mpack("build", "--model", "models:/fraud/1", "--python", "3.9", store=store), "--python 3.9")
-    assert_clean_error(mpack("build", "--model", "models:/fraud/1", "--lambda-http", "grpc", store=store), "--lambda-http grpc")
+
+
+@pytest.mark.parametrize("mode", ["gpu", "container", "azure", "bogus"])
+def test_lambda_http_takes_only_its_two_modes_and_refuses_others_before_any_work(tmp_path, mode):
+    """Internal package-set names (gpu, container, azure) are no modes: a usage error at once, naming
+    the two, with no model looked up (the tracking store does not exist) and nothing written."""
+    import time
+
+    output = tmp_path / "out" / "bundle.zip"
+    started = time.monotonic()
+    result = mpack("build", "--model", "models:/fraud/1", "--output", str(output), "--lambda-http", mode, cwd=tmp_path, env={"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'absent' / 'mlflow.db'}"})
+    elapsed = time.monotonic() - started
+    assert result.returncode == 2, result.stderr
+    message = " ".join(result.stderr.replace("│", " ").split())
+    assert "Invalid value for '--lambda-http'" in message and f"'{mode}'" in message and "'native', 'asgi'" in message
+    assert "Traceback" not in result.stderr and "container, azure" not in message
+    assert elapsed < 5  # refused while parsing: no resolution, conversion or verification ran
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no output folder, no store, no dist/
+
+
+def test_lambda_http_on_azure_is_still_refused(store):
+    assert_clean_error(mpack("build", "--model", "models:/fraud/1", "--target", "azure", "--lambda-http", "asgi", store=store), "--lambda-http applies to Lambda targets")
 
 
 def test_json_errors_are_machine_readable(store):

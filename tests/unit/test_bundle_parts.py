@@ -11,7 +11,7 @@ import pytest
 from mpack.handlers.lambda_sources import event_kind
 from mpack.infra.errors import MpackError
 from mpack.infra.local.events import EVENT_KINDS, wrap_event
-from mpack.packager.bundle.runtime_plan import plan_runtime
+from mpack.packager.bundle.runtime_plan import check_lambda_http, plan_runtime
 from mpack.packager.bundle.strip import strip_site
 from mpack.packager.bundle.zip_writer import BundleEntry, contributor, write_zip
 
@@ -107,9 +107,20 @@ def test_runtime_plan_follows_the_target_glibc():
     modern = plan_runtime("3.12", "x86_64", "asgi")
     assert modern.glibc == "2.34" and modern.opset is None
     assert [p.split("==")[0] for p in modern.handler_packages] == ["aws-lambda-powertools", "mangum", "starlette"]
-    for bad in (("3.9", None, "native"), (None, "sparc", "native"), (None, None, "grpc")):
+    for bad in (("3.9", None, "native"), (None, "sparc", "native")):
         with pytest.raises(MpackError):
             plan_runtime(*bad)
+    with pytest.raises(ValueError, match="no handler package set 'grpc'"):  # a target's key, never a user's word
+        plan_runtime(None, None, "grpc")
+
+
+def test_lambda_http_modes_are_native_and_asgi_only():
+    for mode in ("native", "asgi"):
+        check_lambda_http(mode)
+    for internal in ("gpu", "container", "azure", "grpc"):
+        with pytest.raises(MpackError, match=f"--lambda-http {internal} is not a mode") as refused:
+            check_lambda_http(internal)
+        assert refused.value.hint == "choose one of native, asgi"
 
 
 def test_every_event_template_is_recognised_as_its_source():
