@@ -1,8 +1,10 @@
 """The Open Inference Protocol (KServe V2) over the same scoring core as the MLflow protocol.
 
-Tabular models take one input per column (shape [n] or [n, 1]) or one [n, columns] input; tensor
-models take their named tensors. ``parameters.predict_method`` picks the prediction method. Outputs
-carry the model's own dtypes and shapes. Errors are ``{"error": "..."}``. The binary tensor data
+Tabular models take one input per column (shape [n] or [n, 1]) or one [n, columns] input (a BYTES
+one converted column by column as the signature types them: the one way to send a mixed table as a
+single tensor); tensor models take their named tensors. A request may ask for any of the outputs the
+metadata lists (a classifier's label and probabilities together); without ``outputs``,
+``parameters.predict_method`` picks the set. Outputs carry the model's own dtypes and shapes. Errors are ``{"error": "..."}``. The binary tensor data
 extension (tritonclient's default) is spoken both ways (``binary_tensors``).
 """
 
@@ -73,7 +75,8 @@ class OpenInference:
             inputs = [{"name": t.name, "datatype": DATATYPES.get(t.dtype, "BYTES"), "shape": [-1 if d in (None, -1) else d for d in t.shape]} for t in signature.tensors]
         else:
             inputs = [{"name": c.name, "datatype": COLUMN_TYPES.get(c.type, "BYTES"), "shape": [-1]} for c in signature.columns]
-        outputs = [{"name": o.name, "datatype": _ORT_TYPES.get(o.type, "BYTES"), "shape": [d if isinstance(d, int) else -1 for d in (o.shape or [])]} for o in self.service.session.get_outputs()]
+        described_outputs = {o.name: o for o in self.service.session.get_outputs()}
+        outputs = [_output_metadata(name, described_outputs.get(name)) for name in self.service.output_names]
         described = {"name": self.name, "versions": [self.version], "platform": "onnxruntime", "inputs": inputs, "outputs": outputs}
         if self.provider:
             described["parameters"] = {"execution_provider": self.provider}
@@ -87,16 +90,13 @@ class OpenInference:
             elif binary:
                 raise RequestError("binary data sent without an 'inputs' list to read it")
             document = self._document(request)
-            names, arrays = self.service.predict_arrays(document)
-            wanted = _requested_outputs(request, names)
+            names, arrays = self.service.predict_arrays(document, _requested_outputs(request, self.service.output_names))
         except RequestError as error:
             return _error(error.status, error.message)
         except Exception as exc:  # a real model failure
             return _error(500, f"model failed to predict: {exc}"[:2000])
         outputs, chunks = [], []
         for name, array in zip(names, arrays):
-            if name not in wanted:
-                continue
             array = np.asarray(array)
             if binary_tensors.wants_binary(request, name):
                 data = binary_tensors.encode(array)
@@ -118,21 +118,28 @@ class OpenInference:
         """The OIP request as an MLflow scoring document for the core to validate."""
         if not isinstance(request, dict) or not isinstance(request.get("inputs"), list) or not request["inputs"]:
             raise RequestError("an inference request needs a non-empty 'inputs' list of {name, shape, datatype, data}")
-        tensors = {}
+        tensors, datatypes = {}, {}
         for index, item in enumerate(request["inputs"]):
             if not isinstance(item, dict) or not {"name", "shape", "data"} <= item.keys():
                 raise RequestError(f"inputs[{index}] needs 'name', 'shape', 'datatype' and 'data'")
             tensors[item["name"]] = _reshape(item, index)
+            datatypes[item["name"]] = item.get("datatype")
         parameters = request.get("parameters") or {}
         params = {"predict_method": parameters["predict_method"]} if isinstance(parameters, dict) and "predict_method" in parameters else {}
         signature = self.service.signature
         if signature.layout == "tensors":
             return {"inputs": tensors, "params": params}
         columns = list(signature.column_names)
+        types = {c.name: c.type for c in signature.columns}
         if len(tensors) == 1 and next(iter(tensors)) not in columns:  # one [rows, columns] matrix
-            rows = next(iter(tensors.values()))
+            (name, rows), = tensors.items()
+            if datatypes[name] == "BYTES" and isinstance(rows, list):
+                rows = [[_from_text(value, types[column]) for value, column in zip(row, columns)] if isinstance(row, list) else row for row in rows]
             return {"dataframe_split": {"columns": columns, "data": rows}, "params": params}
         flat = {name: [v[0] if isinstance(v, list) and len(v) == 1 else v for v in values] for name, values in tensors.items()}
+        for name, values in flat.items():
+            if datatypes[name] == "BYTES" and types.get(name, "string") != "string":
+                flat[name] = [_from_text(value, types[name]) for value in values]
         lengths = {len(v) for v in flat.values()}
         if len(lengths) > 1:
             raise RequestError("all inputs must have the same number of rows")
@@ -154,6 +161,30 @@ def _reshape(item: dict, index: int) -> list:
     return flat.reshape(shape).tolist()
 
 
+def _from_text(value, column_type: str):
+    """A BYTES element as the column's type ("35.8" -> 35.8 for a double column, "" -> null); text
+    that does not parse is passed on as it is, for the signature check to refuse naming the column."""
+    if not isinstance(value, str) or column_type == "string":
+        return value
+    text = value.strip()
+    if not text:
+        return None
+    if column_type == "boolean":
+        return {"true": True, "false": False, "1": True, "0": False}.get(text.lower(), value)
+    try:
+        number = int(text) if column_type in ("long", "integer") and text.lstrip("+-").isdigit() else float(text)
+    except ValueError:
+        return value
+    return number if isinstance(number, int) or not math.isinf(number) else value
+
+
+def _output_metadata(name: str, described) -> dict:
+    """An output's name, datatype and shape as the session describes it (BYTES, [-1] when it does not)."""
+    if described is None:
+        return {"name": name, "datatype": "BYTES", "shape": [-1]}
+    return {"name": name, "datatype": _ORT_TYPES.get(described.type, "BYTES"), "shape": [d if isinstance(d, int) else -1 for d in (described.shape or [])]}
+
+
 def _output(name: str, array: np.ndarray, with_data: bool = True) -> dict:
     output = {"name": name, "datatype": DATATYPES.get(str(array.dtype), "BYTES"), "shape": list(array.shape)}
     if with_data:
@@ -161,17 +192,18 @@ def _output(name: str, array: np.ndarray, with_data: bool = True) -> dict:
     return output
 
 
-def _requested_outputs(request: dict, names: list[str]) -> set[str]:
-    """The outputs the request names (all of the method's when it names none)."""
+def _requested_outputs(request: dict, names: list[str]) -> list[str] | None:
+    """The outputs the request names, each once and in its order (None when it names none: the
+    predict method's then); any of ``names``, the outputs the metadata lists."""
     specs = request.get("outputs")
     if specs is None:
-        return set(names)
+        return None
     if not isinstance(specs, list) or not all(isinstance(s, dict) and isinstance(s.get("name"), str) for s in specs):
         raise RequestError("'outputs' must be a list of {name, parameters}")
     unknown = [s["name"] for s in specs if s["name"] not in names]
     if unknown:
-        raise RequestError(f"unknown output(s) {', '.join(repr(u)[:60] for u in unknown[:10])}; this prediction method gives {', '.join(names)}")
-    return {s["name"] for s in specs} or set(names)
+        raise RequestError(f"unknown output(s) {', '.join(repr(u)[:60] for u in unknown[:10])}; this model gives {', '.join(names)}")
+    return list(dict.fromkeys(s["name"] for s in specs)) or None
 
 
 def _only(method: str, allowed: str, respond) -> Response:

@@ -125,13 +125,24 @@ class ScoringService:
         except RequestError as error:
             return error_response(error)
 
-    def predict_arrays(self, document) -> tuple[list[str], list]:
+    def predict_arrays(self, document, outputs: list[str] | None = None) -> tuple[list[str], list]:
         """(output names, raw output arrays) for an MLflow request, for protocols that carry typed
-        tensors (Open Inference). Raises RequestError for bad requests; model failures propagate."""
+        tensors (Open Inference): ``outputs`` when given (any of ``output_names``), else the predict
+        method's. Raises RequestError for bad requests; model failures propagate."""
         fmt, payload, params = requests.split_document(document)
         data = requests.tensor_payloads(fmt, payload, self.signature) if self.signature.layout == "tensors" else requests.tabular_rows(fmt, payload, self.signature)
-        method = self._method(params)
-        return method["outputs"], self.session.run(method["outputs"], self._feeds(data))
+        method = self._method(params)  # a bad predict_method is refused even when outputs are named
+        names = outputs or method["outputs"]
+        return names, self.session.run(names, self._feeds(data))
+
+    @property
+    def output_names(self) -> list[str]:
+        """Every output some predict method gives (a classifier's label and probabilities), in the
+        order the methods list them: what a tensor protocol may ask for in one request."""
+        names: list[str] = []
+        for method in self.methods.values():
+            names += [name for name in method["outputs"] if name not in names]
+        return names
 
     def handle_http(self, method: str, path: str, content_type: str | None, body: bytes | str | None) -> Response:
         """Route an HTTP request: /invocations, /ping, /health, /version (plain text, as MLflow's),

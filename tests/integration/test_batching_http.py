@@ -7,46 +7,23 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
-import socket
-import subprocess
-import sys
 import threading
-import time
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.helpers.bundle_runner import unzip
+from tests.helpers.container_server import container_server
 
 pytestmark = pytest.mark.slow
 CLIENTS, REQUESTS_EACH, ROWS = 16, 12, 200
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(built, tmp_path_factory):
     root = unzip(built("models:/fraud@champion", runtime="onnx").artifact, tmp_path_factory.mktemp("batching"))
-    port = free_port()
-    env = {**os.environ, "MPACK_BUNDLE_ROOT": str(root), "PORT": str(port), "MPACK_HOST": "127.0.0.1", "MPACK_MAX_BATCH_SIZE": "4096", "MPACK_MAX_BATCH_WAIT_MS": "2"}
-    process = subprocess.Popen([sys.executable, "-m", "mpack.handlers.container_main", "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if request(port, "GET", "/ping")[0] == 200:
-                break
-        except OSError:
-            pass
-        assert process.poll() is None and time.monotonic() < deadline, process.stderr.read() if process.poll() is not None else "server did not start"
-        time.sleep(0.1)
-    yield port
-    process.terminate()
-    process.wait(20)
+    with container_server(root, MPACK_MAX_BATCH_SIZE="4096", MPACK_MAX_BATCH_WAIT_MS="2") as port:
+        yield port
 
 
 def request(port: int, method: str, path: str, body: dict | None = None, connection=None) -> tuple[int, dict | str]:
