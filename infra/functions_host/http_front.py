@@ -14,18 +14,17 @@ from mpack.infra.functions_host.app_config import MAX_REQUEST_BYTES
 from mpack.infra.functions_host.host import FunctionsHost, HostRequest
 from mpack.infra.local.http_wire import Reply, Request, WireServer
 
-IDLE_TIMEOUT_S = 120.0
-REQUEST_TIMEOUT_S = 120.0  # a request's headers and body must arrive within this
+IDLE_TIMEOUT_S = 120.0  # a connection silent this long, or whose request (headers and body) takes longer, is closed
 MAX_CONNECTIONS = 256
 
 
 class FunctionsHttpServer:
-    def __init__(self, host: FunctionsHost, address: str, port: int, on_log=None) -> None:
+    def __init__(self, host: FunctionsHost, address: str, port: int, on_log=None, idle_timeout_s: float = IDLE_TIMEOUT_S) -> None:
         self.host = host
         self._on_log = on_log or (lambda text: None)
         self._server = WireServer(
             address, port, self._answer, MAX_REQUEST_BYTES, "mpack-functions",
-            idle_timeout=IDLE_TIMEOUT_S, request_timeout=REQUEST_TIMEOUT_S, max_connections=MAX_CONNECTIONS,
+            idle_timeout=idle_timeout_s, request_timeout=idle_timeout_s, max_connections=MAX_CONNECTIONS,
         )  # fmt: skip
 
     @property

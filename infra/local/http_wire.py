@@ -88,17 +88,16 @@ class Connection:
         self._returned.clear()
 
     def read_request(self) -> Request | None:
-        """The next request, or None when the peer closed the connection. TimeoutError when it
-        idles past ``idle_timeout`` or takes longer than ``request_timeout`` to send a request."""
-        self._deadline = None
-        self.sock.settimeout(self.idle_timeout)
+        """The next request, or None when the peer closed the connection. TimeoutError when no
+        request starts within ``idle_timeout`` (counted from the connection's opening or the last
+        reply, whatever trickles in meanwhile) or one takes longer than ``request_timeout`` to arrive."""
+        self._limit_reads(self.idle_timeout)
         line = self._readline()
-        while line in (b"\r\n", b"\n"):  # tolerated between requests
+        while line in (b"\r\n", b"\n"):  # tolerated between requests, without extending the idle time
             line = self._readline()
         if not line:
             return None
-        if self.request_timeout is not None:
-            self._deadline = time.monotonic() + self.request_timeout
+        self._limit_reads(self.request_timeout)
         try:
             method, target, _version = line.decode("latin-1").split()
         except ValueError:
@@ -121,6 +120,12 @@ class Connection:
         self._deadline = None
         self.sock.settimeout(None)  # handlers talk on the connection at their own pace
         return Request(method, target, headers, body, self.client)
+
+    def _limit_reads(self, timeout: float | None) -> None:
+        """Reads from now on must be done within ``timeout`` seconds in all (None: no limit)."""
+        self._deadline = None if timeout is None else time.monotonic() + timeout
+        if timeout is None:
+            self.sock.settimeout(None)
 
     def _read_body(self, headers: dict[str, str]) -> bytes | None:
         if "chunked" in headers.get("transfer-encoding", "").lower():

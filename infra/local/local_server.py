@@ -25,18 +25,20 @@ SYNC_LIMIT, ASYNC_LIMIT = 6_291_456, 262_144
 LOG_TAIL_BYTES = 4096
 GATEWAY_LIMIT = 10 * 1024 * 1024
 
-IDLE_TIMEOUT_S = 120.0  # a keep-alive connection with no request in this long is closed
-REQUEST_TIMEOUT_S = 60.0  # a request (headers and body) must arrive within this (slowloris)
+IDLE_TIMEOUT_S = 60.0  # a connection that sends no request for this long (silent from the start, or
+# idle between keep-alive requests) is closed, as is one whose request takes longer to arrive (slowloris)
 MAX_CONNECTIONS = 256  # and so at most this many connection threads
 
 
 class LocalServer:
-    def __init__(self, function: LocalLambda, host: str = "127.0.0.1", port: int = 3000, async_retries: int = 2, async_retry_delay_s: float = 60.0, log=None) -> None:
+    def __init__(
+        self, function: LocalLambda, host: str = "127.0.0.1", port: int = 3000, async_retries: int = 2, async_retry_delay_s: float = 60.0, log=None, idle_timeout_s: float = IDLE_TIMEOUT_S
+    ) -> None:
         self.function = function
         self.async_retries, self.async_retry_delay_s, self.log = async_retries, async_retry_delay_s, log
         self._server = WireServer(
             host, port, self._route, GATEWAY_LIMIT, "mpack-serve",
-            idle_timeout=IDLE_TIMEOUT_S, request_timeout=REQUEST_TIMEOUT_S, max_connections=MAX_CONNECTIONS,
+            idle_timeout=idle_timeout_s, request_timeout=idle_timeout_s, max_connections=MAX_CONNECTIONS,
         )  # fmt: skip
 
     @property

@@ -61,7 +61,7 @@ def answer_failure(status: int, body: bytes) -> str | None:
     return f"HTTP {status}: {text[:500]}" if text else f"HTTP {status}"
 
 
-def serve_app(run: FunctionsRun, address: str, port: int, announce, log) -> None:
+def serve_app(run: FunctionsRun, address: str, port: int, announce, log, idle_timeout_s: float = 60.0) -> None:
     """Serve until SIGINT or SIGTERM; the app is started (and indexed) before the routes are shown."""
     from mpack.infra.functions_host.http_front import FunctionsHttpServer
 
@@ -73,7 +73,7 @@ def serve_app(run: FunctionsRun, address: str, port: int, announce, log) -> None
         if failed is not None:
             raise MpackError(f"the function app failed to start: {failed.error}", "see the traceback with --debug; rebuild the bundle with mpack build --target azure")
         try:
-            server = FunctionsHttpServer(host, address, port, log)
+            server = FunctionsHttpServer(host, address, port, log, idle_timeout_s)
         except (OSError, OverflowError) as exc:
             raise MpackError(f"cannot listen on {address}:{port}: {getattr(exc, 'strerror', None) or exc}", "pick another --port, or stop what is using it") from None
         stop = threading.Event()

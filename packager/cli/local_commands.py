@@ -87,6 +87,9 @@ def serve(
     base_image: Optional[str] = BASE_IMAGE_OPTION,
     async_retries: int = typer.Option(2, "--async-retries", help="Retries of a failed Event invocation (0-2), as Lambda's MaximumRetryAttempts."),
     async_retry_delay: float = typer.Option(60.0, "--async-retry-delay", help="Seconds before the first retry (the second waits twice as long), as on Lambda."),
+    idle_timeout: float = typer.Option(
+        60.0, "--idle-timeout", min=0.001, help="Close a connection that sends no request for this many seconds (from its opening or its last answer), or takes longer to send one."
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only REPORT lines, not the function's own logs."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
 ) -> None:
@@ -105,7 +108,7 @@ def serve(
         from mpack.packager.cli.functions_local import is_functions_app
 
         if is_functions_app(bundle):
-            _serve_functions_app(ctx, options, host, port, max_concurrency, quiet)
+            _serve_functions_app(ctx, options, host, port, max_concurrency, quiet, idle_timeout)
             return
         function = open_function(options, max_concurrency, on_result=show)
         config = function.config
@@ -121,7 +124,7 @@ def serve(
                 sys.stderr.write(text + "\n")
                 sys.stderr.flush()
 
-        serve_until_stopped(function, host, port, announce, async_retries, async_retry_delay, note)
+        serve_until_stopped(function, host, port, announce, async_retries, async_retry_delay, note, idle_timeout)
 
 
 def _given(ctx: typer.Context, name: str, value):
@@ -165,7 +168,7 @@ def _invoke_functions_app(ctx: typer.Context, options, given, as_json: bool) -> 
         raise MpackError(f"the function app answered with an error: {failure}", "see the host's log above")
 
 
-def _serve_functions_app(ctx: typer.Context, options, address: str, port: int, max_concurrency: int, quiet: bool) -> None:
+def _serve_functions_app(ctx: typer.Context, options, address: str, port: int, max_concurrency: int, quiet: bool, idle_timeout: float) -> None:
     from mpack.packager.cli.functions_local import route_lines, serve_app
 
     run = _functions_run(ctx, options, max_instances=max_concurrency)
@@ -190,7 +193,7 @@ def _serve_functions_app(ctx: typer.Context, options, address: str, port: int, m
         _stderr.print(f"  default  {host.keys.host_default}", soft_wrap=True)
         _stderr.print("  Ctrl-C to stop")
 
-    serve_app(run, address, port, announce, log)
+    serve_app(run, address, port, announce, log, idle_timeout)
 
 
 def _print_payload(payload: bytes) -> None:

@@ -210,6 +210,50 @@ def test_a_port_outside_tcps_range_is_a_clean_error(cache):
     assert_clean_error(mpack("serve", str(FUNCTIONS), "--handler", "behaviours.handler", "--port", "99999", "--cache-dir", str(cache)), "--port 99999 is not a TCP port")
 
 
+def _hung_up(sock, deadline: float) -> bool:
+    """True when the server closes the socket (EOF or reset) before ``deadline``, having sent nothing."""
+    sock.settimeout(max(deadline - time.monotonic(), 0.01))
+    try:
+        return sock.recv(100) == b""
+    except ConnectionResetError:
+        return True
+    except TimeoutError:
+        return False
+
+
+def test_connections_that_send_nothing_are_closed_by_the_idle_timeout(cache):
+    """150 clients connect and say nothing (each holds one of the 256 connection slots): all are
+    closed after --idle-timeout, as a keep-alive connection idle after its answer is; the server
+    still answers afterwards."""
+    import socket
+    from urllib.parse import urlsplit
+
+    with ServeProcess(FUNCTIONS, "--handler", "behaviours.handler", "--idle-timeout", "1.5", cache=cache) as server:
+        address = (urlsplit(server.url).hostname, urlsplit(server.url).port)
+        client = lambda_client(server.url)
+        assert client.invoke(FunctionName=server.function, Payload=b'{"action": "echo"}')["StatusCode"] == 200  # the instance is warm
+        keep_alive = http.client.HTTPConnection(*address, timeout=10)
+        keep_alive.request("POST", f"/2015-03-31/functions/{server.function}/invocations", body=b'{"action": "echo"}')
+        assert keep_alive.getresponse().read() is not None
+        opened = time.monotonic()
+        silent = [socket.create_connection(address, timeout=5) for _ in range(150)]
+        try:
+            deadline = opened + 15
+            early = [sock for sock in silent[:5] if _hung_up(sock, opened + 1.0)]  # not before the timeout
+            closed = [sock for sock in silent if _hung_up(sock, deadline)]
+            idle_after_answer_closed = _hung_up(keep_alive.sock, deadline)
+            took = time.monotonic() - opened
+        finally:
+            for sock in silent:
+                sock.close()
+            keep_alive.close()
+        assert not early
+        assert len(closed) == 150 and idle_after_answer_closed
+        assert took < 15
+        answer = client.invoke(FunctionName=server.function, Payload=b'{"action": "echo", "n": 1}')
+        assert answer["StatusCode"] == 200 and "FunctionError" not in answer
+
+
 @pytest.fixture(scope="module")
 def mlflow_serve(store):
     """`mlflow models serve` on the same registered model, as users compare against it."""

@@ -218,6 +218,52 @@ def test_wire_server_cuts_idle_and_trickling_connections_and_caps_their_number()
         server.close()
 
 
+def _closed_by_server(sock: socket.socket, within_s: float) -> bool:
+    """True when the server hangs up (EOF or reset) within ``within_s`` and sends nothing before."""
+    sock.settimeout(within_s)
+    try:
+        return sock.recv(100) == b""
+    except ConnectionResetError:
+        return True
+    except TimeoutError:
+        return False
+
+
+def test_wire_server_cuts_a_connection_that_trickles_blank_lines_at_the_idle_timeout():
+    """Blank lines between requests are tolerated, but they are not a request: they do not extend
+    the idle time (each used to restart it, so a line every few seconds held a slot forever)."""
+    import time
+
+    server = WireServer("127.0.0.1", 0, lambda request, connection: Reply(200, b"ok"), 1024, idle_timeout=0.5)
+    try:
+        with socket.create_connection(server.address) as client:
+            started = time.monotonic()
+            closed = False
+            for _ in range(20):  # 4 s at most
+                try:
+                    client.sendall(b"\r\n")
+                except OSError:
+                    closed = True
+                    break
+                if _closed_by_server(client, 0.2):
+                    closed = True
+                    break
+            assert closed and time.monotonic() - started < 1.5
+    finally:
+        server.close()
+
+
+def test_wire_server_closes_a_keep_alive_connection_idle_after_its_answer():
+    server = WireServer("127.0.0.1", 0, lambda request, connection: Reply(200, b"ok"), 1024, idle_timeout=0.3)
+    try:
+        with socket.create_connection(server.address) as client:
+            client.sendall(b"GET / HTTP/1.1\r\n\r\n")
+            assert _read_until(client, b"ok").startswith(b"HTTP/1.1 200 OK")
+            assert _closed_by_server(client, 3)
+    finally:
+        server.close()
+
+
 def test_wire_server_drops_an_oversized_chunked_body_in_pieces():
     server = WireServer("127.0.0.1", 0, lambda request, connection: Reply(200, b"none" if request.body is None else request.body), 1024)
     try:
