@@ -26,9 +26,10 @@ def target_opset(opset: dict | None) -> int:
 
 
 def model_columns(model: MLmodel, feature_names, flavor: str) -> tuple[Column, ...]:
-    """The signature's columns, else the feature names the model was fitted with (as doubles)."""
+    """The signature's columns (in the model's feature order where they name the same features),
+    else the feature names the model was fitted with (as doubles)."""
     if model.columns:
-        columns = model.columns
+        columns = in_feature_order(model.columns, feature_names)
     elif feature_names:
         columns = tuple(Column(str(name), "double") for name in feature_names)
     else:
@@ -40,6 +41,16 @@ def model_columns(model: MLmodel, feature_names, flavor: str) -> tuple[Column, .
             "encode categorical columns as numbers before the model, or ship the model as itself (--runtime native, image targets)",
         )
     return tuple(columns)
+
+
+def in_feature_order(columns: tuple[Column, ...], feature_names) -> tuple[Column, ...]:
+    """The graph reads features by position: a signature listing the model's features in another
+    order is read in the model's (requests name their columns, so nothing changes for them)."""
+    by_name = {c.name: c for c in columns}
+    names = [str(n) for n in feature_names or ()]
+    if sorted(names) != sorted(by_name) or len(by_name) != len(columns):
+        return tuple(columns)
+    return tuple(by_name[name] for name in names)
 
 
 def frame_of(columns: tuple[Column, ...], records, by_name: bool):

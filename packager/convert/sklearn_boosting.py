@@ -36,8 +36,9 @@ def register_boosting_converters() -> None:
         import xgboost
         from onnxmltools.convert.xgboost.operator_converters.XGBoost import convert_xgboost
 
-        update_registered_converter(xgboost.XGBClassifier, "XGBoostXGBClassifier", calculate_linear_classifier_output_shapes, convert_xgboost, options=classifier_options)
-        update_registered_converter(xgboost.XGBRegressor, "XGBoostXGBRegressor", calculate_linear_regressor_output_shapes, convert_xgboost)
+        by_position = _by_position(convert_xgboost)
+        update_registered_converter(xgboost.XGBClassifier, "XGBoostXGBClassifier", calculate_linear_classifier_output_shapes, by_position, options=classifier_options)
+        update_registered_converter(xgboost.XGBRegressor, "XGBoostXGBRegressor", calculate_linear_regressor_output_shapes, by_position)
     except ImportError:
         pass
     try:
@@ -49,6 +50,19 @@ def register_boosting_converters() -> None:
     except ImportError:
         pass
     _registered = True
+
+
+def _by_position(convert_xgboost):
+    """onnxmltools' XGBoost converter, given a copy whose features are named f0, f1, ... (it refuses
+    a DataFrame's column names; the Pipeline's graph feeds the features by position anyway)."""
+
+    def convert(scope, operator, container):
+        from mpack.packager.convert.xgboost_model import positional_features
+
+        operator.raw_operator = positional_features(operator.raw_operator)
+        return convert_xgboost(scope, operator, container)
+
+    return convert
 
 
 def boosting_splits(estimator) -> list[tuple[int, float]]:

@@ -9,6 +9,7 @@ with ``predict_proba`` beside it), the raw ``Booster.predict`` otherwise.
 
 from __future__ import annotations
 
+import copy
 import importlib
 import json
 
@@ -52,7 +53,7 @@ def convert_xgboost(model: MLmodel, records, options: ConversionOptions) -> Conv
         raise refuse_conversion("XGBoost", "categorical features", ValueError("onnxmltools has no converter for XGBoost's categorical splits"), f"onnxmltools {onnxmltools.__version__}")
     objective = json.loads(booster.save_config())["learner"]["objective"]["name"]
     try:
-        graph = onnxmltools.convert_xgboost(loaded, initial_types=[("input", FloatTensorType([None, len(columns)]))], target_opset=target_opset(options.opset))
+        graph = onnxmltools.convert_xgboost(positional_features(loaded), initial_types=[("input", FloatTensorType([None, len(columns)]))], target_opset=target_opset(options.opset))
         pin_opsets(graph, options.opset)
     except Exception as exc:  # onnxmltools raises RuntimeError, NotImplementedError, KeyError...
         raise refuse_conversion("XGBoost", f"{type(loaded).__name__}, objective {objective}", exc, f"onnxmltools {onnxmltools.__version__}") from None
@@ -68,6 +69,24 @@ def convert_xgboost(model: MLmodel, records, options: ConversionOptions) -> Conv
     else:
         task, methods, reference = wrapper_outputs(graph, loaded, columns, by_name)
     return tree_model(graph, columns, "float32", task, methods, "xgboost", converter, reference)
+
+
+def positional_features(loaded):
+    """A copy whose booster names its features f0, f1, ... by position: onnxmltools reads a split's
+    feature index from its name and refuses any other (a DataFrame's ``days_since_login``). The
+    graph's input columns are the signature's, in the booster's order, so requests keep the names."""
+    import xgboost
+
+    booster = loaded if isinstance(loaded, xgboost.Booster) else loaded.get_booster()
+    if not booster.feature_names:
+        return loaded
+    if isinstance(loaded, xgboost.Booster):
+        unnamed = loaded.copy()
+        unnamed.feature_names = None
+        return unnamed
+    unnamed = copy.deepcopy(loaded)
+    unnamed.get_booster().feature_names = None
+    return unnamed
 
 
 def _booster_outputs(graph, objective: str, outputs: list[str]) -> tuple[str, dict]:
