@@ -253,6 +253,8 @@ def _csv_value(column: ColumnSpec, text: str, row: int):
 def tensor_payloads(fmt: str, payload, signature: InputSignature) -> dict[str, object]:
     """Named raw tensor data from ``inputs`` / ``instances`` for models without a column signature."""
     names = [t.name for t in signature.tensors]
+    if fmt in ("dataframe_split", "dataframe_records") and len(names) == 1:
+        return {names[0]: _frame_rows(fmt, payload)}  # as MLflow takes a table for one [-1, columns] tensor
     if fmt not in ("inputs", "instances"):
         raise RequestError(f"this model takes tensors ({', '.join(names)}); send them as 'inputs' or 'instances', not '{fmt}'")
     if isinstance(payload, dict) and fmt == "inputs":
@@ -276,3 +278,15 @@ def tensor_payloads(fmt: str, payload, signature: InputSignature) -> dict[str, o
     if len(names) != 1:
         raise RequestError(f'this model has {len(names)} inputs ({", ".join(names)}); name them: {{"inputs": {{name: data}}}}')
     return {names[0]: payload}
+
+
+def _frame_rows(fmt: str, payload) -> list:
+    """A table's rows, in its own column order (MLflow feeds such a table to a one-tensor model as
+    ``frame.to_numpy()``: names are not matched, the tensor's shape checks the width)."""
+    if fmt == "dataframe_split":
+        if not isinstance(payload, dict) or not isinstance(payload.get("data"), list):
+            raise RequestError("'dataframe_split' must be an object with a 'data' list of rows")
+        return payload["data"]
+    if not isinstance(payload, list) or not all(isinstance(record, dict) for record in payload):
+        raise RequestError("'dataframe_records' must be a list of objects")
+    return [list(record.values()) for record in payload]

@@ -67,7 +67,7 @@ class TensorCheck:
 
 
 def check_request(model) -> TensorCheck:
-    return TensorCheck(model.tensors, _example(model, input_names(model.tensors)))
+    return TensorCheck(model.tensors, example_tensors(model, input_names(model.tensors)))
 
 
 def tensor_answers(answer, names: list[str]) -> dict:
@@ -116,7 +116,7 @@ def _rows(spec, base, rows: int, rng) -> np.ndarray:
     return random
 
 
-def _example(model, names: list[str]) -> dict | None:
+def example_tensors(model, names: list[str]) -> dict | None:
     """The logged input example as {input name: data}, or None."""
     path = model.path / "input_example.json"
     if not path.is_file():

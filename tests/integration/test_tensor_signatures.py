@@ -1,0 +1,89 @@
+"""Models logged with a tensor signature (trained on numpy arrays) keep their tensor on the wire and
+in the graph (DESIGN.md §11): a float32 MLP computes in float32, as scikit-learn does when MLflow feeds
+it the signature's float32 array; a float64 forest keeps float64. Answers compared with MLflow's own
+pyfunc loader on 2,000 fresh rows, through the bundle, in every request format MLflow takes."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+
+from tests.helpers.bundle_runner import run_events, unzip
+
+pytestmark = pytest.mark.slow
+FEATURES = 256
+
+
+def _data(rows: int, seed: int, dtype) -> np.ndarray:
+    return np.random.default_rng(seed).normal(0, 1, (rows, FEATURES)).astype(dtype)
+
+
+@pytest.fixture(scope="module")
+def tensor_models(store) -> dict:
+    """name -> the fitted estimator, each registered as version 1 with a tensor signature."""
+    import mlflow
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.neural_network import MLPRegressor
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    mlflow.set_tracking_uri(store.uri)
+    narrow = _data(2000, 1, np.float32)
+    target = (narrow[:, :8].sum(axis=1) + np.sin(narrow[:, 8])).astype(np.float32)
+    mlp = Pipeline([("scale", StandardScaler()), ("mlp", MLPRegressor(hidden_layer_sizes=(64,), max_iter=60, random_state=0))]).fit(narrow, target)
+    wide = _data(1500, 2, np.float64)
+    forest = RandomForestClassifier(n_estimators=15, max_depth=6, random_state=0).fit(wide, (wide[:, 0] + wide[:, 1] > 0).astype(int))
+    fitted = {"mlp-float32": mlp, "forest-float64": forest}
+    for name, estimator in fitted.items():
+        example = (narrow if name == "mlp-float32" else wide)[:4]
+        with mlflow.start_run():
+            info = mlflow.sklearn.log_model(estimator, name="model", input_example=example, registered_model_name=name, serialization_format="cloudpickle")
+        assert info.signature.inputs.to_dict()[0]["type"] == "tensor"
+    return fitted
+
+
+@pytest.mark.parametrize("name,dtype", [("mlp-float32", "float32"), ("forest-float64", "float64")])
+def test_the_tensor_stays_on_the_wire_and_in_the_graph(built, tensor_models, name, dtype):
+    report = built(f"models:/{name}/1", runtime="onnx")
+    signature = report.manifest["signature"]
+    assert signature["layout"] == "tensors"
+    assert signature["inputs"] == [{"name": "input", "dtype": dtype, "shape": [-1, FEATURES]}]
+    assert report.parity["passed"] and report.parity["rows"] >= 2000
+    with __import__("zipfile").ZipFile(report.artifact) as bundle:
+        graph = onnx.load_from_string(bundle.read(report.manifest["model"]["file"]))
+    element = onnx.TensorProto.FLOAT if dtype == "float32" else onnx.TensorProto.DOUBLE
+    assert [i.type.tensor_type.elem_type for i in graph.graph.input] == [element]
+    if dtype == "float32":  # float32 arithmetic throughout: no float64 weight, no cast to double
+        assert not [i.name for i in graph.graph.initializer if i.data_type == onnx.TensorProto.DOUBLE]
+        assert not [n.name for n in graph.graph.node if n.op_type == "Cast" and any(a.name == "to" and a.i == onnx.TensorProto.DOUBLE for a in n.attribute)]
+
+
+@pytest.mark.parametrize("name,dtype", [("mlp-float32", np.float32), ("forest-float64", np.float64)])
+def test_the_bundle_answers_like_mlflows_loader_in_every_request_format(built, tensor_models, tmp_path, name, dtype):
+    import mlflow.pyfunc
+
+    report = built(f"models:/{name}/1", runtime="onnx")
+    rows = _data(2000, 9, dtype)
+    expected = np.asarray(mlflow.pyfunc.load_model(f"models:/{name}/1").predict(rows))
+    assert np.array_equal(expected, tensor_models[name].predict(rows))  # MLflow feeds the array as it is
+    plain = rows.tolist()
+    requests = [
+        {"inputs": plain},
+        {"instances": plain},
+        {"dataframe_split": {"columns": [str(i) for i in range(FEATURES)], "data": plain}},
+    ]
+    answers, _, _ = run_events(unzip(report.artifact, tmp_path), requests)
+    for request, answer in zip(requests, answers):
+        got = np.asarray(answer["predictions"])
+        assert got.shape == expected.shape, next(iter(request))
+        if expected.dtype.kind == "f":
+            assert np.abs(got - expected).max() <= 1e-5 * max(1.0, np.abs(expected).max()), next(iter(request))
+        else:
+            assert np.array_equal(got, expected), next(iter(request))
+
+
+def test_a_row_of_the_wrong_width_is_refused_naming_the_tensor(built, tensor_models, tmp_path):
+    report = built("models:/mlp-float32/1", runtime="onnx")
+    (answer,), _, _ = run_events(unzip(report.artifact, tmp_path), [{"inputs": [[0.5] * (FEATURES - 1)]}])
+    assert answer["error_code"] == "INVALID_PARAMETER_VALUE" and "input" in answer["message"] and str(FEATURES) in answer["message"], answer
