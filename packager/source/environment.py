@@ -201,6 +201,13 @@ def install_packages(install: list[str], packages: list[str], sources: list[str]
     return []
 
 
+def torch_sources(wanted: list[str]) -> list[str]:
+    """PyTorch's CPU index beside PyPI when torch is needed and the user set no uv sources."""
+    if "torch" not in {package_name(w) for w in wanted} or any(os.environ.get(name) for name in UV_SOURCES):
+        return []
+    return ["--extra-index-url", TORCH_CPU_INDEX, "--index-strategy", "unsafe-best-match"]
+
+
 def _extra_indexes(sources: list[str]) -> list[str]:
     return [sources[i + 1].rstrip("/") for i, flag in enumerate(sources[:-1]) if flag == "--extra-index-url"]
 

@@ -98,3 +98,14 @@ def test_an_unreachable_extra_index_falls_back_to_the_default_index_with_a_warni
     # a requirement that exists nowhere is still refused, after the fallback, naming the package
     with pytest.raises(MpackError, match="mpack-no-such-package-anywhere"):
         install_packages(install, ["mpack-no-such-package-anywhere==1.0"], ["--extra-index-url", index], warnings.append)
+
+
+def test_torch_is_asked_of_pytorchs_cpu_index_unless_the_user_names_uv_sources(monkeypatch):
+    from mpack.packager.source.environment import TORCH_CPU_INDEX, UV_SOURCES, torch_sources
+
+    for name in UV_SOURCES:
+        monkeypatch.delenv(name, raising=False)
+    assert TORCH_CPU_INDEX in torch_sources(["numpy==2.1", "torch==2.13.0+cpu"])
+    assert torch_sources(["numpy==2.1"]) == []
+    monkeypatch.setenv("UV_INDEX_URL", "http://127.0.0.1:1/simple")
+    assert torch_sources(["torch==2.13.0"]) == []
