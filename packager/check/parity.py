@@ -94,8 +94,8 @@ def scoring_manifest(converted: ConvertedModel) -> dict:
 
 
 def _compare(method: str, name: str, got: np.ndarray, expected: np.ndarray, tolerance: float, probabilities, near_ties: float = 0.0) -> OutputParity:
-    if got.shape != expected.shape and got.size == expected.size:
-        got = got.reshape(expected.shape)
+    if got.shape != expected.shape and _squeezed(got.shape) == _squeezed(expected.shape):
+        got = got.reshape(expected.shape)  # [rows, 1] for [rows]: the same values; [rows * 10, 1] for [rows, 10] is not
     if got.shape != expected.shape:
         return OutputParity(method, name, None, None, int(max(got.size, expected.size)), 0, False)
     if probabilities is None and (got.dtype.kind in "fc" or expected.dtype.kind in "fc"):
@@ -116,6 +116,10 @@ def _compare(method: str, name: str, got: np.ndarray, expected: np.ndarray, tole
         differs = differs & ~ties
     bad = int(np.count_nonzero(differs))
     return OutputParity(method, name, None, None, bad, tied, bad == 0)
+
+
+def _squeezed(shape: tuple) -> tuple:
+    return tuple(d for d in shape if d != 1)
 
 
 def describe_failure(report: ParityReport) -> str:

@@ -44,6 +44,8 @@ def sklearn_to_onnx(estimator, initial_types: list, opset: dict | None, classifi
     fed_double = any(isinstance(t, DoubleTensorType) for _, t in initial_types)
     model = _convert(estimator, final, initial_types, opset, options, fed_double)
     route_missing_values(model, final)
+    if not classifier:
+        keep_output_rows(model, regressor_width(final))
     if classifier and hasattr(final, "predict_proba") and (casts_to_float32(final) or boosting_kind(final) or type(final).__module__.startswith("sklearn.linear_model")):
         first_maximum_labels(model, final.classes_)
     return sorted_opsets(model)
@@ -69,6 +71,34 @@ def _convert(estimator, final, initial_types, opset, options, fed_double: bool):
         else:
             head = None
     return _join(head, tree, initial_types[0][0], fed_double, tree_double=float64_trees)
+
+
+def regressor_width(final) -> int:
+    """Values a regressor predicts per row (an MLPRegressor fitted on 10 targets: 10)."""
+    width = getattr(final, "n_outputs_", None)
+    if width is None:
+        coef = getattr(final, "coef_", None)
+        width = coef.shape[0] if getattr(coef, "ndim", 1) == 2 else 1
+    return int(width)
+
+
+def keep_output_rows(model, width: int) -> None:
+    """skl2onnx flattens some multi-output regressors' answers to [rows * width, 1] (MLPRegressor,
+    decision trees): one row's values would come back as ``width`` rows. Reshaped to [rows, width]
+    (a no-op where the converter kept them); the parity gate checks the shapes."""
+    if width <= 1:
+        return
+    from onnx import TensorProto, helper, numpy_helper
+
+    graph = model.graph
+    output = graph.output[0]
+    flat = f"{output.name}_rows_times_width"
+    for node in graph.node:
+        node.output[:] = [flat if name == output.name else name for name in node.output]
+    graph.initializer.append(numpy_helper.from_array(np.array([-1, width], dtype=np.int64), f"{output.name}_shape"))
+    graph.node.append(helper.make_node("Reshape", [flat, f"{output.name}_shape"], [output.name], name=f"{output.name}_rows"))
+    element = output.type.tensor_type.elem_type or TensorProto.FLOAT
+    graph.output[0].CopyFrom(helper.make_tensor_value_info(output.name, element, [None, width]))
 
 
 def route_missing_values(model, final) -> None:

@@ -34,9 +34,11 @@ def tensor_models(store) -> dict:
     mlp = Pipeline([("scale", StandardScaler()), ("mlp", MLPRegressor(hidden_layer_sizes=(64,), max_iter=60, random_state=0))]).fit(narrow, target)
     wide = _data(1500, 2, np.float64)
     forest = RandomForestClassifier(n_estimators=15, max_depth=6, random_state=0).fit(wide, (wide[:, 0] + wide[:, 1] > 0).astype(int))
-    fitted = {"mlp-float32": mlp, "forest-float64": forest}
+    targets = np.stack([target, narrow[:, 3] * 2, -narrow[:, 5]], axis=1)
+    several = MLPRegressor(hidden_layer_sizes=(32,), max_iter=40, random_state=0).fit(narrow, targets)
+    fitted = {"mlp-float32": mlp, "forest-float64": forest, "mlp-3-targets": several}
     for name, estimator in fitted.items():
-        example = (narrow if name == "mlp-float32" else wide)[:4]
+        example = (wide if name == "forest-float64" else narrow)[:4]
         with mlflow.start_run():
             info = mlflow.sklearn.log_model(estimator, name="model", input_example=example, registered_model_name=name, serialization_format="cloudpickle")
         assert info.signature.inputs.to_dict()[0]["type"] == "tensor"
@@ -59,7 +61,7 @@ def test_the_tensor_stays_on_the_wire_and_in_the_graph(built, tensor_models, nam
         assert not [n.name for n in graph.graph.node if n.op_type == "Cast" and any(a.name == "to" and a.i == onnx.TensorProto.DOUBLE for a in n.attribute)]
 
 
-@pytest.mark.parametrize("name,dtype", [("mlp-float32", np.float32), ("forest-float64", np.float64)])
+@pytest.mark.parametrize("name,dtype", [("mlp-float32", np.float32), ("forest-float64", np.float64), ("mlp-3-targets", np.float32)])
 def test_the_bundle_answers_like_mlflows_loader_in_every_request_format(built, tensor_models, tmp_path, name, dtype):
     import mlflow.pyfunc
 
@@ -67,6 +69,7 @@ def test_the_bundle_answers_like_mlflows_loader_in_every_request_format(built, t
     rows = _data(2000, 9, dtype)
     expected = np.asarray(mlflow.pyfunc.load_model(f"models:/{name}/1").predict(rows))
     assert np.array_equal(expected, tensor_models[name].predict(rows))  # MLflow feeds the array as it is
+    assert expected.shape == ((2000, 3) if name == "mlp-3-targets" else (2000,))  # a row per row, whatever skl2onnx flattens
     plain = rows.tolist()
     requests = [
         {"inputs": plain},

@@ -122,3 +122,17 @@ def test_pyfunc_archive_is_byte_identical_across_rebuilds(tmp_path):
 
     with tarfile.open(fileobj=io.BytesIO(first)) as archive:
         assert archive.getnames() == ["MLmodel", "artifacts/w.bin"]
+
+
+def test_the_parity_gate_refuses_answers_of_another_shape_with_the_same_values():
+    """[rows * 3, 1] holds the values of [rows, 3], in order, and is still a wrong answer: each client
+    row would get three rows back. [rows, 1] for [rows] is the same answer."""
+    import numpy as np
+
+    from mpack.packager.check.parity import _compare
+
+    expected = np.arange(12, dtype=np.float64).reshape(4, 3)
+    assert not _compare("predict", "variable", expected.reshape(-1, 1), expected, 1e-5, None).passed
+    assert _compare("predict", "variable", expected, expected, 1e-5, None).passed
+    column = np.arange(4, dtype=np.float64)
+    assert _compare("predict", "variable", column.reshape(-1, 1), column, 1e-5, None).passed
