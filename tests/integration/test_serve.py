@@ -19,6 +19,7 @@ import pytest
 from botocore.config import Config
 
 from tests.helpers.serve_process import ServeProcess
+from tests.helpers.sockets import closed_by_server
 
 FUNCTIONS = Path(__file__).resolve().parent.parent / "fixtures" / "functions"
 
@@ -210,17 +211,6 @@ def test_a_port_outside_tcps_range_is_a_clean_error(cache):
     assert_clean_error(mpack("serve", str(FUNCTIONS), "--handler", "behaviours.handler", "--port", "99999", "--cache-dir", str(cache)), "--port 99999 is not a TCP port")
 
 
-def _hung_up(sock, deadline: float) -> bool:
-    """True when the server closes the socket (EOF or reset) before ``deadline``, having sent nothing."""
-    sock.settimeout(max(deadline - time.monotonic(), 0.01))
-    try:
-        return sock.recv(100) == b""
-    except ConnectionResetError:
-        return True
-    except TimeoutError:
-        return False
-
-
 def test_connections_that_send_nothing_are_closed_by_the_idle_timeout(cache):
     """150 clients connect and say nothing (each holds one of the 256 connection slots): all are
     closed after --idle-timeout, as a keep-alive connection idle after its answer is; the server
@@ -239,9 +229,9 @@ def test_connections_that_send_nothing_are_closed_by_the_idle_timeout(cache):
         silent = [socket.create_connection(address, timeout=5) for _ in range(150)]
         try:
             deadline = opened + 15
-            early = [sock for sock in silent[:5] if _hung_up(sock, opened + 1.0)]  # not before the timeout
-            closed = [sock for sock in silent if _hung_up(sock, deadline)]
-            idle_after_answer_closed = _hung_up(keep_alive.sock, deadline)
+            early = [sock for sock in silent[:5] if closed_by_server(sock, opened + 1.0 - time.monotonic())]  # not before the timeout
+            closed = [sock for sock in silent if closed_by_server(sock, deadline - time.monotonic())]
+            idle_after_answer_closed = closed_by_server(keep_alive.sock, deadline - time.monotonic())
             took = time.monotonic() - opened
         finally:
             for sock in silent:

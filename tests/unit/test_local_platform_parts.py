@@ -17,6 +17,8 @@ from mpack.infra.local.http_wire import Connection, Reply, Request, WireServer
 from mpack.infra.local.local_server import _function_name
 from mpack.packager.cli.local import InvokeInput, answer_failure, event_payload
 
+from tests.helpers.sockets import closed_by_server
+
 
 def test_report_line_is_lambdas_format():
     line = lambda_logs.report_line("abc", 15.744, 1024, 56, 130.491)
@@ -218,17 +220,6 @@ def test_wire_server_cuts_idle_and_trickling_connections_and_caps_their_number()
         server.close()
 
 
-def _closed_by_server(sock: socket.socket, within_s: float) -> bool:
-    """True when the server hangs up (EOF or reset) within ``within_s`` and sends nothing before."""
-    sock.settimeout(within_s)
-    try:
-        return sock.recv(100) == b""
-    except ConnectionResetError:
-        return True
-    except TimeoutError:
-        return False
-
-
 def test_wire_server_cuts_a_connection_that_trickles_blank_lines_at_the_idle_timeout():
     """Blank lines between requests are tolerated, but they are not a request: they do not extend
     the idle time (each used to restart it, so a line every few seconds held a slot forever)."""
@@ -245,7 +236,7 @@ def test_wire_server_cuts_a_connection_that_trickles_blank_lines_at_the_idle_tim
                 except OSError:
                     closed = True
                     break
-                if _closed_by_server(client, 0.2):
+                if closed_by_server(client, 0.2):
                     closed = True
                     break
             assert closed and time.monotonic() - started < 1.5
@@ -259,7 +250,7 @@ def test_wire_server_closes_a_keep_alive_connection_idle_after_its_answer():
         with socket.create_connection(server.address) as client:
             client.sendall(b"GET / HTTP/1.1\r\n\r\n")
             assert _read_until(client, b"ok").startswith(b"HTTP/1.1 200 OK")
-            assert _closed_by_server(client, 3)
+            assert closed_by_server(client, 3)
     finally:
         server.close()
 
