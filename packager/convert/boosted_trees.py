@@ -9,6 +9,7 @@ from typing import Callable
 
 from mpack.infra.errors import MpackError
 from mpack.packager.check.graph_thresholds import graph_threshold_records
+from mpack.packager.convert.lightgbm_categories import accepts_null, category_records
 from mpack.packager.convert.onnx import set_opsets, tensor_info
 from mpack.packager.convert.registry import ConvertedModel
 from mpack.packager.convert.sklearn_graph import first_maximum_labels
@@ -25,16 +26,17 @@ def target_opset(opset: dict | None) -> int:
     return min((opset or {}).get("", CONVERTER_OPSET_CAP), CONVERTER_OPSET_CAP)
 
 
-def model_columns(model: MLmodel, feature_names, flavor: str) -> tuple[Column, ...]:
+def model_columns(model: MLmodel, feature_names, flavor: str, encoded: tuple[str, ...] = ()) -> tuple[Column, ...]:
     """The signature's columns (in the model's feature order where they name the same features),
-    else the feature names the model was fitted with (as doubles)."""
+    else the feature names the model was fitted with (as doubles). ``encoded``: column types the
+    converter turns into numbers itself (LightGBM's category strings)."""
     if model.columns:
         columns = in_feature_order(model.columns, feature_names)
     elif feature_names:
         columns = tuple(Column(str(name), "double") for name in feature_names)
     else:
         raise MpackError(f"the {flavor} model has neither a signature nor feature names, so its input columns are unknown", "log it with a signature (infer_signature or input_example)")
-    refused = [f"{c.name} ({c.type})" for c in columns if c.type not in NUMERIC]
+    refused = [f"{c.name} ({c.type})" for c in columns if c.type not in NUMERIC + encoded]
     if refused:
         raise MpackError(
             f"{flavor} columns that are not numbers cannot be converted to ONNX: {', '.join(refused)}",
@@ -76,13 +78,24 @@ def tree_model(
     flavor: str,
     converter: dict,
     reference: Callable[[list[dict]], dict],
+    categories: dict[str, list[str]] | None = None,
 ) -> ConvertedModel:
-    signature = {
-        "layout": "matrix",
-        "columns": [{"name": c.name, "type": c.type, "dtype": dtype, "allow_missing": c.type in ("double", "float")} for c in columns],
-        "inputs": [{"name": graph.graph.input[0].name, "dtype": dtype, "shape": [-1, len(columns)]}],
-        "outputs": [tensor_info(o) for o in graph.graph.output],
-    }
+    """``categories``: string column -> its categories, for a graph that encodes them itself (one
+    [rows, 1] input per column); otherwise the graph reads one [rows, columns] matrix."""
+    categories = categories or {}
+    entries = [{"name": c.name, "type": c.type, "dtype": dtype, "allow_missing": c.type in ("double", "float")} for c in columns]
+    for entry in entries:
+        if entry["name"] in categories:
+            entry.update(dtype="string", allow_missing=accepts_null(categories[entry["name"]]))
+    if categories:
+        inputs = [{"name": e["name"], "dtype": e["dtype"], "shape": [-1, 1]} for e in entries]
+    else:
+        inputs = [{"name": graph.graph.input[0].name, "dtype": dtype, "shape": [-1, len(columns)]}]
+    signature = {"layout": "columns" if categories else "matrix", "columns": entries, "inputs": inputs, "outputs": [tensor_info(o) for o in graph.graph.output]}
+
+    def boundary_records(base):
+        return graph_threshold_records(graph, columns, base) + category_records(columns, categories, base)
+
     return ConvertedModel(
         onnx_bytes=graph.SerializeToString(),
         signature=signature,
@@ -92,25 +105,30 @@ def tree_model(
         converter=converter,
         reference=reference,
         columns=columns,
-        boundary_records=lambda base: graph_threshold_records(graph, columns, base),
+        boundary_records=boundary_records,
     )
 
 
-def wrapper_outputs(graph, loaded, columns: tuple[Column, ...], by_name: bool):
+def wrapper_outputs(graph, loaded, columns: tuple[Column, ...], by_name: bool, features: Callable | None = None):
     """(task, methods, reference) of a scikit-learn-style wrapper: labels and probabilities for a
-    classifier (labels as ``classes_[argmax]``), the value for a regressor."""
+    classifier (labels as ``classes_[argmax]``), the value for a regressor. ``features(rows)``: what
+    the model is fed, where it is not ``frame_of``'s."""
     outputs = [o.name for o in graph.graph.output]
+    if features is None:
+
+        def features(rows):
+            return frame_of(columns, rows, by_name)
     if hasattr(loaded, "predict_proba"):
         first_maximum_labels(graph, loaded.classes_)
 
         def classify(rows):
-            features = frame_of(columns, rows, by_name)
-            return {"predict": loaded.predict(features), "predict_proba": loaded.predict_proba(features)}
+            fed = features(rows)
+            return {"predict": loaded.predict(fed), "predict_proba": loaded.predict_proba(fed)}
 
         return "classifier", {"predict": {"outputs": [outputs[0]]}, "predict_proba": {"outputs": [outputs[1]]}}, classify
 
     def regress(rows):
-        return {"predict": loaded.predict(frame_of(columns, rows, by_name))}
+        return {"predict": loaded.predict(features(rows))}
 
     return "regressor", {"predict": {"outputs": [outputs[0]], "squeeze": True}}, regress
 

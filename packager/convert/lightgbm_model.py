@@ -5,13 +5,15 @@ thresholds as float32 and takes float32 inputs, which sends rows lying between a
 float32 rounding down the other branch. So the graph is fed float64 and its tree operator gets the
 booster's own float64 thresholds (``nodes_values_as_tensor``, read by ONNX Runtime's double trees),
 matched to onnxmltools' nodes one by one — each must round to the float32 value onnxmltools wrote,
-or the graph is left as converted and the parity gate, probing every split, judges it.
+or the graph is left as converted and the parity gate, probing every split, judges it. pandas
+category columns of strings are encoded in the graph as LightGBM encodes them (lightgbm_categories).
 """
 
 from __future__ import annotations
 
 from mpack.infra.errors import MpackError
 from mpack.packager.convert.boosted_trees import frame_of, model_columns, pin_opsets, positive_class_only, refuse_conversion, target_opset, tree_model, wrapper_outputs
+from mpack.packager.convert.lightgbm_categories import categorical_frame, categorical_missing_right, categories_read_as_integers, category_lists, encode_categories, typed_by_example
 from mpack.packager.convert.registry import ConversionOptions, ConvertedModel
 from mpack.packager.source.mlmodel import MLmodel
 from mpack.packager.source.sklearn_model import load_sklearn_model
@@ -44,7 +46,10 @@ def convert_lightgbm(model: MLmodel, records, options: ConversionOptions) -> Con
 
     loaded = load_lightgbm_model(model, options)
     booster = loaded if isinstance(loaded, lightgbm.Booster) else loaded.booster_
-    columns = model_columns(model, booster.feature_name(), "LightGBM")
+    columns = model_columns(model, booster.feature_name(), "LightGBM", encoded=("string",))
+    if not model.columns:
+        columns = typed_by_example(columns, model.input_example)
+    categories = category_lists(booster, columns)
     dump = booster.dump_model()
     objective = str(dump.get("objective", "")).split(" ")[0]
     try:
@@ -52,24 +57,35 @@ def convert_lightgbm(model: MLmodel, records, options: ConversionOptions) -> Con
         pin_opsets(graph, options.opset)
     except Exception as exc:  # onnxmltools raises RuntimeError, NotImplementedError, TypeError...
         raise refuse_conversion("LightGBM", f"{type(loaded).__name__}, objective {objective}", exc, f"onnxmltools {onnxmltools.__version__}") from None
-    dtype = "float64" if exact_thresholds(graph, dump) else "float32"
-    by_name = not all(name.startswith("Column_") for name in booster.feature_name())
+    categorical_missing_right(graph)
+    coded = frozenset(index for index, column in enumerate(columns) if column.name in categories)
+    dtype = "float64" if exact_thresholds(graph, dump, coded) else "float32"
+    if categories:
+        encode_categories(graph, columns, categories, dtype)
+    by_name = bool(categories) or not all(name.startswith("Column_") for name in booster.feature_name())
     converter = {"onnxmltools": onnxmltools.__version__, "lightgbm": lightgbm.__version__, "estimator": f"{type(loaded).__name__}({objective})", "thresholds": dtype}
+    if categories:
+        converter["categories"] = "pandas_categorical"
+
+    def features(rows):
+        return categorical_frame(columns, rows, categories) if categories else frame_of(columns, rows, by_name)
+
     outputs = [o.name for o in graph.graph.output]
     if isinstance(loaded, lightgbm.Booster):
         task, methods = _booster_outputs(graph, objective, outputs)
 
         def reference(rows):
-            return {"predict": loaded.predict(frame_of(columns, rows, by_name))}
+            return {"predict": loaded.predict(features(rows))}
 
     else:
-        task, methods, reference = wrapper_outputs(graph, loaded, columns, by_name)
-    return tree_model(graph, columns, dtype, task, methods, "lightgbm", converter, reference)
+        task, methods, reference = wrapper_outputs(graph, loaded, columns, by_name, features)
+    return tree_model(graph, columns, dtype, task, methods, "lightgbm", converter, reference, categories)
 
 
-def exact_thresholds(graph, dump: dict) -> bool:
+def exact_thresholds(graph, dump: dict, coded: frozenset = frozenset()) -> bool:
     """Give the tree operator LightGBM's float64 thresholds and the graph a float64 input; False
-    (graph untouched) when a split is categorical or a threshold does not match its node."""
+    (graph untouched) when a split or a threshold does not match its node. ``coded``: features fed
+    category codes already (whole numbers or NaN), left as they are."""
     import numpy as np
     from onnx import TensorProto, helper, numpy_helper
 
@@ -86,8 +102,8 @@ def exact_thresholds(graph, dump: dict) -> bool:
         if mode == b"LEAF":
             exact.append(0.0)
             continue
-        threshold = thresholds.get((tree, node_id))
-        if threshold is None or np.float32(threshold) != np.float32(written):
+        expected_mode, threshold = thresholds.get((tree, node_id), (None, None))
+        if expected_mode is None or expected_mode.encode() != mode or np.float32(threshold) != np.float32(written):
             return False
         exact.append(threshold)
     kept = [a for a in node.attribute if a.name != "nodes_values"]
@@ -95,6 +111,7 @@ def exact_thresholds(graph, dump: dict) -> bool:
     node.attribute.extend(kept + [helper.make_attribute("nodes_values_as_tensor", numpy_helper.from_array(np.asarray(exact, dtype=np.float64)))])
     graph.graph.input[0].type.tensor_type.elem_type = TensorProto.DOUBLE
     _tiny_values_as_zero(graph, node)
+    categories_read_as_integers(graph, node, coded)
     return True
 
 
@@ -121,24 +138,36 @@ def _tiny_values_as_zero(graph, tree) -> None:
 
 
 def _thresholds_by_node(dump: dict) -> dict | None:
-    """(tree index, node id) -> float64 threshold, with node ids numbered as onnxmltools numbers them
-    (a node's two children get the next ids, then the left subtree, then the right); None when a
-    split is not a numeric ``<=``."""
+    """(tree index, node id) -> (mode, float64 value) of every split, with node ids numbered as
+    onnxmltools numbers them (a node's unnumbered children get the next ids, then the left subtree,
+    then the right). A categorical split ``a||b||c`` is the chain onnxmltools unfolds it into: a
+    BRANCH_EQ node per category, all sharing the split's left subtree (numbered once), the last one
+    falling through to its right. None when a split is neither."""
     thresholds = {}
     for tree_index, tree in enumerate(dump.get("tree_info", [])):
-        counter = [0]
-        stack = [(tree["tree_structure"], 0)]
+        root = tree["tree_structure"]
+        numbered, links = {id(root): 0}, []  # links: the chain's nodes, kept alive so their id()s stay unique
+        stack = [root]
         while stack:
-            node, node_id = stack.pop()
+            node = stack.pop()
             if "left_child" not in node:
                 continue
-            if node.get("decision_type") != "<=":
+            right = node["right_child"]
+            if node.get("decision_type") == "<=":
+                split = ("BRANCH_LEQ", float(node["threshold"]))
+            elif node.get("decision_type") == "==":
+                first, _, rest = str(node["threshold"]).partition("||")
+                split = ("BRANCH_EQ", float(first))
+                if rest:
+                    right = dict(node, threshold=rest)
+                    links.append(right)
+            else:
                 return None
-            thresholds[(tree_index, node_id)] = float(node["threshold"])
-            left, right = counter[0] + 1, counter[0] + 2
-            counter[0] += 2
-            stack.append((node["right_child"], right))
-            stack.append((node["left_child"], left))
+            thresholds[(tree_index, numbered[id(node)])] = split
+            unnumbered = [child for child in (node["left_child"], right) if id(child) not in numbered]
+            for child in unnumbered:
+                numbered[id(child)] = len(numbered)
+            stack.extend(reversed(unnumbered))
     return thresholds
 
 

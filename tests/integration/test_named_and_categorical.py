@@ -51,6 +51,13 @@ def category_frame(rows: int, seed: int, unseen: bool = False) -> tuple[pd.DataF
     return frame, np.digitize(target, [2.0, 3.5]), target.to_numpy()
 
 
+def number_category_frame(rows: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
+    """A double column of whole numbers 0-7 that LightGBM is told is categorical, beside a numeric one."""
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({"usage": np.round(rng.normal(0, 1, rows), 2), "plan": rng.integers(0, 8, rows).astype(float)})
+    return frame, frame["usage"].to_numpy() + np.where(frame["plan"] % 3 == 0, 2.0, -1.0) + rng.normal(0, 0.2, rows)
+
+
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
     """A fresh sqlite store: registered name -> (tracking uri, trained model)."""
@@ -64,35 +71,41 @@ def models(tmp_path_factory):
     experiment = mlflow.create_experiment("named", artifact_location=(root / "artifacts").as_uri())
     named, classes = named_frame(1500, seed=3)
     cities, city_classes, city_target = category_frame(2000, seed=4)
+    plans, plan_target = number_category_frame(2000, seed=5)
     trained = {
         "xgb-named-multi": (xgboost.XGBClassifier(n_estimators=40, max_depth=4, objective="multi:softprob").fit(named, classes), named),
         "xgb-named-regressor": (xgboost.XGBRegressor(n_estimators=40, max_depth=4).fit(named, named["days_since_login"] * 0.3 + classes), named),
         "lgbm-category-classifier": (lightgbm.LGBMClassifier(n_estimators=40, min_data_per_group=10, cat_smooth=1, verbose=-1).fit(cities, city_classes), cities),
         "lgbm-category-regressor": (lightgbm.LGBMRegressor(n_estimators=40, min_data_per_group=10, cat_smooth=1, verbose=-1).fit(cities, city_target), cities),
+        "lgbm-number-category": (lightgbm.LGBMRegressor(n_estimators=30, min_data_per_group=10, cat_smooth=1, verbose=-1).fit(plans, plan_target, categorical_feature=["plan"]), plans),
     }
     for name, (model, frame) in trained.items():
         with mlflow.start_run(experiment_id=experiment):
             if name.startswith("xgb"):
                 mlflow.xgboost.log_model(model, name="model", input_example=frame.head(8), registered_model_name=name)
-            else:
+            elif name.endswith("classifier"):  # as most log it: MLflow infers no signature (its predict refuses the example's strings)
                 mlflow.lightgbm.log_model(model, name="model", input_example=frame.head(8), registered_model_name=name, skops_trusted_types=LIGHTGBM_TRUSTED)
+            else:
+                signature = mlflow.models.infer_signature(frame, model.predict(frame))
+                mlflow.lightgbm.log_model(model, name="model", signature=signature, input_example=frame.head(8), registered_model_name=name, skops_trusted_types=LIGHTGBM_TRUSTED)
     return {name: (uri, model) for name, (model, _) in trained.items()}
 
 
 @pytest.fixture(scope="module")
 def bundles(models, runtime_cache, tmp_path_factory):
-    """Each model built once to a Lambda zip: name -> (BuildReport, unzipped folder)."""
+    """Each model built once per runtime to a Lambda zip: (name, runtime) -> (BuildReport, unzipped folder)."""
     from mpack.packager.pipeline import BuildOptions, build
 
     out = tmp_path_factory.mktemp("named-dist")
     done = {}
 
-    def get(name: str):
-        if name not in done:
+    def get(name: str, runtime: str = "auto"):
+        if (name, runtime) not in done:
             uri, _ = models[name]
-            report = build(BuildOptions(model=f"models:/{name}/1", target="lambda", tracking_uri=uri, cache_dir=runtime_cache, output=out / f"{name}.zip"))
-            done[name] = report, unzip(report.artifact, out)
-        return done[name]
+            options = BuildOptions(model=f"models:/{name}/1", target="lambda", runtime=runtime, tracking_uri=uri, cache_dir=runtime_cache, output=out / f"{name}-{runtime}.zip")
+            report = build(options)
+            done[name, runtime] = report, unzip(report.artifact, out)
+        return done[name, runtime]
 
     return get
 
@@ -131,3 +144,49 @@ def test_xgboost_columns_in_another_order_are_read_by_name(models, bundles):
     frame = named_frame(300, seed=29)[0]
     shuffled = frame[list(reversed(NAMED))]
     assert np.array_equal(ask(folder, shuffled), models["xgb-named-multi"][1].predict(frame))
+
+
+@pytest.mark.parametrize("name,runtime", [("lgbm-category-classifier", "auto"), ("lgbm-category-regressor", "auto"), ("lgbm-category-classifier", "onnx")])
+def test_lightgbm_with_a_category_column_answers_like_lightgbm(models, bundles, name, runtime):
+    """Strings in, LightGBM's answers out: every known category, unseen ones and nulls (2,400 rows),
+    from the runtime ``auto`` picks (the micro runtime, which passed its own parity gate) and from onnxruntime."""
+    report, folder = bundles(name, runtime)
+    assert report.parity["passed"] and report.parity["rows"] >= 2000 and "at decision thresholds" in report.parity["source"]
+    micro = (report.runtime_choice or {}).get("micro_parity")
+    assert micro is None or micro["passed"]
+    columns = {c["name"]: c for c in report.manifest["signature"]["columns"]}
+    assert list(columns) == ["age", "city", "spend"] and columns["city"]["type"] == "string" and columns["city"]["allow_missing"]
+    assert report.manifest["converter"]["thresholds"] == "float64"  # categorical splits numbered, numeric ones kept exact
+    model = models[name][1]
+    frame = category_frame(2400, seed=17, unseen=True)[0]
+    city = frame["city"].astype(object)
+    assert city.isin(UNSEEN).sum() > 300 and city.isna().sum() > 150 and set(CITIES) <= set(city.dropna())
+    got, expected = ask(folder, frame), model.predict(frame)
+    assert got.shape == expected.shape
+    if name.endswith("classifier"):
+        assert np.array_equal(got, expected)
+        probabilities = ask(folder, frame, "predict_proba")
+        assert np.abs(probabilities - model.predict_proba(frame)).max() <= 1e-5
+    else:
+        assert np.abs(got - expected).max() <= 1e-5 * max(1.0, np.abs(expected).max())
+
+
+def test_unseen_categories_and_nulls_are_answered_as_lightgbm_answers_them(models, bundles):
+    """LightGBM re-codes an unseen string or a null as a missing category: so does the bundle."""
+    _, folder = bundles("lgbm-category-classifier")
+    model = models["lgbm-category-classifier"][1]
+    base = category_frame(40, seed=31)[0]
+    for value in [None, "tokyo", "", "PARIS"] + CITIES:
+        frame = base.assign(city=pd.Categorical([value] * len(base)))
+        assert np.abs(ask(folder, frame, "predict_proba") - model.predict_proba(frame)).max() <= 1e-5, value
+
+
+def test_a_number_category_is_read_as_lightgbm_reads_it(models, bundles):
+    """LightGBM reads a categorical number as int(x), toward zero, and -1 or below as no category:
+    2.7 is category 2, -0.5 category 0 (the graph's category splits compare exactly, so it truncates too)."""
+    report, folder = bundles("lgbm-number-category")
+    assert report.parity["passed"] and report.manifest["converter"]["thresholds"] == "float64"
+    plans = [2.7, -0.5, -1.0, -1.5, 0.2, 3.0, 7.9, 8.0, 100.0, None, 5.5, 1e-40] * 20
+    frame = pd.DataFrame({"usage": np.round(np.random.default_rng(41).normal(0, 1, len(plans)), 2), "plan": np.array(plans, dtype=float)})
+    expected = models["lgbm-number-category"][1].predict(frame)
+    assert np.abs(ask(folder, frame) - expected).max() <= 1e-5 * max(1.0, np.abs(expected).max())
