@@ -12,6 +12,7 @@ from mpack.packager.check.graph_thresholds import graph_threshold_records
 from mpack.packager.convert.lightgbm_categories import accepts_null, category_records
 from mpack.packager.convert.onnx import set_opsets, tensor_info
 from mpack.packager.convert.registry import ConvertedModel
+from mpack.packager.convert.tensor_signature import feature_columns, matrix_tensor
 from mpack.packager.convert.sklearn_graph import first_maximum_labels
 from mpack.packager.source.examples import typed_frame
 from mpack.packager.source.mlmodel import Column, MLmodel
@@ -27,10 +28,13 @@ def target_opset(opset: dict | None) -> int:
 
 
 def model_columns(model: MLmodel, feature_names, flavor: str, encoded: tuple[str, ...] = ()) -> tuple[Column, ...]:
-    """The signature's columns (in the model's feature order where they name the same features),
-    else the feature names the model was fitted with (as doubles). ``encoded``: column types the
+    """The signature's columns (in the model's feature order where they name the same features), a
+    tensor signature's features, else the feature names the model was fitted with (as doubles). ``encoded``: column types the
     converter turns into numbers itself (LightGBM's category strings)."""
-    if model.columns:
+    tensor = matrix_tensor(model)  # the registry then gives the graph that tensor (tensor_signature)
+    if tensor:
+        columns = feature_columns(tensor, feature_names)
+    elif model.columns:
         columns = in_feature_order(model.columns, feature_names)
     elif feature_names:
         columns = tuple(Column(str(name), "double") for name in feature_names)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Callable, Protocol
 
 from mpack.infra.errors import MpackError
+from mpack.packager.convert.tensor_signature import as_tensor_model, matrix_tensor
 from mpack.packager.source.mlmodel import MLmodel, read_mlmodel
 from mpack.packager.source.resolve import ResolvedModel
 
@@ -120,7 +121,11 @@ def convert_mlmodel(model: MLmodel, records, options: ConversionOptions) -> Conv
             f"model flavor not supported for ONNX bundles: {found}",
             f"supported flavors: {', '.join(CONVERTERS)} (and plain .onnx files); export the model to ONNX and log it with mlflow.onnx",
         )
-    return CONVERTERS[flavor](model, records, options)
+    converted = CONVERTERS[flavor](model, records, options)
+    tensor = matrix_tensor(model)
+    if tensor and converted.signature["layout"] == "matrix" and converted.reference is not None and not converted.native:
+        converted = as_tensor_model(converted, model, tensor)  # as MLflow feeds it: the tensor, not columns
+    return converted
 
 
 def model_flavor(model: MLmodel) -> str | None:

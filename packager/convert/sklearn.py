@@ -3,7 +3,7 @@
 Numeric columns are fed in the dtype scikit-learn computes in when MLflow feeds it the signature's
 types: float32 when every numeric column is ``float``, else float64 (pandas upcasts mixed frames), so
 imputers, scalers and linear steps run in float64 and trees cast to float32 themselves, as scikit-learn
-does (DESIGN.md §11). A model logged with a tensor signature keeps its tensor (``sklearn_tensor``). String columns are string tensors. A model fed one [rows, columns] matrix is
+does (DESIGN.md §11). A model logged with a tensor signature is converted over the tensor's features, typed by its dtype (``tensor_signature``). String columns are string tensors. A model fed one [rows, columns] matrix is
 fastest, so that layout is used whenever no column is a string and nothing selects columns by name.
 """
 
@@ -14,7 +14,7 @@ from mpack.packager.check.threshold_rows import threshold_records
 from mpack.packager.convert.onnx import tensor_info
 from mpack.packager.convert.registry import ConversionOptions, ConvertedModel
 from mpack.packager.convert.sklearn_graph import regressor_width, sklearn_to_onnx
-from mpack.packager.convert.sklearn_tensor import TensorReference, feature_columns, matrix_tensor, tensor_check_request
+from mpack.packager.convert.tensor_signature import feature_columns, matrix_tensor
 from mpack.packager.source.examples import typed_frame
 from mpack.packager.source.mlmodel import Column, MLmodel
 from mpack.packager.source.sklearn_model import load_sklearn_model
@@ -28,8 +28,8 @@ def convert_sklearn(model: MLmodel, records, options: ConversionOptions) -> Conv
     from sklearn.base import is_classifier, is_regressor
 
     estimator = load_sklearn_model(model.path, model.flavor("sklearn"), options.trusted_types, options.allow_pickle)
-    tensor = matrix_tensor(model)
-    columns = feature_columns(tensor) if tensor else (model.columns or _columns_from_estimator(estimator))
+    tensor = matrix_tensor(model)  # the registry then gives the graph that tensor (tensor_signature)
+    columns = feature_columns(tensor, getattr(estimator, "feature_names_in_", None)) if tensor else (model.columns or _columns_from_estimator(estimator))
     if is_classifier(estimator):
         task = "classifier"
     elif is_regressor(estimator):
@@ -39,32 +39,26 @@ def convert_sklearn(model: MLmodel, records, options: ConversionOptions) -> Conv
             f"{type(estimator).__name__} is neither a classifier nor a regressor",
             "mpack serves scikit-learn classifiers and regressors (estimators or Pipelines ending in one)",
         )
-    layout = "columns" if not tensor and (_selects_by_name(estimator) or any(c.type == "string" for c in columns)) else "matrix"
-    numeric_dtype = tensor["dtype"] if tensor else numeric_feed_dtype(columns)
-    input_name = tensor["name"] if tensor else "input"
+    layout = "columns" if _selects_by_name(estimator) or any(c.type == "string" for c in columns) else "matrix"
+    numeric_dtype = numeric_feed_dtype(columns)
     try:
-        onnx_model = _to_onnx(estimator, columns, layout, numeric_dtype, options.opset, task == "classifier", input_name)
+        onnx_model = _to_onnx(estimator, columns, layout, numeric_dtype, options.opset, task == "classifier")
     except MpackError:
         if numeric_dtype == "float32":
             raise
         # skl2onnx lacks a float64 path for some estimators (HistGradientBoosting): feed float32
         # and let the parity gate, with its rows at the model's thresholds, judge the difference.
         numeric_dtype = "float32"
-        onnx_model = _to_onnx(estimator, columns, layout, numeric_dtype, options.opset, task == "classifier", input_name)
+        onnx_model = _to_onnx(estimator, columns, layout, numeric_dtype, options.opset, task == "classifier")
     outputs = [o.name for o in onnx_model.graph.output]
-    graph_outputs = [tensor_info(o) for o in onnx_model.graph.output]
-    if tensor:  # the logged tensor, as MLflow feeds it: one array, no columns
-        reference, check = TensorReference(estimator, tensor), tensor_check_request(model, tensor, estimator)
-        signature = {"layout": "tensors", "columns": [], "inputs": [dict(tensor, dtype=numeric_dtype)], "outputs": graph_outputs}
-    else:
-        reference, check = _Reference(estimator, columns), None
-        allow_missing = _columns_accepting_missing(reference, columns, records)
-        signature = {
-            "layout": layout,
-            "columns": [{"name": c.name, "type": c.type, "dtype": "string" if c.type == "string" else numeric_dtype, "allow_missing": c.name in allow_missing} for c in columns],
-            "inputs": _inputs(columns, layout, numeric_dtype),
-            "outputs": graph_outputs,
-        }
+    reference = _Reference(estimator, columns)
+    allow_missing = _columns_accepting_missing(reference, columns, records)
+    signature = {
+        "layout": layout,
+        "columns": [{"name": c.name, "type": c.type, "dtype": "string" if c.type == "string" else numeric_dtype, "allow_missing": c.name in allow_missing} for c in columns],
+        "inputs": _inputs(columns, layout, numeric_dtype),
+        "outputs": [tensor_info(o) for o in onnx_model.graph.output],
+    }
     if task == "classifier":
         methods = {"predict": {"outputs": [outputs[0]]}}
         if hasattr(estimator, "predict_proba") and len(outputs) > 1:
@@ -79,9 +73,8 @@ def convert_sklearn(model: MLmodel, records, options: ConversionOptions) -> Conv
         task=task,
         converter={"skl2onnx": skl2onnx.__version__, "scikit-learn": sklearn.__version__, "estimator": _describe(estimator)},
         reference=reference,
-        columns=() if tensor else tuple(columns),
-        boundary_records=None if tensor else lambda base: threshold_records(estimator, columns, base, reference.frame),
-        tensor_check=check,
+        columns=tuple(columns),
+        boundary_records=lambda base: threshold_records(estimator, columns, base, reference.frame),
     )
 
 
@@ -124,12 +117,12 @@ def _inputs(columns, layout: str, numeric_dtype: str) -> list[dict]:
     return [{"name": c.name, "dtype": "string" if c.type == "string" else numeric_dtype, "shape": [-1, 1]} for c in columns]
 
 
-def _to_onnx(estimator, columns, layout: str, numeric_dtype: str, opset: dict | None, classifier: bool, input_name: str = "input"):
+def _to_onnx(estimator, columns, layout: str, numeric_dtype: str, opset: dict | None, classifier: bool):
     from skl2onnx.common.data_types import DoubleTensorType, FloatTensorType, StringTensorType
 
     numeric_type = DoubleTensorType if numeric_dtype == "float64" else FloatTensorType
     if layout == "matrix":
-        initial_types = [(input_name, numeric_type([None, len(columns)]))]
+        initial_types = [("input", numeric_type([None, len(columns)]))]
     else:
         initial_types = [(c.name, StringTensorType([None, 1]) if c.type == "string" else numeric_type([None, 1])) for c in columns]
     try:

@@ -1,7 +1,8 @@
 """Models logged with a tensor signature (trained on numpy arrays) keep their tensor on the wire and
 in the graph (DESIGN.md §11): a float32 MLP computes in float32, as scikit-learn does when MLflow feeds
-it the signature's float32 array; a float64 forest keeps float64. Answers compared with MLflow's own
-pyfunc loader on 2,000 fresh rows, through the bundle, in every request format MLflow takes."""
+it the signature's float32 array; a float64 forest keeps float64; XGBoost and LightGBM take the tensor
+and cast it inside the graph to the dtype they compute in. Answers compared with MLflow's own pyfunc
+loader on 2,000 fresh rows, through the bundle, in every request format MLflow takes."""
 
 from __future__ import annotations
 
@@ -42,10 +43,20 @@ def tensor_models(store) -> dict:
         with mlflow.start_run():
             info = mlflow.sklearn.log_model(estimator, name="model", input_example=example, registered_model_name=name, serialization_format="cloudpickle")
         assert info.signature.inputs.to_dict()[0]["type"] == "tensor"
+    import lightgbm
+    import xgboost
+
+    labels = (narrow[:, 0] * 2 + narrow[:, 1] > 0.3).astype(int) + (narrow[:, 2] > 1).astype(int)
+    fitted["xgb-float32"] = xgboost.XGBClassifier(n_estimators=25, max_depth=4).fit(narrow, labels)
+    fitted["lgbm-float64"] = lightgbm.LGBMRegressor(n_estimators=30, verbose=-1).fit(wide, wide[:, 0] * 3 + np.abs(wide[:, 4]))
+    for name, module, data in (("xgb-float32", mlflow.xgboost, narrow), ("lgbm-float64", mlflow.lightgbm, wide)):
+        with mlflow.start_run():
+            info = module.log_model(fitted[name], name="model", input_example=data[:4], registered_model_name=name)
+        assert info.signature.inputs.to_dict()[0]["type"] == "tensor"
     return fitted
 
 
-@pytest.mark.parametrize("name,dtype", [("mlp-float32", "float32"), ("forest-float64", "float64")])
+@pytest.mark.parametrize("name,dtype", [("mlp-float32", "float32"), ("forest-float64", "float64"), ("xgb-float32", "float32"), ("lgbm-float64", "float64")])
 def test_the_tensor_stays_on_the_wire_and_in_the_graph(built, tensor_models, name, dtype):
     report = built(f"models:/{name}/1", runtime="onnx")
     signature = report.manifest["signature"]
@@ -56,20 +67,20 @@ def test_the_tensor_stays_on_the_wire_and_in_the_graph(built, tensor_models, nam
         graph = onnx.load_from_string(bundle.read(report.manifest["model"]["file"]))
     element = onnx.TensorProto.FLOAT if dtype == "float32" else onnx.TensorProto.DOUBLE
     assert [i.type.tensor_type.elem_type for i in graph.graph.input] == [element]
-    if dtype == "float32":  # float32 arithmetic throughout: no float64 weight, no cast to double
+    if name == "mlp-float32":  # float32 arithmetic throughout: no float64 weight, no cast to double
         assert not [i.name for i in graph.graph.initializer if i.data_type == onnx.TensorProto.DOUBLE]
         assert not [n.name for n in graph.graph.node if n.op_type == "Cast" and any(a.name == "to" and a.i == onnx.TensorProto.DOUBLE for a in n.attribute)]
 
 
-@pytest.mark.parametrize("name,dtype", [("mlp-float32", np.float32), ("forest-float64", np.float64), ("mlp-3-targets", np.float32)])
+@pytest.mark.parametrize("name,dtype", [("mlp-float32", np.float32), ("forest-float64", np.float64), ("mlp-3-targets", np.float32), ("xgb-float32", np.float32), ("lgbm-float64", np.float64)])
 def test_the_bundle_answers_like_mlflows_loader_in_every_request_format(built, tensor_models, tmp_path, name, dtype):
     import mlflow.pyfunc
 
     report = built(f"models:/{name}/1", runtime="onnx")
     rows = _data(2000, 9, dtype)
     expected = np.asarray(mlflow.pyfunc.load_model(f"models:/{name}/1").predict(rows))
-    assert np.array_equal(expected, tensor_models[name].predict(rows))  # MLflow feeds the array as it is
-    assert expected.shape == ((2000, 3) if name == "mlp-3-targets" else (2000,))  # a row per row, whatever skl2onnx flattens
+    assert np.array_equal(expected.reshape(-1), np.asarray(tensor_models[name].predict(rows)).reshape(-1))  # MLflow feeds the array as it is
+    assert expected.shape[0] == 2000 and (name != "mlp-3-targets" or expected.shape == (2000, 3))  # a row per row, whatever skl2onnx flattens
     plain = rows.tolist()
     requests = [
         {"inputs": plain},

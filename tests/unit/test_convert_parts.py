@@ -136,3 +136,27 @@ def test_the_parity_gate_refuses_answers_of_another_shape_with_the_same_values()
     assert _compare("predict", "variable", expected, expected, 1e-5, None).passed
     column = np.arange(4, dtype=np.float64)
     assert _compare("predict", "variable", column.reshape(-1, 1), column, 1e-5, None).passed
+
+
+def test_a_tensor_of_another_dtype_than_the_model_computes_in_is_cast_inside_the_graph():
+    """A float32 tensor signature over a graph that computes in float64 (LightGBM's exact thresholds):
+    the graph takes float32, named as the tensor, and casts it exactly as MLflow's float32 array
+    reaches LightGBM; same dtypes: renamed only."""
+    import numpy as np
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    from mpack.packager.convert.tensor_signature import _feed_tensor
+
+    for computed, wire, casts in ((TensorProto.DOUBLE, "float32", True), (TensorProto.FLOAT, "float32", False)):
+        graph = helper.make_model(
+            helper.make_graph([helper.make_node("Mul", ["input", "input"], ["squared"])], "g", [helper.make_tensor_value_info("input", computed, [None, 2])], [helper.make_tensor_value_info("squared", computed, [None, 2])]),
+            opset_imports=[helper.make_opsetid("", 17)],
+        )
+        _feed_tensor(graph, {"name": "features", "dtype": wire, "shape": [-1, 2]})
+        assert [i.name for i in graph.graph.input] == ["features"] and graph.graph.input[0].type.tensor_type.elem_type == TensorProto.FLOAT
+        assert any(n.op_type == "Cast" for n in graph.graph.node) == casts
+        session = ort.InferenceSession(graph.SerializeToString(), providers=["CPUExecutionProvider"])
+        rows = np.array([[0.1, 3.0]], dtype=np.float32)
+        (answer,) = session.run(None, {"features": rows})
+        assert np.array_equal(answer, rows.astype(np.float64 if casts else np.float32) ** 2)
