@@ -11,7 +11,7 @@ import math
 from array import array
 
 from .errors import RequestError
-from .signature import EXPECTED, FLOATING, INTEGERS, MISSING_STRING, ColumnSpec, InputSignature, bad_value, missing_value, numeric_values, out_of_range, value_fits
+from .signature import EXPECTED, FLOATING, INTEGERS, MISSING_STRING, ColumnSpec, InputSignature, TensorSpec, bad_value, missing_value, numeric_values, out_of_range, shape_text, value_fits
 
 FLOAT32_LIMIT = 3.4028235677973366e38  # the smallest magnitude that rounds to float32 infinity
 INT_RANGES = {"int64": 2**63, "int32": 2**31, "int16": 2**15, "int8": 2**7}
@@ -62,6 +62,37 @@ def _checked_columns(signature: InputSignature, rows: list[list]) -> list[list]:
     return [column_values(column, list(values)) for column, values in zip(signature.columns, zip(*rows))]
 
 
+def one_matrix(signature: InputSignature) -> TensorSpec | None:
+    """The signature's one [rows, features] float tensor (a model logged with a tensor signature)."""
+    if len(signature.tensors) != 1:
+        return None
+    spec = signature.tensors[0]
+    return spec if spec.dtype in ("float32", "float64") and len(spec.shape) == 2 and type(spec.shape[1]) is int and spec.shape[1] > 0 else None
+
+
+def matrix_rows(spec: TensorSpec, data) -> list:
+    """A [rows, features] tensor's JSON rows (or one row alone) rounded to its dtype as numpy does,
+    or a 400 naming the input: a row of another width, a value that is not a number or out of range."""
+    if type(data) is list and data and all(type(v) is float or type(v) is int for v in data):
+        data = [data]  # a single instance without the batch dimension
+    if type(data) is not list or not data:
+        raise RequestError(f"input '{spec.name}' is empty" if data == [] else f"input '{spec.name}' must be a list of rows of shape {shape_text(spec.shape)}", error_code="INVALID_PARAMETER_VALUE")
+    width, code = spec.shape[1], "f" if spec.dtype == "float32" else "d"
+    rows = []
+    for index, row in enumerate(data):
+        if type(row) is not list or len(row) != width or not all(type(v) is float or type(v) is int for v in row):
+            shown = f"{len(row)} values" if type(row) is list and len(row) != width else "a value that is not a number"
+            raise RequestError(f"input '{spec.name}' must have shape {shape_text(spec.shape)} of numbers; row {index} has {shown}", error_code="INVALID_PARAMETER_VALUE")
+        try:
+            values = array(code, row)
+        except OverflowError:
+            values = None
+        if values is None or any(abs(v) == math.inf for v in values):
+            raise RequestError(f"input '{spec.name}' has a value outside the range of {spec.dtype} in row {index}", error_code="INVALID_PARAMETER_VALUE")
+        rows.append(values)
+    return rows
+
+
 class RowFeeds:
     """The feeds of a micro session: per input, one plain sequence per row."""
 
@@ -86,7 +117,10 @@ class RowFeeds:
 
     @staticmethod
     def tensors(signature: InputSignature, data: dict) -> dict:
-        raise RequestError("the micro runtime serves models with a column signature", 500, "INTERNAL_ERROR")
+        spec = one_matrix(signature)
+        if spec is None:
+            raise RequestError("the micro runtime serves models with a column signature or one [rows, features] tensor", 500, "INTERNAL_ERROR")
+        return {spec.name: matrix_rows(spec, data[spec.name])}
 
     @staticmethod
     def rows(feeds: dict) -> int:

@@ -68,8 +68,8 @@ def micro_candidate(requested: str, target, lambda_http: str, converted) -> tupl
         problem = f"--runtime micro answers HTTP events natively; --lambda-http {lambda_http} needs Mangum and Starlette"
     elif converted.native:
         problem = "the model is shipped as itself (--runtime native)"
-    elif converted.signature["layout"] == "tensors":
-        problem = "the micro runtime serves models with a column signature; this one takes raw tensors"
+    elif converted.signature["layout"] == "tensors" and not _one_matrix(converted.signature["inputs"]):
+        problem = "the micro runtime serves models with a column signature or one [rows, features] float tensor; this one takes other tensors"
     if problem is None:
         shapes = {i["name"]: i.get("shape") for i in converted.signature.get("inputs", ())}
         try:
@@ -90,7 +90,15 @@ def warm_latency(service, request: dict) -> dict:
     return {"warm_1_row_us": _p50(service, one, 300), "warm_1000_rows_us": _p50(service, many, 5)}
 
 
+def _one_matrix(inputs: list[dict]) -> bool:
+    return len(inputs) == 1 and inputs[0]["dtype"] in ("float32", "float64") and len(inputs[0]["shape"]) == 2
+
+
 def _rows(request: dict, count: int) -> dict:
+    """``request`` (a table, or one tensor's rows) with ``count`` rows, its own repeated."""
+    if "inputs" in request:
+        ((name, data),) = request["inputs"].items()
+        return {**request, "inputs": {name: [data[i % len(data)] for i in range(count)]}}
     split = request["dataframe_split"]
     data = split["data"]
     return {**request, "dataframe_split": {**split, "data": [data[i % len(data)] for i in range(count)]}}

@@ -101,3 +101,25 @@ def test_a_row_of_the_wrong_width_is_refused_naming_the_tensor(built, tensor_mod
     report = built("models:/mlp-float32/1", runtime="onnx")
     (answer,), _, _ = run_events(unzip(report.artifact, tmp_path), [{"inputs": [[0.5] * (FEATURES - 1)]}])
     assert answer["error_code"] == "INVALID_PARAMETER_VALUE" and "input" in answer["message"] and str(FEATURES) in answer["message"], answer
+
+
+@pytest.mark.parametrize("name,dtype", [("forest-float64", np.float64), ("lgbm-float64", np.float64), ("xgb-float32", np.float32)])
+def test_the_micro_runtime_serves_a_tensor_of_features(built, tensor_models, tmp_path, name, dtype):
+    """Tree models logged with a tensor signature compile to standard-library Python like column
+    models do: the same answers as MLflow's loader, a wrong row refused naming the input."""
+    import mlflow.pyfunc
+
+    report = built(f"models:/{name}/1", runtime="micro")
+    assert report.manifest.get("micro") and report.manifest["signature"]["layout"] == "tensors"
+    rows = _data(2000, 13, dtype)
+    expected = np.asarray(mlflow.pyfunc.load_model(f"models:/{name}/1").predict(rows))
+    answers, _, _ = run_events(unzip(report.artifact, tmp_path), [{"inputs": rows.tolist()}, {"instances": rows[0].tolist()}, {"inputs": [[1.0] * 3]}, {"inputs": [["1.0"] * FEATURES]}, {"inputs": [[1e39] * FEATURES]}])
+    got = np.asarray(answers[0]["predictions"])
+    if expected.dtype.kind == "f":
+        assert np.abs(got.reshape(expected.shape) - expected).max() <= 1e-5 * max(1.0, np.abs(expected).max())
+    else:
+        assert np.array_equal(got.reshape(expected.shape), expected)
+    assert np.array_equal(np.asarray(answers[1]["predictions"]).reshape(-1), got.reshape(len(got), -1)[0])  # one row alone: the same answer
+    for refused in answers[2:4]:
+        assert refused["error_code"] == "INVALID_PARAMETER_VALUE" and "'input'" in refused["message"], refused
+    assert ("outside the range" in answers[4].get("message", "")) == (dtype == np.float32), answers[4]
