@@ -4,8 +4,9 @@ Tabular models take one input per column (shape [n] or [n, 1]) or one [n, column
 one converted column by column as the signature types them: the one way to send a mixed table as a
 single tensor); tensor models take their named tensors. A request may ask for any of the outputs the
 metadata lists (a classifier's label and probabilities together); without ``outputs``,
-``parameters.predict_method`` picks the set. Outputs carry the model's own dtypes and shapes. Errors are ``{"error": "..."}``. The binary tensor data
-extension (tritonclient's default) is spoken both ways (``binary_tensors``).
+``parameters.predict_method`` picks the set. Outputs carry the model's own dtypes and shapes.
+Errors are ``{"error": "..."}``. The binary tensor data extension (tritonclient's default) is
+spoken both ways (``binary_tensors``).
 """
 
 from __future__ import annotations
