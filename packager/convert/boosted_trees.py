@@ -24,7 +24,7 @@ IR_VERSION = 8  # read by onnxruntime 1.16 (Lambda's Python 3.11 runtime plan) a
 
 
 def target_opset(opset: dict | None) -> int:
-    return min((opset or {}).get("", CONVERTER_OPSET_CAP), CONVERTER_OPSET_CAP)
+    return converter_opsets(opset, CONVERTER_OPSET_CAP)[""]
 
 
 def model_columns(model: MLmodel, feature_names, flavor: str, encoded: tuple[str, ...] = ()) -> tuple[Column, ...]:
@@ -63,6 +63,14 @@ def frame_of(columns: tuple[Column, ...], records, by_name: bool):
     """What the framework's predict is fed: a DataFrame typed like MLflow's (named features), or its array."""
     frame = typed_frame(columns, records)
     return frame if by_name else frame.to_numpy()
+
+
+def converter_opsets(opset: dict | None, newest: int) -> dict:
+    """Every domain pinned, for onnxmltools' tree converters: they write their nodes at whatever
+    version they are told, and told nothing that is the installed onnx's newest (ai.onnx.ml 5 with
+    onnx 1.23), newer than the converters (and skl2onnx, where they are registered) accept. The main domain is the
+    plan's, at most ``newest`` (the newest the converting library writes); ai.onnx.ml is ML_OPSET."""
+    return {**(opset or {}), "": min((opset or {}).get("", newest), newest), "ai.onnx.ml": ML_OPSET}
 
 
 def pin_opsets(graph, opset: dict | None):

@@ -23,6 +23,29 @@ def boosting_kind(estimator) -> str | None:
     return None
 
 
+def contains_boosting(estimator) -> bool:
+    """An XGBoost/LightGBM wrapper anywhere in the model: itself, a Pipeline's step, a
+    ColumnTransformer's or an ensemble's member (scikit-learn lists them all in deep params)."""
+    if boosting_kind(estimator):
+        return True
+    get_params = getattr(estimator, "get_params", None)
+    parts = get_params(deep=True).values() if callable(get_params) else ()
+    return any(boosting_kind(part) for part in parts)
+
+
+def boosting_opset(estimator, opset: dict | None) -> dict | None:
+    """The opsets skl2onnx converts ``estimator`` to: the plan's, every domain pinned (the xgboost
+    and lightgbm flavors' policy, up to skl2onnx's newest) where onnxmltools' converters, registered
+    below, write part of the graph."""
+    if not contains_boosting(estimator):
+        return opset
+    import skl2onnx
+
+    from mpack.packager.convert.boosted_trees import converter_opsets
+
+    return converter_opsets(opset, skl2onnx.__max_supported_opset__)
+
+
 def register_boosting_converters() -> None:
     """Teach skl2onnx the XGBoost/LightGBM wrappers that are installed (once per process)."""
     global _registered

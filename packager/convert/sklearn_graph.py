@@ -15,7 +15,7 @@ import warnings
 
 import numpy as np
 from mpack.packager.convert.onnx import set_opsets
-from mpack.packager.convert.sklearn_boosting import boosting_kind, lightgbm_part, register_boosting_converters
+from mpack.packager.convert.sklearn_boosting import boosting_kind, boosting_opset, lightgbm_part, register_boosting_converters
 from mpack.packager.convert.sklearn_exact import register_exact_converters
 
 TREE_FEATURES = "tree_features"
@@ -42,7 +42,7 @@ def sklearn_to_onnx(estimator, initial_types: list, opset: dict | None, classifi
     options = {"zipmap": False} if classifier else None  # probabilities as one tensor: faster to serve
     final = estimator.steps[-1][1] if isinstance(estimator, Pipeline) else estimator
     fed_double = any(isinstance(t, DoubleTensorType) for _, t in initial_types)
-    model = _convert(estimator, final, initial_types, opset, options, fed_double)
+    model = _convert(estimator, final, initial_types, boosting_opset(estimator, opset), options, fed_double)
     route_missing_values(model, final)
     if not classifier:
         keep_output_rows(model, regressor_width(final))
