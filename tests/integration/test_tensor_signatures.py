@@ -1,6 +1,6 @@
 """Models logged with a tensor signature (trained on numpy arrays) keep their tensor on the wire and
 in the graph (DESIGN.md §11): a float32 MLP computes in float32, as scikit-learn does when MLflow feeds
-it the signature's float32 array; a float64 forest keeps float64; XGBoost and LightGBM take the tensor
+it the signature's float32 array; a float64 forest keeps float64; XGBoost, LightGBM and CatBoost take the tensor
 and cast it inside the graph to the dtype they compute in. Answers compared with MLflow's own pyfunc
 loader on 2,000 fresh rows, through the bundle, in every request format MLflow takes."""
 
@@ -49,14 +49,17 @@ def tensor_models(store) -> dict:
     labels = (narrow[:, 0] * 2 + narrow[:, 1] > 0.3).astype(int) + (narrow[:, 2] > 1).astype(int)
     fitted["xgb-float32"] = xgboost.XGBClassifier(n_estimators=25, max_depth=4).fit(narrow, labels)
     fitted["lgbm-float64"] = lightgbm.LGBMRegressor(n_estimators=30, verbose=-1).fit(wide, wide[:, 0] * 3 + np.abs(wide[:, 4]))
-    for name, module, data in (("xgb-float32", mlflow.xgboost, narrow), ("lgbm-float64", mlflow.lightgbm, wide)):
+    import catboost
+
+    fitted["cb-float32"] = catboost.CatBoostRegressor(iterations=30, depth=4, verbose=False, random_seed=0).fit(narrow, target)
+    for name, module, data in (("xgb-float32", mlflow.xgboost, narrow), ("lgbm-float64", mlflow.lightgbm, wide), ("cb-float32", mlflow.catboost, narrow)):
         with mlflow.start_run():
             info = module.log_model(fitted[name], name="model", input_example=data[:4], registered_model_name=name)
         assert info.signature.inputs.to_dict()[0]["type"] == "tensor"
     return fitted
 
 
-@pytest.mark.parametrize("name,dtype", [("mlp-float32", "float32"), ("forest-float64", "float64"), ("xgb-float32", "float32"), ("lgbm-float64", "float64")])
+@pytest.mark.parametrize("name,dtype", [("mlp-float32", "float32"), ("forest-float64", "float64"), ("xgb-float32", "float32"), ("lgbm-float64", "float64"), ("cb-float32", "float32")])
 def test_the_tensor_stays_on_the_wire_and_in_the_graph(built, tensor_models, name, dtype):
     report = built(f"models:/{name}/1", runtime="onnx")
     signature = report.manifest["signature"]
@@ -72,7 +75,7 @@ def test_the_tensor_stays_on_the_wire_and_in_the_graph(built, tensor_models, nam
         assert not [n.name for n in graph.graph.node if n.op_type == "Cast" and any(a.name == "to" and a.i == onnx.TensorProto.DOUBLE for a in n.attribute)]
 
 
-@pytest.mark.parametrize("name,dtype", [("mlp-float32", np.float32), ("forest-float64", np.float64), ("mlp-3-targets", np.float32), ("xgb-float32", np.float32), ("lgbm-float64", np.float64)])
+@pytest.mark.parametrize("name,dtype", [("mlp-float32", np.float32), ("forest-float64", np.float64), ("mlp-3-targets", np.float32), ("xgb-float32", np.float32), ("lgbm-float64", np.float64), ("cb-float32", np.float32)])
 def test_the_bundle_answers_like_mlflows_loader_in_every_request_format(built, tensor_models, tmp_path, name, dtype):
     import mlflow.pyfunc
 
