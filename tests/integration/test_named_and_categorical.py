@@ -121,6 +121,18 @@ def ask(folder, frame: pd.DataFrame, method: str | None = None) -> np.ndarray:
     return np.asarray(answer["predictions"])
 
 
+def assert_answers_like(folder, model, frame, classifier: bool) -> None:
+    """The bundle's answers are the framework's: labels exact and probabilities within 1e-5, or values within 1e-5 relative."""
+    got, expected = ask(folder, frame), model.predict(frame)
+    assert got.shape == expected.shape
+    if classifier:
+        assert np.array_equal(got, expected)
+        probabilities = ask(folder, frame, "predict_proba")
+        assert np.abs(probabilities - model.predict_proba(frame)).max() <= 1e-5
+    else:
+        assert np.abs(got - expected).max() <= 1e-5 * max(1.0, np.abs(expected).max())
+
+
 @pytest.mark.parametrize("name", ["xgb-named-multi", "xgb-named-regressor"])
 def test_xgboost_with_named_columns_answers_like_xgboost(models, bundles, name):
     report, folder = bundles(name)
@@ -128,14 +140,7 @@ def test_xgboost_with_named_columns_answers_like_xgboost(models, bundles, name):
     assert [c["name"] for c in report.manifest["signature"]["columns"]] == NAMED  # requests name the real columns
     model = models[name][1]
     frame = named_frame(2400, seed=17)[0]
-    got, expected = ask(folder, frame), model.predict(frame)
-    assert got.shape == expected.shape
-    if name.endswith("multi"):
-        assert np.array_equal(got, expected)
-        probabilities = ask(folder, frame, "predict_proba")
-        assert np.abs(probabilities - model.predict_proba(frame)).max() <= 1e-5
-    else:
-        assert np.abs(got - expected).max() <= 1e-5 * max(1.0, np.abs(expected).max())
+    assert_answers_like(folder, model, frame, classifier=name.endswith("multi"))
 
 
 def test_xgboost_columns_in_another_order_are_read_by_name(models, bundles):
@@ -161,14 +166,7 @@ def test_lightgbm_with_a_category_column_answers_like_lightgbm(models, bundles, 
     frame = category_frame(2400, seed=17, unseen=True)[0]
     city = frame["city"].astype(object)
     assert city.isin(UNSEEN).sum() > 300 and city.isna().sum() > 150 and set(CITIES) <= set(city.dropna())
-    got, expected = ask(folder, frame), model.predict(frame)
-    assert got.shape == expected.shape
-    if name.endswith("classifier"):
-        assert np.array_equal(got, expected)
-        probabilities = ask(folder, frame, "predict_proba")
-        assert np.abs(probabilities - model.predict_proba(frame)).max() <= 1e-5
-    else:
-        assert np.abs(got - expected).max() <= 1e-5 * max(1.0, np.abs(expected).max())
+    assert_answers_like(folder, model, frame, classifier=name.endswith("classifier"))
 
 
 def test_unseen_categories_and_nulls_are_answered_as_lightgbm_answers_them(models, bundles):
