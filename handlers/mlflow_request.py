@@ -227,24 +227,30 @@ def csv_rows(body: bytes | str, signature: InputSignature, ignored: list | None 
 
 
 def _csv_value(column: ColumnSpec, text: str, row: int):
-    if column.type == "string":
+    try:
+        return text_value(column.type, text)
+    except ValueError:
+        raise RequestError(
+            f"column '{column.name}' expects a {column.type} value, got {text.strip()[:40]!r} in CSV row {row + 1}",
+            error_code="INVALID_PARAMETER_VALUE",
+        ) from None
+
+
+def text_value(kind: str, text: str):
+    """A cell sent as text (CSV, a KServe BYTES element) as a value of the column type ``kind``:
+    '' is a missing value; ValueError when the text is not one."""
+    if kind == "string":
         return text
     text = text.strip()
     if text == "":
         return None
-    try:
-        if column.type in ("double", "float"):
-            return float(text)
-        if column.type in ("long", "integer"):
-            return int(text)
-        if column.type == "boolean" and text.lower() in ("true", "false", "1", "0"):
-            return text.lower() in ("true", "1")
-    except ValueError:
-        pass
-    raise RequestError(
-        f"column '{column.name}' expects a {column.type} value, got {text[:40]!r} in CSV row {row + 1}",
-        error_code="INVALID_PARAMETER_VALUE",
-    )
+    if kind in ("double", "float"):
+        return float(text)
+    if kind in ("long", "integer"):
+        return int(text)
+    if kind == "boolean" and text.lower() in ("true", "false", "1", "0"):
+        return text.lower() in ("true", "1")
+    raise ValueError(text)
 
 
 # -- tensors ---------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ import numpy as np
 
 from . import binary_tensors
 from .errors import RequestError
+from .mlflow_request import text_value
 from .protocol import Response, ScoringService
 
 DATATYPES = {
@@ -164,19 +165,14 @@ def _reshape(item: dict, index: int) -> list:
 
 def _from_text(value, column_type: str):
     """A BYTES element as the column's type ("35.8" -> 35.8 for a double column, "" -> null); text
-    that does not parse is passed on as it is, for the signature check to refuse naming the column."""
-    if not isinstance(value, str) or column_type == "string":
+    that is not a value of the type is passed on as it is, for the signature check to refuse naming
+    the column (as it refuses any other wrong value)."""
+    if not isinstance(value, str):
         return value
-    text = value.strip()
-    if not text:
-        return None
-    if column_type == "boolean":
-        return {"true": True, "false": False, "1": True, "0": False}.get(text.lower(), value)
     try:
-        number = int(text) if column_type in ("long", "integer") and text.lstrip("+-").isdigit() else float(text)
+        return text_value(column_type, value)
     except ValueError:
         return value
-    return number if isinstance(number, int) or not math.isinf(number) else value
 
 
 def _output_metadata(name: str, described) -> dict:
