@@ -79,6 +79,7 @@ class ScoringService:
         prediction = manifest["prediction"]
         self.default_method = prediction["default"]
         self.methods = prediction["methods"]
+        self.output_names = _every_output(self.methods)  # what a tensor protocol may ask for in one request
         self._ignored_sets: set[tuple] = set()  # ignored-column sets already logged
         build = {"matrix": feeds.matrix, "columns": feeds.columns}.get(self.signature.layout, feeds.tensors)
         self._feeds = lambda data: build(self.signature, data)
@@ -134,15 +135,6 @@ class ScoringService:
         method = self._method(params)  # a bad predict_method is refused even when outputs are named
         names = outputs or method["outputs"]
         return names, self.session.run(names, self._feeds(data))
-
-    @property
-    def output_names(self) -> list[str]:
-        """Every output some predict method gives (a classifier's label and probabilities), in the
-        order the methods list them: what a tensor protocol may ask for in one request."""
-        names: list[str] = []
-        for method in self.methods.values():
-            names += [name for name in method["outputs"] if name not in names]
-        return names
 
     def handle_http(self, method: str, path: str, content_type: str | None, body: bytes | str | None) -> Response:
         """Route an HTTP request: /invocations, /ping, /health, /version (plain text, as MLflow's),
@@ -217,3 +209,12 @@ class ScoringService:
         if len(values) == 1:
             return values[0]
         return dict(zip(method["outputs"], values))
+
+
+def _every_output(methods: dict) -> list[str]:
+    """Every output some predict method gives (a classifier's label and probabilities), in the order
+    the methods list them."""
+    names: list[str] = []
+    for method in methods.values():
+        names += [name for name in method["outputs"] if name not in names]
+    return names
