@@ -13,7 +13,7 @@ from mpack.infra.errors import MpackError
 from mpack.packager.check.threshold_rows import threshold_records
 from mpack.packager.convert.onnx import tensor_info
 from mpack.packager.convert.registry import ConversionOptions, ConvertedModel
-from mpack.packager.convert.sklearn_graph import regressor_width, sklearn_to_onnx
+from mpack.packager.convert.sklearn_graph import final_step, regressor_width, sklearn_to_onnx
 from mpack.packager.convert.tensor_signature import feature_columns, matrix_tensor
 from mpack.packager.source.examples import typed_frame
 from mpack.packager.source.mlmodel import Column, MLmodel
@@ -64,7 +64,7 @@ def convert_sklearn(model: MLmodel, records, options: ConversionOptions) -> Conv
         if hasattr(estimator, "predict_proba") and len(outputs) > 1:
             methods["predict_proba"] = {"outputs": [outputs[1]]}
     else:
-        methods = {"predict": {"outputs": [outputs[0]], "squeeze": regressor_width(_final_step(estimator)) == 1}}
+        methods = {"predict": {"outputs": [outputs[0]], "squeeze": regressor_width(final_step(estimator)) == 1}}
     return ConvertedModel(
         onnx_bytes=onnx_model.SerializeToString(),
         signature=signature,
@@ -92,12 +92,6 @@ def _columns_from_estimator(estimator) -> tuple[Column, ...]:
     if count:
         return tuple(Column(f"f{i}", "double") for i in range(int(count)))
     raise MpackError("the model has no signature and does not record its input features", "log the model with a signature or an input_example")
-
-
-def _final_step(estimator):
-    from sklearn.pipeline import Pipeline
-
-    return estimator.steps[-1][1] if isinstance(estimator, Pipeline) else estimator
 
 
 def _selects_by_name(estimator) -> bool:

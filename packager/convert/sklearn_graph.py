@@ -32,15 +32,21 @@ def casts_to_float32(estimator) -> bool:
     return bool(len(first)) and hasattr(first[0], "tree_")
 
 
+def final_step(estimator):
+    """The estimator that answers: a Pipeline's last step, or the estimator itself."""
+    from sklearn.pipeline import Pipeline
+
+    return estimator.steps[-1][1] if isinstance(estimator, Pipeline) else estimator
+
+
 def sklearn_to_onnx(estimator, initial_types: list, opset: dict | None, classifier: bool):
     """One ONNX ModelProto for ``estimator`` fed ``initial_types``."""
     from skl2onnx.common.data_types import DoubleTensorType
-    from sklearn.pipeline import Pipeline
 
     register_exact_converters()
     register_boosting_converters()
     options = {"zipmap": False} if classifier else None  # probabilities as one tensor: faster to serve
-    final = estimator.steps[-1][1] if isinstance(estimator, Pipeline) else estimator
+    final = final_step(estimator)
     fed_double = any(isinstance(t, DoubleTensorType) for _, t in initial_types)
     model = _convert(estimator, final, initial_types, boosting_opset(estimator, opset), options, fed_double)
     route_missing_values(model, final)

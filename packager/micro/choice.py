@@ -20,6 +20,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mpack.handlers.row_feeds import one_matrix
+from mpack.handlers.signature import InputSignature
 from mpack.infra.errors import MpackError
 from mpack.packager.micro.compiler import MicroProgram, compile_graph
 from mpack.packager.micro.program import Unsupported
@@ -68,7 +70,7 @@ def micro_candidate(requested: str, target, lambda_http: str, converted) -> tupl
         problem = f"--runtime micro answers HTTP events natively; --lambda-http {lambda_http} needs Mangum and Starlette"
     elif converted.native:
         problem = "the model is shipped as itself (--runtime native)"
-    elif converted.signature["layout"] == "tensors" and not _one_matrix(converted.signature["inputs"]):
+    elif converted.signature["layout"] == "tensors" and one_matrix(InputSignature.from_manifest(converted.signature)) is None:
         problem = "the micro runtime serves models with a column signature or one [rows, features] float tensor; this one takes other tensors"
     if problem is None:
         shapes = {i["name"]: i.get("shape") for i in converted.signature.get("inputs", ())}
@@ -88,10 +90,6 @@ def warm_latency(service, request: dict) -> dict:
     one = _rows(request, 1)
     many = _rows(request, 1000)
     return {"warm_1_row_us": _p50(service, one, 300), "warm_1000_rows_us": _p50(service, many, 5)}
-
-
-def _one_matrix(inputs: list[dict]) -> bool:
-    return len(inputs) == 1 and inputs[0]["dtype"] in ("float32", "float64") and len(inputs[0]["shape"]) == 2
 
 
 def _rows(request: dict, count: int) -> dict:
