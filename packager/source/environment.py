@@ -175,30 +175,27 @@ def _create(interpreter: Path, folder: Path, wanted: list[str], logged: LoggedEn
     # bytecode compiled once, at install: the worker starts with -B (nothing written beside mpack's own
     # sources), and compiling scikit-learn, pandas and SciPy at every start cost seconds per build
     install = ["pip", "install", "--quiet", "--compile-bytecode", "--python", str(folder / "bin" / "python")]
-    sources = torch_sources(wanted)
-    try:
-        sources = install_packages(install, wanted, sources, warn)
-    except MpackError:
-        # The converters at this machine's versions may not resolve beside old pins: let uv choose.
-        named = {package_name(r) for r in logged.requirements}
-        relaxed = list(logged.requirements) + [p for p in CONVERTERS + FLAVOR_CONVERTERS.get(logged.flavor, ()) if p not in named]
-        install_packages(install, relaxed, sources, warn)
+    # The converters at this machine's versions may not resolve beside old pins: then let uv choose.
+    named = {package_name(r) for r in logged.requirements}
+    relaxed = list(logged.requirements) + [p for p in CONVERTERS + FLAVOR_CONVERTERS.get(logged.flavor, ()) if p not in named]
+    install_packages(install, [wanted, relaxed], torch_sources(wanted), warn)
 
 
-def install_packages(install: list[str], packages: list[str], sources: list[str], warn) -> list[str]:
-    """``uv pip install`` with the extra index ``sources`` name; when that index cannot be reached (a
-    proxy, a closed network) the default index alone, with a warning, so a build still goes on.
-    Returns the sources that were used."""
+def install_packages(install: list[str], attempts: list[list[str]], sources: list[str], warn) -> list[str]:
+    """``uv pip install`` of the first package list of ``attempts`` that installs, with the extra
+    index ``sources`` name; once that index cannot be reached (a proxy, a closed network), the
+    default index alone, with one warning, so a build still goes on. Returns the sources used."""
     what = "install the model's requirements"
-    done = _run_uv([*install, *sources, *packages], what)
-    if done.returncode == 0:
-        return sources
-    unreachable = [url for url in _extra_indexes(sources) if f"Failed to fetch: {url}" in (done.stderr or "")]
-    if not unreachable:
-        raise _uv_failed(done, what)
-    warn(f"the package index {unreachable[0]} cannot be reached; installing from the default index instead (PyPI's torch wheels bring CUDA libraries: set UV_INDEX_URL to a CPU index you can reach to avoid them)")
-    _uv([*install, *packages], what)
-    return []
+    for packages in attempts:
+        done = _run_uv([*install, *sources, *packages], what)
+        unreachable = [url for url in _extra_indexes(sources) if f"Failed to fetch: {url}" in (done.stderr or "")] if done.returncode else []
+        if unreachable:
+            warn(f"the package index {unreachable[0]} cannot be reached; installing from the default index instead (PyPI's torch wheels bring CUDA libraries: set UV_INDEX_URL to a CPU index you can reach to avoid them)")
+            sources = []
+            done = _run_uv([*install, *packages], what)
+        if done.returncode == 0:
+            return sources
+    raise _uv_failed(done, what)
 
 
 def torch_sources(wanted: list[str]) -> list[str]:

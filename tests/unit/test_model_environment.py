@@ -91,13 +91,13 @@ def test_an_unreachable_extra_index_falls_back_to_the_default_index_with_a_warni
     install = ["pip", "install", "--quiet", "--python", str(folder / "bin" / "python")]
     index = _closed_loopback_index()
     warnings: list[str] = []
-    used = install_packages(install, ["six"], ["--extra-index-url", index, "--index-strategy", "unsafe-best-match"], warnings.append)
+    used = install_packages(install, [["six"]], ["--extra-index-url", index, "--index-strategy", "unsafe-best-match"], warnings.append)
     assert used == []
     assert len(warnings) == 1 and index in warnings[0] and "default index" in warnings[0]
     subprocess.run([str(folder / "bin" / "python"), "-c", "import six"], check=True)
     # a requirement that exists nowhere is still refused, after the fallback, naming the package
     with pytest.raises(MpackError, match="mpack-no-such-package-anywhere"):
-        install_packages(install, ["mpack-no-such-package-anywhere==1.0"], ["--extra-index-url", index], warnings.append)
+        install_packages(install, [["mpack-no-such-package-anywhere==1.0"]], ["--extra-index-url", index], warnings.append)
 
 
 def test_torch_is_asked_of_pytorchs_cpu_index_unless_the_user_names_uv_sources(monkeypatch):
