@@ -71,9 +71,19 @@ class Resource:
 
 def resources(manifest: dict, python: str) -> tuple[dict, list[Resource]]:
     """(parameters, resources) of a Flex Consumption app for this bundle."""
+    storage_name = concat("mpack", raw("uniqueString(resourceGroup().id)", "uniqueString(resourceGroup().id)"))
+    container_name = concat("app-package-", raw("take(parameters('appName'), 32)", "take(appName, 32)"))
+    storage, plan = _storage(storage_name), _plan()
+    site = _function_app(plan, storage, storage_name, container_name, python)
+    items = [storage, _blob_service(storage_name), _deployment_container(storage_name, container_name), plan, site, _storage_role(storage, site, storage_name)]
+    return _parameters(manifest), items
+
+
+def _parameters(manifest: dict) -> dict:
+    """The template's parameters: the app's name (from the model's), location, scale and instance memory."""
     model = manifest["model"]
     memory = instance_memory_mb(manifest)
-    parameters = {
+    return {
         "appName": {
             "type": "string",
             "defaultValue": f"{model['name']}-{model['version']}".lower().replace("_", "-")[:40],
@@ -83,9 +93,11 @@ def resources(manifest: dict, python: str) -> tuple[dict, list[Resource]]:
         "maximumInstanceCount": {"type": "int", "defaultValue": 100},
         "instanceMemoryMB": {"type": "int", "defaultValue": memory, "allowedValues": list(INSTANCE_MEMORY_MB)},
     }
-    storage_name = concat("mpack", raw("uniqueString(resourceGroup().id)", "uniqueString(resourceGroup().id)"))
-    container_name = concat("app-package-", raw("take(parameters('appName'), 32)", "take(appName, 32)"))
-    storage = Resource(
+
+
+def _storage(storage_name: Expr) -> Resource:
+    """The account holding the deployment container and the host's state: no public blobs, no shared keys."""
+    return Resource(
         "storage",
         "Microsoft.Storage/storageAccounts",
         API["storage"],
@@ -97,7 +109,10 @@ def resources(manifest: dict, python: str) -> tuple[dict, list[Resource]]:
             "properties": {"minimumTlsVersion": "TLS1_2", "supportsHttpsTrafficOnly": True, "allowBlobPublicAccess": False, "allowSharedKeyAccess": False},
         },
     )
-    blobs = Resource(
+
+
+def _blob_service(storage_name: Expr) -> Resource:
+    return Resource(
         "blobService",
         "Microsoft.Storage/storageAccounts/blobServices",
         API["storage"],
@@ -108,7 +123,11 @@ def resources(manifest: dict, python: str) -> tuple[dict, list[Resource]]:
         literal("default"),
         (storage_name, literal("default")),
     )
-    container = Resource(
+
+
+def _deployment_container(storage_name: Expr, container_name: Expr) -> Resource:
+    """Where Flex Consumption reads the released package (private)."""
+    return Resource(
         "deploymentContainer",
         "Microsoft.Storage/storageAccounts/blobServices/containers",
         API["storage"],
@@ -119,14 +138,21 @@ def resources(manifest: dict, python: str) -> tuple[dict, list[Resource]]:
         container_name,
         (storage_name, literal("default"), container_name),
     )
-    plan = Resource(
+
+
+def _plan() -> Resource:
+    return Resource(
         "plan",
         "Microsoft.Web/serverfarms",
         API["web"],
         concat(param("appName"), "-plan"),
         {"location": param("location"), "kind": "functionapp", "sku": {"tier": "FlexConsumption", "name": "FC1"}, "properties": {"reserved": True}},
     )
-    site = Resource(
+
+
+def _function_app(plan: Resource, storage: Resource, storage_name: Expr, container_name: Expr, python: str) -> Resource:
+    """The Linux app with a system identity, reading its packages from the container by that identity."""
+    return Resource(
         "functionApp",
         "Microsoft.Web/sites",
         API["web"],
@@ -148,7 +174,11 @@ def resources(manifest: dict, python: str) -> tuple[dict, list[Resource]]:
         },
         ("plan", "storage", "deploymentContainer"),
     )
-    role = Resource(
+
+
+def _storage_role(storage: Resource, site: Resource, storage_name: Expr) -> Resource:
+    """The app's identity as Storage Blob Data Owner on the account (packages and host state without keys)."""
+    return Resource(
         "storageRole",
         "Microsoft.Authorization/roleAssignments",
         API["role"],
@@ -166,7 +196,6 @@ def resources(manifest: dict, python: str) -> tuple[dict, list[Resource]]:
         },
         ("functionApp", "storage"),
     )
-    return parameters, [storage, blobs, container, plan, site, role]
 
 
 def export_azure(manifest: dict, fmt: str) -> str:
