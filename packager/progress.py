@@ -12,12 +12,16 @@ from rich.markup import escape
 STAGE_TITLES = {
     "resolve": "Resolving model",
     "convert": "Converting to ONNX",
+    "prepare": "Preparing each runtime's candidates",
     "parity": "Checking parity",
     "dependencies": "Resolving runtime dependencies",
-    "runtime": "Choosing the runtime (micro or onnxruntime, measured)",
+    "runtime": "Choosing the runtime and precision (measured)",
+    "manifest": "Writing the manifest",
     "zip": "Writing bundle",
     "image": "Building image",
     "verify": "Verifying: answering the input example",
+    "publish": "Publishing the bundle",
+    "push": "Pushing the image",
 }
 
 

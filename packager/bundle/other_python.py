@@ -26,7 +26,7 @@ PYTHON_VARIABLE = "MPACK_PYTHON"
 
 def target_python(requested: str | None, target) -> str | None:
     """The target Python: ``--python``, else $MPACK_PYTHON, else the target's default (None: this interpreter's)."""
-    return requested or os.environ.get(PYTHON_VARIABLE) or (NEWEST_LAMBDA_PYTHON if target.name == "lambda" else None)
+    return requested or os.environ.get(PYTHON_VARIABLE) or (NEWEST_LAMBDA_PYTHON if target.python_containers else None)
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ class OtherPython:
 def prepare_other_python(runtime, target, base_image: str | None, verify: bool, progress, warn) -> OtherPython | None:
     """None for a bundle this interpreter runs (or a target that is not a Lambda zip); else that
     Python's container helpers, or an MpackError saying what is missing and how to go on."""
-    if runtime.matches_host or target.name != "lambda":
+    if runtime.matches_host or not target.python_containers:
         return None
     from mpack.infra.local.python_container import container_compiler, container_timer
 

@@ -19,11 +19,11 @@ PYTHONS = ("3.11", "3.12", "3.13", "3.14")  # Lambda's current Pythons; the newe
 ARCHES = {"x86_64": "x86_64", "arm64": "aarch64"}
 GLIBC = {"3.11": 26, "3.12": 34, "3.13": 34, "3.14": 34}
 LEGACY_GLIBC_RUNTIME = {"onnxruntime": "1.16.3", "numpy": "1.26.4", "opset": {"": 19, "ai.onnx.ml": 3}}
-LAMBDA_HTTP_MODES = ("native", "asgi")  # what --lambda-http accepts: how a Lambda answers HTTP events
+LAMBDA_HTTP_MODES = ("direct", "asgi")  # what --lambda-http accepts: how a Lambda answers HTTP events (its own words: --runtime has "native")
 # Libraries the handler itself imports, per package set: the Lambda HTTP modes, and the sets other
 # targets ship (a target names its set; their own dependencies are resolved by pip).
 HANDLER_PACKAGES = {
-    "native": ("aws-lambda-powertools",),
+    "direct": ("aws-lambda-powertools",),
     "asgi": ("aws-lambda-powertools", "mangum", "starlette"),
     "container": ("starlette", "uvicorn"),
     "azure": ("azure-functions",),  # the Functions worker brings its own copy; the app's decorators need it

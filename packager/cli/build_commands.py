@@ -34,7 +34,7 @@ def build(
     arch: Optional[str] = typer.Option(None, "--arch", help="Target architecture: x86_64 or arm64 [default: this machine's]."),
     tolerance: Optional[float] = typer.Option(None, "--tolerance", help="Largest accepted difference between the original and the converted model [default: 1e-5; 1e-2 with --precision fp16]."),
     sample_data: Optional[Path] = typer.Option(None, "--sample-data", help="CSV or JSON rows for the parity check [default: the model's input example]."),
-    lambda_http: LambdaHttp = typer.Option("native", "--lambda-http", help="HTTP events: native (fastest) or asgi (through Mangum, same app as containers)."),
+    lambda_http: LambdaHttp = typer.Option("direct", "--lambda-http", help="Lambda HTTP events: direct (answered by mpack's handler, fastest) or asgi (through Mangum, the same app as containers)."),
     trust_type: list[str] = typer.Option([], "--trust-type", help="A type to allow when loading a skops model file (repeatable)."),
     allow_pickle: bool = typer.Option(False, "--allow-pickle", help="Load a pickle/cloudpickle model file (runs code from it) [also: allow_pickle = true under [tool.mpack]]."),
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", envvar="MPACK_CACHE_DIR", help="Cache for runtime wheels [default: ~/.cache/mpack]."),
@@ -67,9 +67,9 @@ def build(
         None, "--require-gpu/--no-require-gpu", help="--target gpu: report not ready, naming the missing CUDA part, rather than serve from the CPU [default: on; MPACK_REQUIRE_GPU at run time]."
     ),
     precision: str = typer.Option(
-        "fp32",
+        "auto",
         "--precision",
-        help="--target gpu: fp16 runs the graph's float32 weights and arithmetic in half precision (inputs and outputs stay float32), checked against the original at its own tolerance.",
+        help="auto (a graph computing in float64 ships as float32 when that passes the parity gate and is faster, measured), fp64, fp32, or fp16 (--target gpu: half precision, checked at its own tolerance).",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print one machine-readable build report on stdout."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),

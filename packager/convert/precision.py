@@ -24,7 +24,7 @@ import numpy as np
 
 from mpack.infra.errors import MpackError
 
-PRECISIONS = ("fp32", "fp16")
+PRECISIONS = ("auto", "fp64", "fp32", "fp16")  # auto: chosen by measurement (packager/runtimes/onnx.py)
 FP16_TOLERANCE = 1e-2  # float16 keeps ~3 significant digits; a sum over thousands of products loses a few more
 
 

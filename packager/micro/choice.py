@@ -20,11 +20,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mpack.handlers.row_feeds import one_matrix
-from mpack.handlers.signature import InputSignature
 from mpack.infra.errors import MpackError
-from mpack.packager.micro.compiler import MicroProgram, compile_graph
-from mpack.packager.micro.program import Unsupported
+from mpack.packager.micro.compiler import MicroProgram
 
 WARM_BOUND_MS = 1.0
 COLD_RUNS = 3
@@ -57,32 +54,6 @@ class RuntimeChoice:
             "micro_parity": self.parity,
             "operators": list(self.program.operators) if self.program else None,
         }
-
-
-def micro_candidate(requested: str, target, lambda_http: str, converted) -> tuple[MicroProgram | None, str]:
-    """The compiled model, or (None, why not). ``--runtime micro`` turns every "why not" into an error."""
-    if requested not in ("micro", "auto"):
-        return None, f"--runtime {requested}"
-    problem = None
-    if target.name != "lambda":
-        problem = f"--runtime micro builds Lambda zips (--target lambda), not --target {target.name}"
-    elif lambda_http != "native":
-        problem = f"--runtime micro answers HTTP events natively; --lambda-http {lambda_http} needs Mangum and Starlette"
-    elif converted.native:
-        problem = "the model is shipped as itself (--runtime native)"
-    elif converted.signature["layout"] == "tensors" and one_matrix(InputSignature.from_manifest(converted.signature)) is None:
-        problem = "the micro runtime serves models with a column signature or one [rows, features] float tensor; this one takes other tensors"
-    if problem is None:
-        shapes = {i["name"]: i.get("shape") for i in converted.signature.get("inputs", ())}
-        try:
-            return compile_graph(converted.onnx_bytes, shapes), ""
-        except Unsupported as error:
-            if requested == "micro":
-                raise
-            return None, error.message
-    if requested == "micro":
-        raise MpackError(problem, "build with --runtime onnx, or change the option named")
-    return None, problem
 
 
 def warm_latency(service, request: dict) -> dict:

@@ -26,16 +26,25 @@ class Target(Protocol):
     kind: str  # "zip" | "image"
     handler: str  # the entry point a platform calls, recorded in the manifest
     glibc_minor: int | None  # the C library runtime wheels must fit; None: Lambda's for the Python
+    standard_library_bundles: bool  # whether a runtime without libraries (micro) may ship on it
+    handler_modules: tuple[str, ...]  # branches only this target's bundles take at run time (its entry modules name those it needs)
+    python_containers: bool  # a bundle for another Python is compiled, measured and verified in a container of it
+
+    def recorded_options(self, options) -> dict:
+        """The options of its own that shaped the bundle, with their defaults (the manifest's ``build``)."""
 
     def runtime_packages(self, lambda_http: str) -> str:
         """Which handler libraries it ships (a key of runtime_plan.HANDLER_PACKAGES)."""
+
+    def entry_modules(self, standard_library: bool) -> tuple[str, ...]:
+        """The handler modules its entry point imports; what they import ships with them, nothing else."""
 
 
 class ZipTarget(Target, Protocol):
     def default_output(self, stem: str) -> Path: ...
 
-    def entries(self, runtime_site: Path, model_bytes: bytes, manifest: bytes, workdir: Path, precompile: bool) -> list[BundleEntry]:
-        """Every file of the bundle, named by its path inside it."""
+    def entries(self, runtime_site: Path, files: list, modules: frozenset[str], standard_library: bool, workdir: Path, precompile) -> list[BundleEntry]:
+        """Every file of the bundle, named by its path inside it: libraries, handler ``modules``, the state's ``files``."""
 
     def check_limits(self, entries: list[BundleEntry]) -> None:
         """Raise MpackError when the platform would refuse the bundle."""
@@ -54,8 +63,11 @@ class ImageTarget(Target, Protocol):
 
     def default_tag(self, model_name: str, version: str) -> str: ...
 
-    def recipe(self, base: str, runtime_site: Path, model_bytes: bytes, manifest: bytes, workdir: Path, precompile: bool, labels: dict) -> ImageRecipe:
-        """The layers, entry point and labels of the image."""
+    def verify_image(self, client, image, recipe, manifest: dict, request: dict, expected, tolerance: float, progress):
+        """Run the built image the way its platform runs it, on ``request`` (a ``Verification``)."""
+
+    def recipe(self, base: str, runtime_site: Path, files: list, modules: frozenset[str], workdir: Path, precompile: bool, labels: dict) -> ImageRecipe:
+        """The layers, entry point and labels of the image: libraries, handler ``modules``, the state's ``files``."""
 
 
 TARGETS: dict[str, Target] = {target.name: target for target in (LambdaZipTarget(), LambdaImageTarget(), ContainerImageTarget(), GpuImageTarget(), AzureFunctionsTarget())}
@@ -86,10 +98,10 @@ def check_target_options(target: Target, options) -> None:
             raise MpackError(f"{', '.join(given)} only applies to --target container or gpu (their HTTP server batches requests)", f"drop {', '.join(given)} for --target {target.name}")
     if target.name != "gpu" and options.require_gpu is not None:
         raise MpackError("--require-gpu only applies to --target gpu", f"drop it for --target {target.name}")
-    if target.name != "gpu" and options.precision != "fp32":
+    if options.precision == "fp16" and not getattr(target, "half_precision", False):
         raise MpackError(
-            f"--precision {options.precision} only applies to --target gpu (on --target {target.name} a CPU would convert every half-precision value back to float32: slower, not faster)",
-            "drop --precision, or build --target gpu",
+            f"--precision fp16 only applies to --target gpu (on --target {target.name} a CPU would convert every half-precision value back to float32: slower, not faster)",
+            "use --precision auto or fp32, or build --target gpu",
         )
     check = getattr(target, "check_options", None)
     if check is not None:

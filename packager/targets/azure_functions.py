@@ -10,20 +10,16 @@ Debian-based Linux workers), ``mpack/handlers`` (the adapter and protocol core),
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
 from mpack.infra.errors import MpackError
-from mpack.infra.functions_host.app_config import INSTANCE_MEMORY_MB
+from mpack.infra.functions_host.app_config import DEFAULT_INSTANCE_MEMORY_MB, INSTANCE_MEMORY_MB
 from mpack.packager.bundle.dependencies import compile_tree
-from mpack.packager.bundle.manifest import MANIFEST_NAME
 from mpack.packager.bundle.zip_writer import BundleEntry, tree_entries
 from mpack.packager.targets.handler_code import handler_code, package_dir
 
 SITE_PACKAGES = ".python_packages/lib/site-packages"
-NOT_ON_AZURE = ("lambda_", "container_", "asgi_app")  # handler modules a Functions worker never imports
-ONNX_ONLY_EXCLUDED = (*NOT_ON_AZURE, "native_model")
 # A zip deploy larger than this is refused by the platform's deployment service (Kudu / One Deploy).
 PACKAGE_LIMIT = 1024 * 1024 * 1024
 
@@ -34,6 +30,15 @@ class AzureFunctionsTarget:
     handler = "function_app.app"
     glibc_minor = 28  # Azure's Python workers are Debian bookworm (glibc 2.36): manylinux_2_28 wheels
     verified_where = "on the local Functions host"
+    standard_library_bundles = False
+    python_containers = False
+
+    def recorded_options(self, options) -> dict:
+        return {"auth": options.auth or "function", "instance_memory_mb": options.instance_memory_mb or DEFAULT_INSTANCE_MEMORY_MB}
+    handler_modules = ()
+
+    def entry_modules(self, standard_library: bool) -> tuple[str, ...]:
+        return ("azure_function",)
 
     def check_options(self, options) -> None:
         check_azure_options(options)
@@ -49,13 +54,13 @@ class AzureFunctionsTarget:
     def default_output(self, stem: str) -> Path:
         return Path("dist") / f"{stem}-azure.zip"
 
-    def entries(self, runtime_site: Path, model_bytes: bytes, manifest: bytes, workdir: Path, precompile: bool) -> list[BundleEntry]:
-        contract = json.loads(manifest)
-        native = bool(contract.get("native"))
-        code = handler_code(workdir / "code", exclude=NOT_ON_AZURE if native else ONNX_ONLY_EXCLUDED, precompile=False)
+    def entries(self, runtime_site: Path, files: list, modules: frozenset[str], standard_library: bool, workdir: Path, precompile) -> list[BundleEntry]:
+        code = handler_code(workdir / "code", modules, precompile=False)
         templates = package_dir("mpack.templates") / "azure"
         shutil.copyfile(templates / "function_app.py", code / "function_app.py")
-        if precompile:
+        if callable(precompile):
+            precompile(code)
+        elif precompile:
             compile_tree(code)
         requirements = "# pre-installed in .python_packages/lib/site-packages by mpack (deploy with remote build off)\n" + "".join(f"{p}\n" for p in installed_distributions(runtime_site))
         return [
@@ -63,8 +68,7 @@ class AzureFunctionsTarget:
             *tree_entries(code),
             BundleEntry("host.json", data=(templates / "host.json").read_bytes()),
             BundleEntry("requirements.txt", data=requirements.encode()),
-            BundleEntry(contract["model"]["file"], data=model_bytes),
-            BundleEntry(MANIFEST_NAME, data=manifest),
+            *(BundleEntry(file.name, data=file.data) for file in files),
         ]
 
     def check_limits(self, entries: list[BundleEntry]) -> None:
@@ -99,5 +103,5 @@ def check_azure_options(options) -> None:
             f"--instance-memory {options.instance_memory_mb} is not a Flex Consumption instance size",
             f"choose one of {', '.join(map(str, INSTANCE_MEMORY_MB))} (MB)",
         )
-    if options.lambda_http != "native":
+    if options.lambda_http != "direct":
         raise MpackError("--lambda-http applies to Lambda targets", "drop --lambda-http for --target azure")

@@ -16,7 +16,7 @@ import shutil
 from pathlib import Path
 
 from mpack.packager.image.build import ImageLayer, ImageRecipe, default_image_tag, link_or_copy
-from mpack.packager.targets.container_image import LAMBDA_ONLY, PORT, ROOT, ContainerImageTarget
+from mpack.packager.targets.container_image import PORT, ROOT, ContainerImageTarget
 from mpack.packager.targets.handler_code import handler_code, model_folder
 
 CUDA_FOLDER = "nvidia"  # where the nvidia-* wheels install their libraries
@@ -25,17 +25,29 @@ DEFAULT_BATCH_ROWS = 64
 
 class GpuImageTarget(ContainerImageTarget):
     name = "gpu"
+    handler_modules = ("gpu_session",)  # the loader's CUDA branch: only gpu images take it
+    default_batch_rows = DEFAULT_BATCH_ROWS
+    half_precision = True  # --precision fp16: a GPU computes float16 natively
     graph_optimization = "basic"  # standard operators only; the session fuses for CUDA when it loads (convert/optimize.py)
 
     def runtime_packages(self, lambda_http: str) -> str:
         return "gpu"
 
+    verify_environment = {"MPACK_REQUIRE_GPU": "0"}  # no GPU is handed to the verifying container: the CPU answers, said so
+
+    def verify_image(self, client, image, recipe, manifest: dict, request: dict, expected, tolerance: float, progress):
+        progress.warn("the gpu image was verified on the CPU (MPACK_REQUIRE_GPU=0): the CUDA provider is not exercised by the build")
+        return super().verify_image(client, image, recipe, manifest, request, expected, tolerance, progress)
+
+    def recorded_options(self, options) -> dict:
+        return {**super().recorded_options(options), "require_gpu": options.require_gpu is not False}
+
     def default_tag(self, model_name: str, version: str) -> str:
         return default_image_tag(model_name, version, self.name)
 
-    def recipe(self, base: str, runtime_site: Path, model_bytes: bytes, manifest: bytes, workdir: Path, precompile: bool, labels: dict) -> ImageRecipe:
-        model = model_folder(workdir / "model", model_bytes, manifest)
-        app = handler_code(workdir / "app", exclude=LAMBDA_ONLY, precompile=precompile)
+    def recipe(self, base: str, runtime_site: Path, files: list, modules: frozenset[str], workdir: Path, precompile: bool, labels: dict) -> ImageRecipe:
+        model = model_folder(workdir / "model", files)
+        app = handler_code(workdir / "app", modules, precompile=precompile)
         python_libraries, cuda_libraries = split_cuda_libraries(runtime_site, workdir / "split")
         layers = [ImageLayer("deps", python_libraries, f"{ROOT}/deps")]
         if cuda_libraries is not None:

@@ -11,7 +11,6 @@ from pathlib import Path
 
 from mpack.packager.image.build import ImageLayer, ImageRecipe, default_image_tag
 from mpack.packager.targets.handler_code import handler_code, model_folder, package_dir
-from mpack.packager.targets.lambda_zip import CONTAINER_ONLY
 
 TASK_ROOT = "/var/task"
 RUNTIME_DIR = "/opt/mpack/runtime"
@@ -25,8 +24,26 @@ class LambdaImageTarget:
     handler = HANDLER
     glibc_minor = None  # the same libraries as the zip: they run on AWS's base (glibc 2.26) and newer
 
+    handler_modules = ()
+    standard_library_bundles = False
+    python_containers = False
+
+    def recorded_options(self, options) -> dict:
+        return {}
+
     def runtime_packages(self, lambda_http: str) -> str:
         return lambda_http
+
+    def entry_modules(self, standard_library: bool) -> tuple[str, ...]:
+        return ("lambda_function", "lambda_sqs")
+
+    def verify_image(self, client, image, recipe, manifest: dict, request: dict, expected, tolerance: float, progress):
+        """On the local Lambda platform, as Lambda runs the image."""
+        from mpack.packager.check.image_verify import verify_lambda_image
+
+        verification = verify_lambda_image(client, image.tag, manifest, request, expected, tolerance)
+        progress.note(f"answered the input example on the local Lambda platform (Init Duration {verification.init_seconds * 1000:.0f} ms)")
+        return verification
 
     def default_base(self, python: str) -> str:
         return f"public.ecr.aws/lambda/python:{python}"
@@ -34,9 +51,9 @@ class LambdaImageTarget:
     def default_tag(self, model_name: str, version: str) -> str:
         return default_image_tag(model_name, version, self.name)
 
-    def recipe(self, base: str, runtime_site: Path, model_bytes: bytes, manifest: bytes, workdir: Path, precompile: bool, labels: dict) -> ImageRecipe:
-        model = model_folder(workdir / "model", model_bytes, manifest)
-        app = handler_code(workdir / "app", exclude=CONTAINER_ONLY, precompile=False)
+    def recipe(self, base: str, runtime_site: Path, files: list, modules: frozenset[str], workdir: Path, precompile: bool, labels: dict) -> ImageRecipe:
+        model = model_folder(workdir / "model", files)
+        app = handler_code(workdir / "app", modules, precompile=False)
         shutil.copyfile(package_dir("mpack.templates") / "lambda" / "mpack_handler.py", app / "mpack_handler.py")
         if precompile:
             from mpack.packager.bundle.dependencies import compile_tree

@@ -8,21 +8,14 @@ beside the handlers) instead of model.onnx.
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
 from mpack.infra.errors import MpackError
 from mpack.packager.bundle.dependencies import compile_tree
-from mpack.packager.bundle.manifest import MANIFEST_NAME
 from mpack.packager.bundle.zip_writer import BundleEntry, tree_entries
 from mpack.packager.targets.handler_code import handler_code, package_dir
 
-CONTAINER_ONLY = ("container_", "open_inference", "binary_tensors")  # handler modules a Lambda function never imports
-MICRO_ONLY = ("micro_", "row_feeds", "lambda_json_log")
-ZIP_EXCLUDED = (*CONTAINER_ONLY, "native_model", *MICRO_ONLY)  # ONNX zips leave the native and micro runtimes out
-# what the micro runtime's handler imports: standard library only (checked by the layering test)
-MICRO_MODULES = ("__init__", "errors", "signature", "mlflow_request", "protocol", "row_feeds", "loader", "manifest", "lambda_sources", "lambda_json_log", "snapstart", "micro_")
 ZIPPED_DIRECT_UPLOAD_LIMIT = 50 * 1024 * 1024
 UNZIPPED_LIMIT = 250 * 1024 * 1024
 
@@ -33,37 +26,33 @@ class LambdaZipTarget:
     handler = "mpack_handler.handler"
     glibc_minor = None  # Lambda's, from the Python version
     verified_where = "in a fresh interpreter"
+    standard_library_bundles = True  # a runtime that needs no libraries (micro) ships only the standard-library handler
+    handler_modules = ("lambda_sqs",)  # branches taken at run time: Powertools' SQS batches (the micro entry has its own)
+    python_containers = True  # a zip for another Python is compiled, measured and verified in a container of it
+
+    def recorded_options(self, options) -> dict:
+        return {}
 
     def runtime_packages(self, lambda_http: str) -> str:
         return lambda_http
 
+    def entry_modules(self, standard_library: bool) -> tuple[str, ...]:
+        return ("micro_lambda",) if standard_library else ("lambda_function", "lambda_sqs")
+
     def default_output(self, stem: str) -> Path:
         return Path("dist") / f"{stem}-lambda.zip"
 
-    def entries(self, runtime_site: Path, model_bytes: bytes, manifest: bytes, workdir: Path, precompile: bool) -> list[BundleEntry]:
-        contract = json.loads(manifest)
-        if contract.get("micro"):
-            return self._micro_entries(model_bytes, manifest, contract, workdir, precompile)
-        native = bool(contract.get("native"))  # --runtime native: the model's own libraries
-        code = handler_code(workdir / "code", exclude=CONTAINER_ONLY if native else ZIP_EXCLUDED, precompile=False)
-        shutil.copyfile(package_dir("mpack.templates") / "lambda" / "mpack_handler.py", code / "mpack_handler.py")
+    def entries(self, runtime_site: Path, files: list, modules: frozenset[str], standard_library: bool, workdir: Path, precompile) -> list[BundleEntry]:
+        """The libraries, the handler modules, the entry point and the state's files at the zip root;
+        Python files among them (a compiled model) are precompiled with the handlers."""
+        code = handler_code(workdir / "code", modules, precompile=False)
+        template = "mpack_handler_micro.py" if standard_library else "mpack_handler.py"
+        shutil.copyfile(package_dir("mpack.templates") / "lambda" / template, code / "mpack_handler.py")
+        for file in files:
+            if file.name.endswith(".py"):
+                (code / file.name).write_bytes(file.data)
         _precompile(code, precompile)
-        return [
-            *tree_entries(runtime_site),
-            *tree_entries(code),
-            BundleEntry(contract["model"]["file"], data=model_bytes),  # model.onnx, or a native model's own file
-            BundleEntry(MANIFEST_NAME, data=manifest),
-        ]
-
-    @staticmethod
-    def _micro_entries(model_bytes: bytes, manifest: bytes, contract: dict, workdir: Path, precompile: bool) -> list[BundleEntry]:
-        """The standard-library handler modules and the compiled model, precompiled together."""
-        others = tuple(p.stem for p in package_dir("mpack.handlers").glob("*.py") if not p.stem.startswith(MICRO_MODULES))
-        code = handler_code(workdir / "code", exclude=others, precompile=False)
-        shutil.copyfile(package_dir("mpack.templates") / "lambda" / "mpack_handler_micro.py", code / "mpack_handler.py")
-        (code / contract["model"]["file"]).write_bytes(model_bytes)
-        _precompile(code, precompile)
-        return [*tree_entries(code), BundleEntry(MANIFEST_NAME, data=manifest)]
+        return [*tree_entries(runtime_site), *tree_entries(code), *(BundleEntry(file.name, data=file.data) for file in files if not file.name.endswith(".py"))]
 
     def check_limits(self, entries: list[BundleEntry]) -> None:
         unzipped = sum(e.size for e in entries)

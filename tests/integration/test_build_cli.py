@@ -177,7 +177,7 @@ def test_usage_errors_exit_2_and_bad_options_exit_1(store):
     assert_clean_error(mpack("build", "--model", "models:/fraud/1", "--python", "3.9", store=store), "--python 3.9")
 
 
-@pytest.mark.parametrize("mode", ["gpu", "container", "azure", "bogus"])
+@pytest.mark.parametrize("mode", ["gpu", "container", "azure", "bogus", "native"])
 def test_lambda_http_takes_only_its_two_modes_and_refuses_others_before_any_work(tmp_path, mode):
     """Internal package-set names (gpu, container, azure) are no modes: a usage error at once, naming
     the two, with no model looked up (the tracking store does not exist) and nothing written."""
@@ -189,7 +189,7 @@ def test_lambda_http_takes_only_its_two_modes_and_refuses_others_before_any_work
     elapsed = time.monotonic() - started
     assert result.returncode == 2, result.stderr
     message = " ".join(result.stderr.replace("│", " ").split())
-    assert "Invalid value for '--lambda-http'" in message and f"'{mode}'" in message and "'native', 'asgi'" in message
+    assert "Invalid value for '--lambda-http'" in message and f"'{mode}'" in message and "'direct', 'asgi'" in message
     assert "Traceback" not in result.stderr and "container, azure" not in message
     assert elapsed < 5  # refused while parsing: no resolution, conversion or verification ran
     assert sorted(p.name for p in tmp_path.iterdir()) == []  # no output folder, no store, no dist/

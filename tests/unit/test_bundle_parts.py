@@ -100,27 +100,28 @@ def test_strip_removes_tests_headers_stubs_tools_and_boto(tmp_path):
 
 
 def test_runtime_plan_follows_the_target_glibc():
-    legacy = plan_runtime("3.11", "arm64", "native")
+    legacy = plan_runtime("3.11", "arm64", "direct")
     assert (legacy.onnxruntime, legacy.numpy, legacy.glibc) == ("1.16.3", "1.26.4", "2.26")
     assert legacy.platforms[0] == "manylinux_2_26_aarch64" and legacy.platforms[-1] == "manylinux2014_aarch64"
     assert legacy.opset == {"": 19, "ai.onnx.ml": 3}
     modern = plan_runtime("3.12", "x86_64", "asgi")
     assert modern.glibc == "2.34" and modern.opset is None
     assert [p.split("==")[0] for p in modern.handler_packages] == ["aws-lambda-powertools", "mangum", "starlette"]
-    for bad in (("3.9", None, "native"), (None, "sparc", "native")):
+    for bad in (("3.9", None, "direct"), (None, "sparc", "direct")):
         with pytest.raises(MpackError):
             plan_runtime(*bad)
     with pytest.raises(ValueError, match="no handler package set 'grpc'"):  # a target's key, never a user's word
         plan_runtime(None, None, "grpc")
 
 
-def test_lambda_http_modes_are_native_and_asgi_only():
-    for mode in ("native", "asgi"):
+def test_lambda_http_modes_are_direct_and_asgi_only():
+    """Words of their own: "native" is a --runtime, never a Lambda HTTP mode."""
+    for mode in ("direct", "asgi"):
         check_lambda_http(mode)
-    for internal in ("gpu", "container", "azure", "grpc"):
+    for internal in ("gpu", "container", "azure", "grpc", "native"):
         with pytest.raises(MpackError, match=f"--lambda-http {internal} is not a mode") as refused:
             check_lambda_http(internal)
-        assert refused.value.hint == "choose one of native, asgi"
+        assert refused.value.hint == "choose one of direct, asgi"
 
 
 def test_every_event_template_is_recognised_as_its_source():

@@ -45,7 +45,7 @@ def test_the_strings_users_reported_show_whole():
     assert "[also: allow_pickle = true under [tool.mpack]]" in _rendered_help("build")
     assert "Settings may also come from mpack.toml ([deploy]) or pyproject.toml ([tool.mpack.deploy]); flags win." in _rendered_help("deploy")
     assert "[default: dist/<model>-<version>-<target>.zip]" in _rendered_help("build")
-    assert "<native|asgi>" in _rendered_help("build")
+    assert "<direct|asgi>" in _rendered_help("build")
 
 
 def test_every_command_has_bracketed_text_to_check():

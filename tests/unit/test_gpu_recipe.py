@@ -10,7 +10,7 @@ import pytest
 from mpack.infra.errors import MpackError
 from mpack.packager.bundle.dependencies import cuda_requirements
 from mpack.packager.bundle.runtime_plan import cuda_major, gpu_release, plan_runtime
-from mpack.packager.image.pipeline import image_labels
+from mpack.packager.image.labels import image_labels
 from mpack.packager.targets import get_target
 
 
@@ -57,10 +57,18 @@ def test_the_gpu_recipe_puts_cuda_libraries_model_and_app_in_layers_of_their_own
         "runtime": {"python": "3.11", "kind": "gpu", "onnxruntime": "1.32.0", "cuda": "13"},
     }
     target = get_target("gpu")
-    recipe = target.recipe("python:3.11-slim", site, b"onnx", json.dumps(manifest).encode(), tmp_path / "work", False, image_labels(manifest, "gpu"))
+    from mpack.packager.build_state import BundleFile
+    from mpack.packager.runtimes import RUNTIMES
+    from mpack.packager.stages.package import handler_modules_of
+
+    files = [BundleFile("model.onnx", b"onnx"), BundleFile("mpack.json", json.dumps(manifest).encode())]
+    recipe = target.recipe("python:3.11-slim", site, files, handler_modules_of(target, RUNTIMES["onnx"]), tmp_path / "work", False, image_labels(manifest, "gpu"))
     layers = {layer.name: layer for layer in recipe.layers}
     assert list(layers) == ["deps", "cuda", "model", "app"]
     assert not (layers["deps"].source / "nvidia").exists() and (layers["deps"].source / "onnxruntime/capi/onnxruntime_pybind11_state.so").is_file()
+    assert sorted(p.name for p in layers["model"].source.iterdir()) == ["model.onnx", "mpack.json"]
+    assert {p.stem for p in (layers["app"].source / "mpack" / "handlers").glob("*.py")} >= {"container_main", "container_app", "gpu_session", "batching"}
+    assert not {p.stem for p in (layers["app"].source / "mpack" / "handlers").glob("*.py")} & {"lambda_function", "azure_function", "micro_runtime", "native_model"}
     assert layers["cuda"].destination == "/opt/mpack/deps/nvidia" and (layers["cuda"].source / "cublas/lib/libcublas.so.13").is_file()
     assert (site / "nvidia").is_dir()  # the runtime cache is left as it was
     assert recipe.labels["io.mpack.onnxruntime"] == "1.32.0" and recipe.labels["io.mpack.cuda"] == "13" and recipe.base == "python:3.11-slim"

@@ -1,0 +1,78 @@
+"""``--runtime onnx``: the converted graph, optimized, on onnxruntime — at the precision the build
+chooses (``--precision auto|fp64|fp32|fp16``).
+
+A graph that computes in float64 (an MLP or a linear model fitted on float64 data) often answers
+within the tolerance in float32 at a fraction of the cost; ``auto`` builds both and lets the parity
+gate and the measurement choose (stages/choose.py). Trees keep scikit-learn's own float32 cast: they
+have no float64 arithmetic to weigh. ``fp16`` (gpu images) halves the float32 graph.
+"""
+
+from __future__ import annotations
+
+from mpack.infra.errors import MpackError
+from mpack.packager.build_state import Artifact
+
+
+class OnnxRuntime:
+    name = "onnx"
+    standard_library = False
+    ships_model_as_itself = False
+    handler_modules = ("tensor_feeds",)  # the protocol's numpy feeds for tensor signatures
+
+    def why_not(self, unit, state) -> str | None:
+        if unit.converted.native:
+            return f"the {unit.converted.flavor} model ships as itself (--runtime native)"
+        return None
+
+    def prepare(self, unit, state) -> list[Artifact]:
+        from mpack.packager.convert.float32_variant import Float32Unavailable, computes_in_float64, float32_variant
+        from mpack.packager.convert.optimize import optimize_graph
+
+        converted, precision, progress = unit.converted, state.options.precision, state.progress
+        graph = optimize_graph(converted.onnx_bytes, getattr(state.target, "graph_optimization", "extended"))
+        in_float64 = computes_in_float64(graph)
+        progress.note(f"{converted.flavor} -> ONNX ({converted.signature['layout']} layout, {len(graph) / 1024:.0f} KiB{', computes in float64' if in_float64 else ''})")
+        original = self._artifact(converted, graph, "fp64" if in_float64 else "fp32")
+        if not in_float64 and precision in ("auto", "fp64", "fp32"):
+            return [original]  # already float32 (or trees behind scikit-learn's own cast): nothing to weigh
+        if precision == "fp64":
+            return [original]
+        try:
+            single = float32_variant(graph)
+        except Float32Unavailable as error:
+            if precision == "auto":
+                progress.note(f"no float32 variant: {error.message}")
+                return [original]
+            raise
+        variant = self._artifact(converted, single, "fp32", near_ties=state.options.tolerance, required=precision == "fp32")
+        if precision == "fp16":
+            return [self._halved(converted, single, state.options.tolerance, progress)]
+        if precision == "fp32":
+            return [variant]
+        progress.note(f"float32 variant built ({len(single) / 1024:.0f} KiB): weighed against float64 by the parity gate and by measurement")
+        return [original, variant]
+
+    def plan(self, base, artifact):
+        return base
+
+    @staticmethod
+    def _artifact(converted, graph: bytes, precision: str, near_ties: float = 0.0, required: bool = True) -> Artifact:
+        from mpack.packager.check.parity import scoring_manifest
+        from mpack.packager.check.scoring import scoring_service
+
+        return Artifact("onnx", converted.model_file, graph, scoring_service(scoring_manifest(converted), graph), precision=precision, near_ties=near_ties, required=required)
+
+    def _halved(self, converted, graph: bytes, tolerance: float, progress) -> Artifact:
+        """float16 weights and arithmetic, scored with every float16 intermediate watched: labels
+        closer than float16 can order are near ties."""
+        from mpack.handlers.protocol import ScoringService
+        from mpack.packager.check.parity import scoring_manifest
+        from mpack.packager.convert.precision import RangeProbe, halve_precision
+
+        if converted.native:
+            raise MpackError(f"--precision fp16 halves an ONNX graph; this {converted.flavor} model ships as itself (native runtime)", "drop --precision fp16, or use a model ONNX can express")
+        halved = halve_precision(graph)
+        progress.note(f"float32 weights and arithmetic halved to float16 ({len(halved) / 1024:.0f} KiB), inputs and outputs float32; parity tolerance {tolerance:g}")
+        artifact = self._artifact(converted, halved, "fp16", near_ties=tolerance)
+        artifact.checking = ScoringService(scoring_manifest(converted), RangeProbe(halved, graph))
+        return artifact

@@ -1,0 +1,111 @@
+"""Stage: one artifact per unit, chosen by measurement among the candidates that passed the parity
+gate. First the precision among a runtime's variants (float32 ships only when it passed and is
+faster: at 1,000 rows, and not slower at one row beyond ``NOISE``); then the runtime (micro against
+onnxruntime: packager/micro/choice.py's rule, with both cold starts measured in fresh processes of
+the bundle's Python). The report shows every figure weighed."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from mpack.packager.micro.choice import WARM_BOUND_MS, choose, cold_start_ms, warm_latency
+from mpack.packager.runtimes import runtime_of
+from mpack.packager.stages.dependencies import no_packages
+
+NOISE = 1.05  # one-row timings within 5% are the same speed on a shared machine
+
+
+def choose_artifacts(state) -> None:
+    for unit in state.units:
+        request = unit.checks.example
+        if len(unit.candidates) > 1:
+            for artifact in unit.candidates:
+                artifact.measured.update(warm_latency(artifact.service, request))
+        precision = _choose_precision(unit)
+        chosen, runtime_reason, measured = _choose_runtime(state, unit, request)
+        unit.artifact = chosen
+        unit.choice = _report(unit, chosen, runtime_reason, measured, precision)
+    chosen = state.unit.artifact
+    state.plan = runtime_of(chosen).plan(state.plan, chosen)
+    if runtime_of(chosen).standard_library:
+        state.installed = no_packages(state.work, state.plan.matches_host)
+
+
+def _choose_precision(unit) -> dict | None:
+    """Keep one artifact per runtime: the faster precision when a runtime offered several."""
+    weighed = None
+    for runtime in {a.runtime for a in unit.candidates}:
+        variants = [a for a in unit.candidates if a.runtime == runtime]
+        if len(variants) < 2:
+            continue
+        best = variants[0]
+        for other in variants[1:]:
+            if _faster(other.measured, best.measured):
+                best = other
+        reason = f"{best.precision} passed the parity gate and is faster" if best is not variants[0] else f"{variants[0].precision}: the {', '.join(a.precision for a in variants[1:])} variant is not faster"
+        weighed = {"chosen": best.precision, "reason": reason, "measured": {a.precision: a.measured for a in variants}, "parity": {a.precision: a.parity.to_dict() for a in variants}}
+        unit.candidates = [a for a in unit.candidates if a.runtime != runtime or a is best]
+    return weighed
+
+
+def _faster(candidate: dict, incumbent: dict) -> bool:
+    return candidate["warm_1000_rows_us"] < incumbent["warm_1000_rows_us"] and candidate["warm_1_row_us"] <= incumbent["warm_1_row_us"] * NOISE
+
+
+def _choose_runtime(state, unit, request: dict):
+    """(artifact, reason, measured) — a standard-library runtime against one with libraries by
+    cold start and warm latency, measured in the bundle's own Python."""
+    light = next((a for a in unit.candidates if runtime_of(a).standard_library), None)
+    heavy = next((a for a in unit.candidates if not runtime_of(a).standard_library), None)
+    if light is None or heavy is None:
+        chosen = light or heavy
+        why_not = next(iter(unit.choice.get("not_weighed", {}).values()), "")
+        reason = f"--runtime {state.options.runtime}" if state.options.runtime != "auto" else why_not or "the only runtime that serves this model"
+        return chosen, reason, {}
+    measured = {}
+    timer = state.other.timer if state.other else None
+    if state.plan.matches_host or timer is not None:
+        for artifact in (light, heavy):
+            measured[artifact.runtime] = dict(artifact.measured, cold_start_ms=_cold_start(state, unit, artifact, request, timer))
+        state.progress.note("measured: " + "; ".join(_figures(name, figures) for name, figures in measured.items()))
+    else:
+        measured[light.runtime] = dict(light.measured)
+    name, reason = choose(state.options.runtime, light.program, "", True, {"micro": measured.get(light.runtime, {})})
+    chosen = light if name == "micro" else heavy
+    state.progress.note(f"runtime: {'micro (standard library only)' if chosen is light else 'onnxruntime'}: {reason}")
+    return chosen, reason, measured
+
+
+def _figures(name: str, figures: dict) -> str:
+    return f"{name} cold start {figures['cold_start_ms']:.0f} ms, one row {figures['warm_1_row_us']:.0f} us, 1,000 rows {figures['warm_1000_rows_us']:.0f} us"
+
+
+def _cold_start(state, unit, artifact, request: dict, timer) -> float:
+    """The bundle this artifact would make, materialized and started in fresh processes."""
+    from mpack.packager.stages.manifest import bundle_files, bundle_manifest
+    from mpack.packager.stages.package import handler_modules_of
+
+    runtime = runtime_of(artifact)
+    plan = runtime.plan(state.plan, artifact)
+    measuring = replace(state, plan=plan, installed=no_packages(state.work, plan.matches_host) if runtime.standard_library else state.installed)
+    probe = replace(unit, artifact=artifact)
+    measuring = replace(measuring, units=[probe])
+    files = bundle_files(measuring, bundle_manifest(measuring))
+    folder = state.work / f"measure-{artifact.runtime}"
+    entries = state.target.entries(measuring.installed.site, files, handler_modules_of(state.target, runtime), runtime.standard_library, folder, measuring.precompile())
+    return cold_start_ms(entries, state.work / f"measure-{artifact.runtime}-bundle", request, timer)
+
+
+def _report(unit, chosen, reason: str, measured: dict, precision: dict | None) -> dict:
+    micro = next((a for a in [chosen, *unit.candidates, *unit.dropped] if a.program is not None), None)
+    return {
+        "runtime": chosen.runtime,
+        "precision": chosen.precision or None,
+        "reason": reason,
+        "warm_bound_ms": WARM_BOUND_MS,
+        "measured": measured,
+        "micro_parity": micro.parity.to_dict() if micro else None,
+        "operators": list(micro.program.operators) if micro else None,
+        "precision_choice": precision,
+        "not_weighed": unit.choice.get("not_weighed", {}),
+    }
