@@ -1,16 +1,19 @@
-"""Deploy, promote, rollback: read the state from AWS, plan, then show or apply that plan with one
-executor — the plan shown is the plan applied, read from AWS once. A failure at any step stops there: the alias only moves in the last steps, after the
-smoke test, so the serving version keeps serving; nothing is ever deleted."""
+"""Deploy, promote, rollback: read the state from AWS, plan, then show or apply that plan with the one
+executor (``mpack.infra.plan``) — the plan shown is the plan applied, read from AWS once. A failure at
+any step stops there: the alias only moves in the last steps, after the smoke test, so the serving
+version keeps serving; nothing is ever deleted."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from mpack.infra.aws.function_state import DesiredFunction, FunctionState, read_state
 from mpack.infra.aws.planner import plan_deploy, plan_promote, plan_rollback
-from mpack.infra.aws.session import Aws, aws_error
+from mpack.infra.aws.session import Aws, aws_call
 from mpack.infra.aws.steps import DeployContext
 from mpack.infra.errors import MpackError
+from mpack.infra.plan import Plan, Record, StepOutcome, execute
 
 
 @dataclass
@@ -36,55 +39,50 @@ class Outcome:
 
 
 @dataclass(frozen=True)
-class Plan:
-    """The steps planned from one reading of AWS's state: shown, then applied exactly as they are."""
+class FunctionPlan(Plan):
+    """A plan for one function and alias, with the state it was planned from."""
 
     desired: DesiredFunction
     state: FunctionState
-    steps: tuple
     alias: str
 
+    def serving(self) -> str:
+        alias = self.state.alias
+        return f"version {alias.version} (alias {self.alias})" if alias else "the function as it was"
 
-def plan_deployment(aws: Aws, desired: DesiredFunction) -> Plan:
+
+def plan_deployment(aws: Aws, desired: DesiredFunction) -> FunctionPlan:
     state = read_state(aws, desired.name, desired.alias, provisioned=desired.provisioned is not None or bool(desired.snapstart))
-    return Plan(desired, state, tuple(plan_deploy(state, desired, 0 if desired.image else desired.zip_path.stat().st_size)), desired.alias)
+    return FunctionPlan("deploy", plan_deploy(state, desired, 0 if desired.image else desired.zip_path.stat().st_size), desired, state, desired.alias)
 
 
-def plan_promotion(aws: Aws, desired: DesiredFunction) -> Plan:
+def plan_promotion(aws: Aws, desired: DesiredFunction) -> FunctionPlan:
     state = _existing(aws, desired)
-    return Plan(desired, state, tuple(plan_promote(state, desired.alias)), desired.alias)
+    return FunctionPlan("promote", plan_promote(state, desired.alias), desired, state, desired.alias)
 
 
-def plan_rollback_to_previous(aws: Aws, desired: DesiredFunction) -> Plan:
+def plan_rollback_to_previous(aws: Aws, desired: DesiredFunction) -> FunctionPlan:
     state = _existing(aws, desired)
-    return Plan(desired, state, tuple(plan_rollback(state, desired.alias)), desired.alias)
+    return FunctionPlan("rollback", plan_rollback(state, desired.alias), desired, state, desired.alias)
 
 
-def preview(plan: Plan) -> Outcome:
+def preview(plan: FunctionPlan) -> Outcome:
     """What the plan would do, changing nothing."""
-    return Outcome(plan.desired.name, plan.alias, [step.describe() for step in plan.steps], False, state=_summary(plan.state))
+    return Outcome(plan.desired.name, plan.alias, plan.descriptions(), False, state=_summary(plan.state))
 
 
-def apply(aws: Aws, plan: Plan, smoke=None) -> Outcome:
-    """Run the plan's steps in order with one executor; the state is read again only to report it."""
-    outcome = Outcome(plan.desired.name, plan.alias, [step.describe() for step in plan.steps], True)
+def apply(aws: Aws, plan: FunctionPlan, smoke=None, progress: Callable[[StepOutcome], None] | None = None) -> Outcome:
+    """Run the plan with the one executor; the state is read again only to report it."""
+    outcome = Outcome(plan.desired.name, plan.alias, plan.descriptions(), True)
     if plan.steps:
-        context = DeployContext(aws, plan.desired, plan.state, smoke or (lambda version: "not needed"))
-        for step in plan.steps:
-            run_step(step, context)
-        outcome.done = context.done
+        outcome.done = run(plan, DeployContext(aws, plan.desired, plan.state, smoke or (lambda version: "not needed")), progress).notes
     outcome.state = _summary(read_state(aws, plan.desired.name, plan.alias))
     return outcome
 
 
-def run_step(step, context: DeployContext) -> None:
-    """Apply one step; AWS's own errors are translated here, once, naming the step that failed."""
-    try:
-        step.apply(context)
-    except MpackError:
-        raise
-    except Exception as exc:  # botocore's ClientError and friends, whatever the step called
-        raise aws_error(exc, f"{step.describe()} (function {context.desired.name})") from None
+def run(plan: Plan, context: DeployContext, progress: Callable[[StepOutcome], None] | None = None) -> Record:
+    """The executor with AWS's errors translated once, naming the step and the function."""
+    return execute(plan, context, progress, guard=lambda step: aws_call(f"{step} (function {context.desired.name})"))
 
 
 def _existing(aws: Aws, desired: DesiredFunction) -> FunctionState:

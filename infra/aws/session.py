@@ -4,6 +4,7 @@ say what was refused and what to do."""
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -42,6 +43,17 @@ class Aws:
     @cached_property
     def account(self) -> str:
         return self.client("sts").get_caller_identity()["Account"]
+
+
+@contextmanager
+def aws_call(action: str):
+    """Whatever AWS raises while doing ``action`` (botocore's ClientError and friends), as one MpackError."""
+    try:
+        yield
+    except MpackError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - botocore's errors have no one base class
+        raise aws_error(exc, action) from None
 
 
 def aws_error(exc: Exception, action: str) -> MpackError:

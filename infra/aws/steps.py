@@ -1,9 +1,10 @@
-"""The typed steps of a deploy plan. Each says what it will do (``describe``, for ``--plan``) and
-does it (``apply``); the same list is shown or applied, never recomputed in between. Steps let
-AWS's errors rise: the executor translates them once, naming the step that failed.
+"""The typed steps of an AWS deploy plan (``mpack.infra.plan``'s contract): each says what it will do
+(``describe``, for ``--plan``) and does it (``apply``); the same list is shown or applied, never
+recomputed in between. Steps let AWS's errors rise: the executor's guard translates them once,
+naming the step that failed.
 
 Steps share one ``DeployContext``: what earlier steps produced (the role, the code location, the
-published version) and how to smoke-test a version.
+published version) and how to smoke-test a version. The plan itself is never written to.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from mpack.infra.aws.function_state import DesiredFunction, FunctionState
 from mpack.infra.aws.session import Aws
@@ -31,7 +33,6 @@ class DeployContext:
     role_arn: str | None = None
     code: dict = field(default_factory=dict)  # ZipFile bytes, S3Bucket/S3Key, or ImageUri
     version: str | None = None
-    done: list = field(default_factory=list)
     revision_spent: bool = False  # the planned RevisionId guards only the first update
 
 
@@ -197,7 +198,7 @@ class WaitForSnapshot:
     def describe(self) -> str:
         return "wait for the new version's SnapStart snapshot (State Active)"
 
-    def apply(self, ctx: DeployContext) -> None:
+    def apply(self, ctx: DeployContext) -> str:
         version = ctx.version
 
         def active(config: dict) -> bool:
@@ -209,7 +210,7 @@ class WaitForSnapshot:
             return config.get("State", "Active") == "Active"
 
         config = _poll(lambda: ctx.aws.lambda_.get_function_configuration(FunctionName=ctx.desired.name, Qualifier=version), active, f"the SnapStart snapshot of version {version}")
-        ctx.done.append(f"SnapStart snapshot of version {version}: {(config.get('SnapStart') or {}).get('OptimizationStatus', 'reported by Lambda')}")
+        return f"SnapStart snapshot of version {version}: {(config.get('SnapStart') or {}).get('OptimizationStatus', 'reported by Lambda')}"
 
 
 @dataclass(frozen=True)
@@ -219,10 +220,10 @@ class SmokeTest:
     def describe(self) -> str:
         return f"smoke-test version {self.version or '(new)'} with the model's input example"
 
-    def apply(self, ctx: DeployContext) -> None:
+    def apply(self, ctx: DeployContext) -> str:
         version = self.version or ctx.version
         ctx.version = version
-        ctx.done.append(f"smoke test of version {version}: {ctx.smoke(version)}")
+        return f"smoke test of version {version}: {ctx.smoke(version)}"
 
 
 @dataclass(frozen=True)
@@ -233,6 +234,7 @@ class MoveAlias:
     weight: float | None  # canary: share of traffic for the new version (0-1)
     revision_id: str | None
     previous: str | None  # recorded in the alias description, for rollback
+    moves_traffic: ClassVar[bool] = True
 
     def describe(self) -> str:
         target = self.version or "(new)"

@@ -1,9 +1,11 @@
-"""Deploy, then roll back, an azure bundle: plan from the platform's state, then apply the same plan.
+"""Deploy, then roll back, an azure bundle: plan from the platform's state, then apply the same plan
+with the one executor (``mpack.infra.plan``), as the AWS deployer does.
 
-The package is smoke-tested before anything changes (on Flex Consumption nothing else can come
-before traffic: a released package serves at once), every deployed package is kept, and the one it
-replaced is recorded where the platform keeps its own state, so ``mpack rollback`` can point back.
-An unchanged redeploy plans nothing.
+As on AWS, the smoke test is a step between staging the new package and moving traffic to it: the
+package is kept (Flex) or uploaded (run from package) or put on the canary slot, smoke-tested, and
+only then released, pointed at, or routed to. Every deployed package is kept, and the one it replaced
+is recorded where the platform keeps its own state, so ``mpack rollback`` can point back. An
+unchanged redeploy plans nothing.
 """
 
 from __future__ import annotations
@@ -11,14 +13,16 @@ from __future__ import annotations
 import hashlib
 import json
 import zipfile
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from mpack.infra.azure.app_state import CANARY_SLOT, PACKAGES_CONTAINER, RUN_FROM_PACKAGE, SETTING_PREVIOUS, AppState, read_state
 from mpack.infra.azure.session import AzureSession, azure_call
-from mpack.infra.azure.steps import ArchivePackage, ArchiveServing, CreateSlot, OneDeploy, PointAppAtPackage, ReleasePackage, RouteTraffic, SyncTriggers, UploadPackage, shown
+from mpack.infra.azure.steps import ArchivePackage, ArchiveServing, AzureContext, CreateSlot, OneDeploy, PointAppAtPackage, ReleasePackage, RouteTraffic, SmokeTest, SyncTriggers, UploadPackage, shown
 from mpack.infra.errors import MpackError
 from mpack.infra.functions_host.app_config import instance_memory_mb
+from mpack.infra.plan import Plan, Record, StepOutcome, execute
 
 
 @dataclass(frozen=True)
@@ -29,17 +33,19 @@ class AzurePackage:
     manifest: dict
 
 
-@dataclass
-class AzurePlan:
-    action: str
-    state: AppState
-    steps: list
-    package: AzurePackage | None = None
-    memo: dict = field(default_factory=dict)  # what steps hand on to later ones (a SAS URL, an archived sha)
-    done: list = field(default_factory=list)
+@dataclass(frozen=True)
+class AppPlan(Plan):
+    """A plan for one function app, with the state it was planned from and the package it deploys."""
 
-    def to_dict(self) -> dict:
-        return {"ok": True, "platform": "azure", "action": self.action, "state": self.state.describe(), "steps": [shown(s.describe()) for s in self.steps], "done": [shown(d) for d in self.done]}
+    state: AppState
+    package: AzurePackage | None = None
+
+    def serving(self) -> str:
+        return f"package {self.state.serving_sha[:12]}" if self.state.serving_sha else "the earlier package"
+
+    def to_dict(self, record: Record | None = None) -> dict:
+        done = [shown(line) for line in record.lines] if record else []
+        return {"ok": True, "platform": "azure", "action": self.action, "state": self.state.describe(), "steps": self.descriptions(), "done": done}
 
 
 def read_package(bundle: Path) -> AzurePackage:
@@ -60,17 +66,11 @@ def read_package(bundle: Path) -> AzurePackage:
     return AzurePackage(bundle, sha, f"{manifest['model']['name']}:{manifest['model']['version']}", manifest)
 
 
-def plan_deployment(session: AzureSession, package: AzurePackage, canary: float | None, package_container: str | None) -> AzurePlan:
+def plan_deployment(session: AzureSession, package: AzurePackage, canary: float | None, package_container: str | None) -> AppPlan:
     state = read_state(session)
     check_fits(state, package)
     if canary is not None:
-        if state.plan == "flex":
-            raise MpackError(
-                "--canary needs deployment slots, and Flex Consumption has none",
-                "deploy to a second Flex app and split traffic in front of it (Front Door / API Management), or drop --canary",
-            )
-        if not 0 < canary < 100:
-            raise MpackError(f"--canary {canary:g} is not a percentage between 0 and 100", "e.g. --canary 10")
+        _check_canary(state, canary)
         return _plan_canary(session, state, package, canary, package_container)
     if state.canary_percent:
         raise MpackError(
@@ -78,24 +78,46 @@ def plan_deployment(session: AzureSession, package: AzurePackage, canary: float 
             "finish it first: mpack promote --platform azure ... (or mpack rollback --platform azure ...)",
         )
     if state.serving_sha == package.sha:
-        return AzurePlan("deploy", state, [], package)
+        return AppPlan("deploy", (), state, package)
     if state.plan == "flex":
-        steps: list = []
-        if state.serving_unmanaged:
-            steps.append(ArchiveServing(state.container_url))
-        if package.sha not in state.archived:
-            steps.append(ArchivePackage(state.container_url, package.sha, package.path, package.model))
-        released_url = state.container_url.rstrip("/") + "/released-package.zip"
-        steps += [ReleasePackage(state.container_url, package.sha, state.serving_sha, package.model), OneDeploy(released_url), SyncTriggers()]
-        return AzurePlan("deploy", state, steps, package)
-    container_url, connection = _packages_container(session, state, package_container)
-    plan = AzurePlan("deploy", state, [], package, memo={"connection_string": connection})
-    plan.steps = [
-        UploadPackage(container_url, f"{session.target.app}/{package.sha}.zip", package.sha, package.path),
+        return AppPlan("deploy", _flex_steps(state, package), state, package)
+    return AppPlan("deploy", _package_url_steps(session, state, package, package_container), state, package)
+
+
+def _check_canary(state: AppState, canary: float) -> None:
+    if state.plan == "flex":
+        raise MpackError(
+            "--canary needs deployment slots, and Flex Consumption has none",
+            "deploy to a second Flex app and split traffic in front of it (Front Door / API Management), or drop --canary",
+        )
+    if not 0 < canary < 100:
+        raise MpackError(f"--canary {canary:g} is not a percentage between 0 and 100", "e.g. --canary 10")
+
+
+def _flex_steps(state: AppState, package: AzurePackage) -> list:
+    """Keep what serves and the new package, smoke-test it, then release it (it serves at once)."""
+    steps: list = []
+    if state.serving_unmanaged:
+        steps.append(ArchiveServing(state.container_url))
+    if package.sha not in state.archived:
+        steps.append(ArchivePackage(state.container_url, package.sha, package.path, package.model))
+    released_url = state.container_url.rstrip("/") + "/released-package.zip"
+    return [*steps, SmokeTest(package.sha), ReleasePackage(state.container_url, package.sha, state.serving_sha, package.model), OneDeploy(released_url), SyncTriggers()]
+
+
+def _package_url_steps(session: AzureSession, state: AppState, package: AzurePackage, package_container: str | None) -> list:
+    """Upload the package, smoke-test it, then point the app at it."""
+    return [
+        _upload(session, state, package, package_container),
+        SmokeTest(package.sha),
         PointAppAtPackage(package.sha, state.settings.get(RUN_FROM_PACKAGE), state.serving_sha),
         SyncTriggers(),
     ]
-    return plan
+
+
+def _upload(session: AzureSession, state: AppState, package: AzurePackage, package_container: str | None) -> UploadPackage:
+    container_url, connection = _packages_container(session, state, package_container)
+    return UploadPackage(container_url, f"{session.target.app}/{package.sha}.zip", package.sha, package.path, connection)
 
 
 def check_fits(state: AppState, package: AzurePackage) -> None:
@@ -115,28 +137,22 @@ def check_fits(state: AppState, package: AzurePackage) -> None:
         )
 
 
-def _plan_canary(session: AzureSession, state: AppState, package: AzurePackage, percent: float, package_container: str | None) -> AzurePlan:
-    """The package on the staging slot, then ``percent`` of production's traffic routed to it;
-    production keeps serving the rest, unchanged."""
+def _plan_canary(session: AzureSession, state: AppState, package: AzurePackage, percent: float, package_container: str | None) -> AppPlan:
+    """The package on the staging slot, smoke-tested, then ``percent`` of production's traffic routed
+    to it; production keeps serving the rest, unchanged."""
     slot = state.slot
     if slot is not None and slot.sha == package.sha and state.canary_percent == percent:
-        return AzurePlan("deploy", state, [], package)
-    container_url, connection = _packages_container(session, state, package_container)
-    plan = AzurePlan("deploy", state, [], package, memo={"connection_string": connection})
+        return AppPlan("deploy", (), state, package)
+    steps: list = []
     host = slot.host_name if slot else f"{state.name}-{CANARY_SLOT}.azurewebsites.net"
     if slot is None:
-        plan.steps.append(CreateSlot(CANARY_SLOT, state.location, state.server_farm_id))
+        steps.append(CreateSlot(CANARY_SLOT, state.location, state.server_farm_id))
     if slot is None or slot.sha != package.sha:
-        plan.steps += [
-            UploadPackage(container_url, f"{session.target.app}/{package.sha}.zip", package.sha, package.path),
-            PointAppAtPackage(package.sha, None, None, slot=CANARY_SLOT),
-            SyncTriggers(CANARY_SLOT),
-        ]
-    plan.steps.append(RouteTraffic(CANARY_SLOT, host, percent))
-    return plan
+        steps += [_upload(session, state, package, package_container), PointAppAtPackage(package.sha, None, None, slot=CANARY_SLOT), SyncTriggers(CANARY_SLOT)]
+    return AppPlan("deploy", [*steps, SmokeTest(package.sha), RouteTraffic(CANARY_SLOT, host, percent)], state, package)
 
 
-def plan_promotion(session: AzureSession) -> AzurePlan:
+def plan_promotion(session: AzureSession) -> AppPlan:
     """The canary's package to production (the replaced one kept for rollback), then all traffic there."""
     state = read_state(session)
     if state.plan == "flex" or not state.canary_percent or state.slot is None or not state.slot.package_url:
@@ -147,13 +163,13 @@ def plan_promotion(session: AzureSession) -> AzurePlan:
         SyncTriggers(),
         RouteTraffic(CANARY_SLOT, slot.host_name, 0),
     ]
-    return AzurePlan("promote", state, steps)
+    return AppPlan("promote", steps, state)
 
 
-def plan_rollback(session: AzureSession) -> AzurePlan:
+def plan_rollback(session: AzureSession) -> AppPlan:
     state = read_state(session)
     if state.canary_percent and state.slot is not None:  # production never changed: take the traffic back
-        return AzurePlan("rollback", state, [RouteTraffic(CANARY_SLOT, state.slot.host_name, 0)])
+        return AppPlan("rollback", [RouteTraffic(CANARY_SLOT, state.slot.host_name, 0)], state)
     if not state.previous_sha:
         raise MpackError(f"{state.name} has no earlier package recorded by mpack", "roll back by deploying the bundle you want (mpack deploy OLD.zip)")
     if state.plan == "flex":
@@ -161,28 +177,22 @@ def plan_rollback(session: AzureSession) -> AzurePlan:
             raise MpackError(f"the previous package {state.previous_sha[:12]} is no longer in the deployment container", "deploy the bundle you want instead")
         released_url = state.container_url.rstrip("/") + "/released-package.zip"
         steps = [ReleasePackage(state.container_url, state.previous_sha, state.serving_sha, "rollback"), OneDeploy(released_url), SyncTriggers()]
-        return AzurePlan("rollback", state, steps)
+        return AppPlan("rollback", steps, state)
     previous_url = state.settings.get(SETTING_PREVIOUS)
     steps = [PointAppAtPackage(state.previous_sha, state.settings.get(RUN_FROM_PACKAGE), state.serving_sha, package_url=previous_url), SyncTriggers()]
-    return AzurePlan("rollback", state, steps)
+    return AppPlan("rollback", steps, state)
 
 
-def apply(session: AzureSession, plan: AzurePlan, smoke=None) -> AzurePlan:
-    """Smoke-test first (nothing changed if it fails), then every step in order; a failing step is
-    named with what still serves."""
-    if smoke is not None and plan.package is not None and plan.steps:
-        plan.done.append(smoke(plan.package))
-    for number, step in enumerate(plan.steps, 1):
-        try:
-            with azure_call(step.describe()):
-                step.apply(session, plan.memo)
-        except MpackError as error:
-            serving = plan.state.serving_sha[:12] if plan.state.serving_sha else "the earlier package"
-            moved = any(isinstance(s, (ReleasePackage, PointAppAtPackage)) for s in plan.steps[: number - 1])
-            where = "the new package is released; rerun the deploy to finish" if moved else f"{serving} still serves"
-            raise MpackError(f"step {number} failed ({shown(step.describe())}): {error.message}", f"{where}. {error.hint or ''}".strip()) from None
-        plan.done.append(step.describe())
-    return plan
+def apply(session: AzureSession, plan: AppPlan, smoke: Callable[[AzurePackage], str] | None = None, progress: Callable[[StepOutcome], None] | None = None) -> Record:
+    """Run the plan with the one executor; a failing step is named with what was done and what still
+    serves. ``smoke`` checks the package where the plan's SmokeTest step stands (None: skipped)."""
+    package = plan.package
+    check = (lambda: smoke(package)) if smoke is not None and package is not None else _no_smoke
+    return execute(plan, AzureContext(session, check), progress, guard=azure_call)
+
+
+def _no_smoke() -> str:
+    return "smoke test: skipped (--smoke-test none)"
 
 
 def local_smoke(package: AzurePackage) -> str:
@@ -200,10 +210,10 @@ def local_smoke(package: AzurePackage) -> str:
         raise MpackError("the bundle has no input example to smoke-test with", "pass --smoke-test none to deploy without one")
     with started_zip(package.path, "mpack-smoke") as (host, failed):
         if failed is not None:
-            raise MpackError(f"smoke test: the package fails to start: {failed.error}", "nothing was changed on Azure; fix the bundle and deploy again")
+            raise MpackError(f"smoke test: the package fails to start: {failed.error}", "traffic was not moved to it; fix the bundle and deploy again")
         answer = send(host, json.dumps(example).encode())
     if answer.status != 200 or b"predictions" not in answer.body:
-        raise MpackError(f"smoke test: the package answered its input example with HTTP {answer.status}: {answer.body[:300]!r}", "nothing was changed on Azure; fix the bundle and deploy again")
+        raise MpackError(f"smoke test: the package answered its input example with HTTP {answer.status}: {answer.body[:300]!r}", "traffic was not moved to it; fix the bundle and deploy again")
     return f"smoke test: the package answered its input example on the local Functions host ({answer.duration_ms:.1f} ms)"
 
 

@@ -1,13 +1,16 @@
-"""The typed steps of an Azure deploy plan: each says what it will do (``describe``, for ``--plan``)
-and does it (``apply``). The executor shows or applies the same list, never a recomputed one."""
+"""The typed steps of an Azure deploy plan (``mpack.infra.plan``'s contract): each says what it will do
+(``describe``, for ``--plan``) and does it (``apply``). The executor shows or applies the same list,
+never a recomputed one; steps hand values on through the ``AzureContext``, never through the plan."""
 
 from __future__ import annotations
 
 import hashlib
 import time
-from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import ClassVar
 
 from mpack.infra.azure.app_state import ARCHIVE_PREFIX, MODEL_KEY, PREVIOUS_KEY, RELEASED_BLOB, RUN_FROM_PACKAGE, SETTING_PREVIOUS, SETTING_PREVIOUS_SHA, SETTING_SHA, SHA_KEY
 from mpack.infra.azure.session import AzureSession
@@ -16,6 +19,17 @@ from mpack.infra.errors import MpackError, redact_credentials
 ARM_API_VERSION = "2024-04-01"
 ONE_DEPLOY_WAIT_S = 600
 SAS_LIFETIME = timedelta(days=3650)  # a run-from-package URL must outlive every cold start of the app
+
+
+@dataclass
+class AzureContext:
+    """What the steps of one run share: the session, the package's smoke test, and what earlier steps
+    produced for later ones."""
+
+    session: AzureSession
+    smoke: Callable[[], str]  # raises MpackError when the package does not answer its input example
+    package_url: str | None = None  # UploadPackage's read-only SAS URL, for PointAppAtPackage
+    previous_sha: str | None = None  # ArchiveServing's sha of the unmanaged package, for ReleasePackage
 
 
 def _archive_name(sha: str) -> str:
@@ -31,12 +45,12 @@ class ArchiveServing:
     def describe(self) -> str:
         return f"keep the package serving now ({RELEASED_BLOB}, not deployed by mpack) as {ARCHIVE_PREFIX}<its sha256>.zip"
 
-    def apply(self, session: AzureSession, memo: dict) -> None:
-        container = session.container(self.container_url)
+    def apply(self, ctx: AzureContext) -> None:
+        container = ctx.session.container(self.container_url)
         data = container.get_blob_client(RELEASED_BLOB).download_blob().readall()
         sha = hashlib.sha256(data).hexdigest()
         container.get_blob_client(_archive_name(sha)).upload_blob(data, overwrite=True, metadata={SHA_KEY: sha, MODEL_KEY: "unmanaged"})
-        memo["previous_sha"] = sha
+        ctx.previous_sha = sha
 
 
 @dataclass(frozen=True)
@@ -49,8 +63,8 @@ class ArchivePackage:
     def describe(self) -> str:
         return f"upload {self.path.name} ({self.path.stat().st_size / 2**20:.1f} MB, sha256 {self.sha[:12]}) to {self.container_url}/{_archive_name(self.sha)}"
 
-    def apply(self, session: AzureSession, memo: dict) -> None:
-        _upload(session.container(self.container_url), _archive_name(self.sha), self.path, {SHA_KEY: self.sha, MODEL_KEY: self.model})
+    def apply(self, ctx: AzureContext) -> None:
+        _upload(ctx.session.container(self.container_url), _archive_name(self.sha), self.path, {SHA_KEY: self.sha, MODEL_KEY: self.model})
 
 
 @dataclass(frozen=True)
@@ -61,17 +75,18 @@ class ReleasePackage:
     sha: str
     previous_sha: str | None
     model: str
+    moves_traffic: ClassVar[bool] = True  # on Flex a released package serves at once
 
     def describe(self) -> str:
         replaced = f" (replacing {self.previous_sha[:12]}, kept for rollback)" if self.previous_sha else ""
         return f"release {self.sha[:12]} as {RELEASED_BLOB} in the deployment container{replaced}"
 
-    def apply(self, session: AzureSession, memo: dict) -> None:
-        container = session.container(self.container_url)
+    def apply(self, ctx: AzureContext) -> None:
+        container = ctx.session.container(self.container_url)
         data = container.get_blob_client(_archive_name(self.sha)).download_blob().readall()
         if hashlib.sha256(data).hexdigest() != self.sha:
             raise MpackError(f"the kept package {_archive_name(self.sha)} does not match its sha256", "it was altered in storage; deploy the bundle again")
-        previous = memo.get("previous_sha", self.previous_sha) or ""
+        previous = ctx.previous_sha or self.previous_sha or ""
         metadata = {SHA_KEY: self.sha, PREVIOUS_KEY: previous, MODEL_KEY: self.model}
         container.get_blob_client(RELEASED_BLOB).upload_blob(data, overwrite=True, metadata=metadata)
 
@@ -85,19 +100,19 @@ class OneDeploy:
     def describe(self) -> str:
         return "deploy it: One Deploy (remote build off: the package carries its .python_packages)"
 
-    def apply(self, session: AzureSession, memo: dict) -> None:
+    def apply(self, ctx: AzureContext) -> None:
         from azure.core.rest import HttpRequest
 
-        target = session.target
+        target = ctx.session.target
         url = f"/subscriptions/{target.subscription}/resourceGroups/{target.resource_group}/providers/Microsoft.Web/sites/{target.app}/extensions/onedeploy?api-version={ARM_API_VERSION}"
         body = {"properties": {"packageUri": self.package_url, "remoteBuild": False}}
-        response = session.web.send_request(HttpRequest("PUT", url, json=body))
+        response = ctx.session.web.send_request(HttpRequest("PUT", url, json=body))
         deadline = time.monotonic() + ONE_DEPLOY_WAIT_S
         while response.status_code == 202 and response.headers.get("Location"):
             if time.monotonic() > deadline:
                 raise MpackError(f"One Deploy did not finish within {ONE_DEPLOY_WAIT_S} s", "see the app's deployment log in the portal")
             time.sleep(float(response.headers.get("Retry-After", "2")))
-            response = session.web.send_request(HttpRequest("GET", response.headers["Location"]))
+            response = ctx.session.web.send_request(HttpRequest("GET", response.headers["Location"]))
         response.raise_for_status()
 
 
@@ -109,14 +124,15 @@ class UploadPackage:
     blob: str
     sha: str
     path: Path
+    connection_string: str | None = field(default=None, repr=False)  # signs the SAS; never shown
 
     def describe(self) -> str:
         return f"upload {self.path.name} ({self.path.stat().st_size / 2**20:.1f} MB) to {self.container_url}/{self.blob} (private; read through a read-only SAS)"
 
-    def apply(self, session: AzureSession, memo: dict) -> None:
-        container = session.container(self.container_url, memo.get("connection_string"))
+    def apply(self, ctx: AzureContext) -> None:
+        container = ctx.session.container(self.container_url, self.connection_string)
         _upload(container, self.blob, self.path, {SHA_KEY: self.sha})
-        memo["package_url"] = read_only_url(container, self.blob)
+        ctx.package_url = read_only_url(container, self.blob)
 
 
 @dataclass(frozen=True)
@@ -130,20 +146,24 @@ class PointAppAtPackage:
     package_url: str | None = None  # a rollback or promotion names its URL; a deploy takes the upload's
     slot: str | None = None
 
+    @property
+    def moves_traffic(self) -> bool:
+        return self.slot is None  # production restarts on it; a slot serves no traffic until routed
+
     def describe(self) -> str:
         kept = f"; the previous package ({(self.previous_sha or 'unmanaged')[:12]}) kept for rollback" if self.previous_url else ""
         where = f"slot {self.slot}" if self.slot else "the app"
         return f"set {RUN_FROM_PACKAGE} of {where} to package {self.sha[:12]} ({where} restarts on it){kept}"
 
-    def apply(self, session: AzureSession, memo: dict) -> None:
+    def apply(self, ctx: AzureContext) -> None:
         from azure.mgmt.web.models import StringDictionary
 
-        target, apps = session.target, session.web.web_apps
+        target, apps = ctx.session.target, ctx.session.web.web_apps
         if self.slot:
             settings = dict(apps.list_application_settings_slot(target.resource_group, target.app, self.slot).properties or {})
         else:
             settings = dict(apps.list_application_settings(target.resource_group, target.app).properties or {})
-        settings[RUN_FROM_PACKAGE] = self.package_url or memo["package_url"]
+        settings[RUN_FROM_PACKAGE] = self.package_url or ctx.package_url
         settings[SETTING_SHA] = self.sha
         for key, value in ((SETTING_PREVIOUS, self.previous_url), (SETTING_PREVIOUS_SHA, self.previous_sha)):
             if value:
@@ -164,12 +184,12 @@ class SyncTriggers:
         where = f"slot {self.slot}'s" if self.slot else "the app's"
         return f"sync {where} triggers (the platform re-reads the functions of the new package)"
 
-    def apply(self, session: AzureSession, memo: dict) -> None:
-        target = session.target
+    def apply(self, ctx: AzureContext) -> None:
+        target = ctx.session.target
         if self.slot:
-            session.web.web_apps.sync_function_triggers_slot(target.resource_group, target.app, self.slot)
+            ctx.session.web.web_apps.sync_function_triggers_slot(target.resource_group, target.app, self.slot)
         else:
-            session.web.web_apps.sync_function_triggers(target.resource_group, target.app)
+            ctx.session.web.web_apps.sync_function_triggers(target.resource_group, target.app)
 
 
 @dataclass(frozen=True)
@@ -181,12 +201,12 @@ class CreateSlot:
     def describe(self) -> str:
         return f"create deployment slot {self.slot} on the app's plan"
 
-    def apply(self, session: AzureSession, memo: dict) -> None:
+    def apply(self, ctx: AzureContext) -> None:
         from azure.mgmt.web.models import Site
 
-        target = session.target
+        target = ctx.session.target
         envelope = Site(location=self.location, server_farm_id=self.server_farm_id, kind="functionapp,linux", reserved=True)
-        session.web.web_apps.begin_create_or_update_slot(target.resource_group, target.app, self.slot, envelope).result()
+        ctx.session.web.web_apps.begin_create_or_update_slot(target.resource_group, target.app, self.slot, envelope).result()
 
 
 @dataclass(frozen=True)
@@ -196,18 +216,32 @@ class RouteTraffic:
     slot: str
     slot_host: str
     percent: float
+    moves_traffic: ClassVar[bool] = True
 
     def describe(self) -> str:
         if not self.percent:
             return f"route all traffic to production (remove the ramp-up rule to slot {self.slot})"
         return f"route {self.percent:g}% of production's traffic to slot {self.slot} ({self.slot_host})"
 
-    def apply(self, session: AzureSession, memo: dict) -> None:
+    def apply(self, ctx: AzureContext) -> None:
         from azure.mgmt.web.models import Experiments, RampUpRule, SiteConfigResource
 
         rules = [RampUpRule(name=self.slot, action_host_name=self.slot_host, reroute_percentage=self.percent)] if self.percent else []
-        target = session.target
-        session.web.web_apps.update_configuration(target.resource_group, target.app, SiteConfigResource(experiments=Experiments(ramp_up_rules=rules)))
+        target = ctx.session.target
+        ctx.session.web.web_apps.update_configuration(target.resource_group, target.app, SiteConfigResource(experiments=Experiments(ramp_up_rules=rules)))
+
+
+@dataclass(frozen=True)
+class SmokeTest:
+    """The package answers its input example before traffic moves to it (``--smoke-test``)."""
+
+    sha: str
+
+    def describe(self) -> str:
+        return f"smoke-test package {self.sha[:12]} with the model's input example (traffic moves only if it answers)"
+
+    def apply(self, ctx: AzureContext) -> str:
+        return ctx.smoke()
 
 
 def _upload(container, blob: str, path: Path, metadata: dict) -> None:
@@ -226,7 +260,7 @@ def read_only_url(container, blob: str) -> str:
     key = getattr(credential, "account_key", None)
     if not key:
         raise MpackError("a run-from-package URL needs the storage account key to sign it", "pass --storage-connection-string (or set AZURE_STORAGE_CONNECTION_STRING) for the packages' account")
-    expiry = datetime.now(timezone.utc) + SAS_LIFETIME
+    expiry = datetime.now(UTC) + SAS_LIFETIME
     sas = generate_blob_sas(container.account_name, container.container_name, blob, account_key=key, permission=BlobSasPermissions(read=True), expiry=expiry)
     return f"{container.get_blob_client(blob).url}?{sas}"
 

@@ -8,9 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import typer
-from mpack.infra.errors import MpackError
-from mpack.packager.cli.boundary import error_boundary
-from mpack.packager.cli.boundary import stderr
+from mpack.infra.errors import MpackError, redact_credentials
+from mpack.packager.cli.boundary import error_boundary, stderr
 from rich.markup import escape
 
 SMOKE_TESTS = ("local", "none")
@@ -50,14 +49,17 @@ def release(action: str, bundle: Path | None, settings: AzureSettings, plan_only
         if not as_json or plan_only:
             _print_plan(plan)
         smoke = deployer.local_smoke if settings.smoke_test == "local" else None
-        if confirm([s.describe() for s in plan.steps], yes, plan_only, lambda: typer.confirm("apply this plan?", default=False), platform="Azure"):
-            deployer.apply(session, plan, smoke)
+        record = None
+        if confirm(plan.descriptions(), yes, plan_only, lambda: typer.confirm("apply this plan?", default=False), platform="Azure"):
+            record = deployer.apply(session, plan, smoke, progress=None if as_json else _print_progress)
             if not as_json:
-                for line in plan.done:
-                    stderr.print(f"  {escape(line)}")
                 stderr.print(f"[green]done:[/green] {_outcome(plan, settings)}")
         if as_json:
-            print(json.dumps(plan.to_dict(), indent=2))
+            print(json.dumps(plan.to_dict(record), indent=2))
+
+
+def _print_progress(outcome) -> None:
+    stderr.print(f"  {escape(redact_credentials(outcome.line))}", soft_wrap=True)
 
 
 def _outcome(plan, settings: AzureSettings) -> str:
@@ -75,8 +77,8 @@ def _print_plan(plan) -> None:
         stderr.print(f"{plan.action} {plan.state.name}: nothing to do (it already serves package {(plan.package.sha if plan.package else '')[:12]} as asked)")
         return
     stderr.print(f"[bold]{plan.action} {plan.state.name}[/bold] ({plan.state.plan}) — plan:")
-    for number, step in enumerate(plan.steps, 1):
-        stderr.print(f"  {number}. {escape(step.describe())}", soft_wrap=True)
+    for number, step in enumerate(plan.descriptions(), 1):
+        stderr.print(f"  {number}. {escape(step)}", soft_wrap=True)
 
 
 def platform_of(platform: str | None, bundle: Path | None) -> str:

@@ -69,8 +69,8 @@ def deploy(
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
 ) -> None:
     """Deploy a bundle: plan from the platform's state, then apply it. AWS: publish a version,
-    smoke-test it, move the alias. Azure (--platform azure --app NAME -g RG): smoke-test the package
-    locally, keep it, release it (Flex Consumption) or point WEBSITE_RUN_FROM_PACKAGE at it.
+    smoke-test it, move the alias. Azure (--platform azure --app NAME -g RG): keep the package,
+    smoke-test it locally, release it (Flex Consumption) or point WEBSITE_RUN_FROM_PACKAGE at it.
 
     Settings may also come from mpack.toml ([deploy]) or pyproject.toml ([tool.mpack.deploy]); flags win."""
     from mpack.packager.cli.azure_deploy import AzureSettings, platform_of, release
@@ -285,13 +285,15 @@ def _release(action: str, settings, plan: bool, yes: bool, as_json: bool, debug:
         if not as_json or plan:
             _print_plan(action, outcome)
         if confirm(outcome.steps, yes, plan, lambda: typer.confirm("apply this plan?", default=False)):
-            outcome = deployer.apply(aws, planned, smoke)
+            outcome = deployer.apply(aws, planned, smoke, progress=None if as_json else _print_progress)
             if not as_json:
-                for line in outcome.done:
-                    _stderr.print(f"  {escape(line)}")
                 _stderr.print(f"[green]done:[/green] alias {outcome.alias} -> version {outcome.state.get('alias_version')} {outcome.state.get('alias_weights') or ''}")
         if as_json:
             print(json.dumps(outcome.to_dict(), indent=2))
+
+
+def _print_progress(outcome) -> None:
+    _stderr.print(f"  {escape(outcome.line)}", soft_wrap=True)
 
 
 def _print_plan(action: str, outcome) -> None:

@@ -62,8 +62,9 @@ def test_flex_deploy_redeploy_new_version_and_rollback(arm, azurite, bundles):
     arm.add_flex_app("fraud-flex", f"{azurite.blob_endpoint}/app-package-fraud-flex")
     first = _azure(arm, azurite, "deploy", str(v1), "--app", "fraud-flex", "--yes")
     assert first.returncode == 0, first.stderr
-    report = json.loads(first.stdout)
-    assert report["done"][0].startswith("smoke test: the package answered its input example")
+    done = json.loads(first.stdout)["done"]
+    smoke = next(number for number, line in enumerate(done) if line.startswith("smoke test: the package answered its input example"))
+    assert done[smoke - 1].startswith("upload ") and done[smoke + 1].startswith("release ")  # kept, smoke-tested, then released (as AWS: published, tested, then the alias)
     data, metadata = _released(azurite, "app-package-fraud-flex")
     assert data == v1.read_bytes() and metadata["mpack_sha256"] == _sha(v1) and metadata["mpack_model"] == "fraud:1"
     writes = arm.writes("fraud-flex")
@@ -129,7 +130,7 @@ def test_run_from_package_plan_sets_a_read_only_sas_url_and_rolls_back(arm, azur
     assert arm.writes("fraud-premium")[-1]["path"].endswith("/syncfunctiontriggers")
 
 
-def test_a_package_that_fails_its_smoke_test_changes_nothing(arm, azurite, bundles, tmp_path):
+def test_a_package_that_fails_its_smoke_test_is_kept_but_never_served(arm, azurite, bundles, tmp_path):
     v1, _ = bundles
     broken = tmp_path / "broken.zip"
     with zipfile.ZipFile(v1) as source, zipfile.ZipFile(broken, "w") as target:
@@ -140,8 +141,10 @@ def test_a_package_that_fails_its_smoke_test_changes_nothing(arm, azurite, bundl
                 target.writestr(item, source.read(item))
     arm.add_flex_app("fraud-broken", f"{azurite.blob_endpoint}/app-package-broken")
     result = _azure(arm, azurite, "deploy", str(broken), "--app", "fraud-broken", "--yes")
-    assert_clean_error(result, "smoke test", "a_dependency_the_bundle_forgot")
-    assert arm.writes("fraud-broken") == [] and not azurite.container("app-package-broken").exists()
+    assert_clean_error(result, "step 2 of 5 failed (smoke-test package", "a_dependency_the_bundle_forgot", "done before it: 1. upload", "traffic did not move")
+    container = azurite.container("app-package-broken")
+    assert arm.writes("fraud-broken") == [] and not container.get_blob_client("released-package.zip").exists()  # nothing released, nothing deployed
+    assert [b.name for b in container.list_blobs()] == [f"mpack/packages/{_sha(broken)}.zip"]  # kept, as AWS keeps a published version
 
 
 def test_deploy_errors_name_what_is_wrong(arm, azurite, bundles, built):

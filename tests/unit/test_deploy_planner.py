@@ -126,8 +126,9 @@ def test_the_executor_translates_aws_errors_once_naming_the_step():
     """A botocore ClientError from any step becomes one MpackError naming that step (the real
     calls against moto's server are in tests/integration/test_deploy.py)."""
     from botocore.exceptions import ClientError
-    from mpack.infra.aws.deployer import run_step
+    from mpack.infra.aws.deployer import run
     from mpack.infra.aws.steps import DeployContext, PublishVersion
+    from mpack.infra.plan import Plan
 
     class Refusing:
         def publish_version(self, **kwargs):
@@ -138,7 +139,8 @@ def test_the_executor_translates_aws_errors_once_naming_the_step():
 
     context = DeployContext(Aws(), desired(), serving(), smoke=lambda version: "")
     with pytest.raises(MpackError) as raised:
-        run_step(PublishVersion(), context)
+        run(Plan("deploy", (PublishVersion(),)), context)
+    assert raised.value.message.startswith("step 1 of 1 failed (publish a version): ")
     assert "publish a version (function fraud)" in raised.value.message and "AccessDeniedException" in raised.value.message
     assert "permission for PublishVersion" in raised.value.hint
 
