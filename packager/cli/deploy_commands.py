@@ -30,6 +30,12 @@ _STORAGE = typer.Option(
     help="Azure: connection string of the storage account holding packages [default: Azure AD through DefaultAzureCredential].",
 )
 
+_SNAPSTART = typer.Option(
+    None, "--snapstart/--no-snapstart", help="SnapStart on published versions (Python 3.12+ zips; not with provisioned concurrency, EFS or over 512 MB of /tmp) [default: leave it as it is]."
+)
+_FUNCTION_URL = typer.Option(None, "--function-url", help="none (remove the URL mpack made), iam (signed requests) or public (anyone: asked for explicitly) [default: leave it as it is].")
+_PACKAGE_CONTAINER = typer.Option(None, "--package-container", help="Azure run-from-package plans: container URL for packages [default: mpack-packages in the app's storage account].")
+
 
 def deploy(
     ctx: typer.Context,
@@ -44,12 +50,8 @@ def deploy(
     env: list[str] = ENV_OPTION,
     reserved: Optional[int] = typer.Option(None, "--reserved", help="Reserved concurrency."),
     provisioned: Optional[int] = typer.Option(None, "--provisioned", help="Provisioned concurrency on the alias."),
-    snapstart: Optional[bool] = typer.Option(
-        None, "--snapstart/--no-snapstart", help="SnapStart on published versions (Python 3.12+ zips; not with provisioned concurrency, EFS or over 512 MB of /tmp) [default: leave it as it is]."
-    ),
-    function_url: Optional[str] = typer.Option(
-        None, "--function-url", help="none (remove the URL mpack made), iam (signed requests) or public (anyone: asked for explicitly) [default: leave it as it is]."
-    ),
+    snapstart: Optional[bool] = _SNAPSTART,
+    function_url: Optional[str] = _FUNCTION_URL,
     bucket: Optional[str] = typer.Option(None, "--bucket", help="S3 bucket for zips over 50 MB [default: mpack-artifacts-<function>]."),
     repository: Optional[str] = typer.Option(None, "--repository", help="Image deploys: the ECR repository [default: the function name]."),
     region: Optional[str] = _REGION,
@@ -60,9 +62,7 @@ def deploy(
     resource_group: Optional[str] = _RESOURCE_GROUP,
     subscription: Optional[str] = _SUBSCRIPTION,
     storage_connection_string: Optional[str] = _STORAGE,
-    package_container: Optional[str] = typer.Option(
-        None, "--package-container", help="Azure run-from-package plans: container URL for packages [default: mpack-packages in the app's storage account]."
-    ),
+    package_container: Optional[str] = _PACKAGE_CONTAINER,
     plan: bool = _PLAN,
     yes: bool = _YES,
     as_json: bool = _JSON,
@@ -74,42 +74,33 @@ def deploy(
 
     Settings may also come from mpack.toml ([deploy]) or pyproject.toml ([tool.mpack.deploy]); flags win."""
     from mpack.packager.cli.azure_deploy import AzureSettings, platform_of, release
-    from mpack.packager.cli.deploy import KEEP_URL, DeploySettings
-    from mpack.packager.cli.deploy_settings import file_settings
 
     with _error_boundary(as_json, debug):
         chosen = platform_of(platform, bundle)
     if chosen == "azure":
-        azure_smoke = "local" if ctx.get_parameter_source("smoke_test").name == "DEFAULT" else smoke_test
-        release("deploy", bundle, AzureSettings(app, resource_group, subscription, storage_connection_string, package_container, canary, azure_smoke), plan, yes, as_json, debug)
+        settings = AzureSettings(app, resource_group, subscription, storage_connection_string, package_container, canary, _azure_smoke_test(ctx, smoke_test))
+        release("deploy", bundle, settings, plan, yes, as_json, debug)
         return
-
-    given = dict(
-        function=function,
-        alias=alias,
-        canary=canary,
-        memory=memory,
-        timeout=timeout,
-        role=role,
-        env=env,
-        reserved=reserved,
-        provisioned=provisioned,
-        function_url=function_url,
-        bucket=bucket,
-        repository=repository,
-        region=region,
-        smoke_test=smoke_test,
-        snapstart=snapstart,
-    )
     with _error_boundary(as_json, debug):
-        from_file, path = file_settings(Path.cwd())
-        for key, value in from_file.items():
-            source = ctx.get_parameter_source(key)
-            if source is None or source.name in ("DEFAULT", "DEFAULT_MAP"):  # not given on the command line
-                given[key] = value
-        if not given["function"]:
-            raise MpackError("no function name", "pass --function NAME (or set function in mpack.toml's [deploy] table)")
-    settings = DeploySettings(
+        settings = _aws_settings(ctx, bundle, cache_dir, arch)
+    _release("deploy", settings, plan, yes, as_json, debug)
+
+
+# the flags an AWS deploy reads, by parameter name (mpack.toml's [deploy] may give those deploy_settings.KEYS names)
+_AWS_FLAGS = ("function", "alias", "canary", "memory", "timeout", "role", "env", "reserved", "provisioned", "function_url", "bucket", "repository", "region", "smoke_test", "snapstart")
+
+
+def _azure_smoke_test(ctx: typer.Context, smoke_test: str) -> str:
+    """Azure smoke-tests locally unless --smoke-test is given (the flag's default, aws, is AWS's)."""
+    return "local" if ctx.get_parameter_source("smoke_test").name == "DEFAULT" else smoke_test
+
+
+def _aws_settings(ctx: typer.Context, bundle: Path, cache_dir: Optional[Path], arch: Optional[str]):
+    """The deployer's settings for an AWS deploy (--cache-dir and --arch are never read from the settings file)."""
+    from mpack.packager.cli.deploy import KEEP_URL, DeploySettings
+
+    given = _flags_or_file(ctx)
+    return DeploySettings(
         bundle,
         given["function"],
         given["alias"],
@@ -129,7 +120,21 @@ def deploy(
         arch,
         snapstart=given["snapstart"],
     )
-    _release("deploy", settings, plan, yes, as_json, debug)
+
+
+def _flags_or_file(ctx: typer.Context) -> dict:
+    """The AWS flags, each taken from mpack.toml / pyproject.toml where it was not given on the command line."""
+    from mpack.packager.cli.deploy_settings import file_settings
+
+    given = {name: ctx.params[name] for name in _AWS_FLAGS}
+    from_file, _ = file_settings(Path.cwd())
+    for key, value in from_file.items():
+        source = ctx.get_parameter_source(key)
+        if source is None or source.name in ("DEFAULT", "DEFAULT_MAP"):  # not given on the command line
+            given[key] = value
+    if not given["function"]:
+        raise MpackError("no function name", "pass --function NAME (or set function in mpack.toml's [deploy] table)")
+    return given
 
 
 def promote(
