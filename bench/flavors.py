@@ -36,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from cold_start import BUNDLE_COLD, WARM, print_table, timed_runs, unzip, verdict  # noqa: E402
+from mpack.handlers.manifest import Manifest  # noqa: E402
 
 FLOORS = {"cold_ratio": 10.0, "zip_mb": 50.0, "cached_vs_local": 1.5}
 MLFLOW_COLD = r"""
@@ -119,7 +120,7 @@ def timed_build(model: Path, output: Path, cache: Path, env_manager: str) -> tup
         raise SystemExit(f"mpack build failed for {model.name}:\n{result.stderr[-3000:]}")
     report = json.loads(result.stdout)
     with zipfile.ZipFile(output) as archive:
-        report["manifest"] = json.loads(archive.read("mpack.json"))
+        report["manifest"] = Manifest.from_bytes(archive.read("mpack.json")).served()
     return elapsed, report
 
 

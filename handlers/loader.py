@@ -36,14 +36,14 @@ def bundle_root() -> str:
 
 def read_manifest(root) -> dict:
     """The bundle's manifest, checked field by field (``Manifest``), as the plain document the
-    scoring core reads."""
+    scoring core reads: its first model's served view (schema 1 bundles read the same way)."""
     path = os.path.join(root, MANIFEST_NAME)
     try:
         with open(path, "rb") as handle:
             data = handle.read()
     except FileNotFoundError:
         raise ModelLoadError(f"bundle manifest {path} is missing; was this bundle built by mpack?") from None
-    return Manifest.from_bytes(data, f"bundle manifest {path}").to_dict()
+    return Manifest.from_bytes(data, f"bundle manifest {path}").served()
 
 
 def _sha256():

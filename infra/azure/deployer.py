@@ -56,7 +56,7 @@ def read_package(bundle: Path) -> AzurePackage:
         raise MpackError(f"{bundle} is not a bundle zip", "deploy a zip from mpack build --target azure")
     try:
         with zipfile.ZipFile(bundle) as archive:
-            manifest = Manifest.from_bytes(archive.read(MANIFEST_NAME), f"{bundle}:{MANIFEST_NAME}").to_dict()
+            manifest = Manifest.from_bytes(archive.read(MANIFEST_NAME), f"{bundle}:{MANIFEST_NAME}").served()
     except (zipfile.BadZipFile, KeyError, ModelLoadError) as exc:
         raise MpackError(f"{bundle} is not an mpack bundle ({exc})", "build it with mpack build --target azure") from None
     if manifest["target"] != "azure":

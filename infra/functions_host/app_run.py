@@ -5,14 +5,13 @@ the request sent with the master key (these callers stand in for the platform, n
 
 from __future__ import annotations
 
-import json
 import tempfile
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from mpack.handlers.manifest import MANIFEST_NAME
+from mpack.handlers.manifest import MANIFEST_NAME, Manifest
 from mpack.infra.functions_host.app_config import HostConfig, instance_memory_mb
 from mpack.infra.functions_host.host import FunctionsHost, HostRequest, HostResponse
 from mpack.infra.functions_host.worker_process import InitFailed
@@ -27,7 +26,7 @@ def started_zip(bundle: Path, name: str, timeout_s: float | None = None) -> Iter
         root = Path(folder)
         with zipfile.ZipFile(bundle) as archive:
             archive.extractall(root)
-        manifest = json.loads((root / MANIFEST_NAME).read_bytes())
+        manifest = Manifest.from_bytes((root / MANIFEST_NAME).read_bytes(), f"{bundle}:{MANIFEST_NAME}").served()
         host = FunctionsHost(root, HostConfig(name, memory_mb=instance_memory_mb(manifest), timeout_s=timeout_s))
         try:
             yield host, host.start()

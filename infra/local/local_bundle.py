@@ -8,7 +8,6 @@ Zips are unpacked once per content (keyed by their sha256) into the cache, so a 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import platform
 import shutil
@@ -19,7 +18,7 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from mpack.handlers.manifest import MANIFEST_NAME
+from mpack.handlers.manifest import MANIFEST_NAME, Manifest, ManifestError
 from mpack.infra.errors import MpackError
 
 KEEP_UNPACKED = 8
@@ -54,13 +53,19 @@ def open_bundle(path: Path, cache_root: Path, other_python_ok: bool = False) -> 
     root = path if path.is_dir() else _unpacked(path, cache_root / "bundles")
     manifest = None
     if (root / MANIFEST_NAME).exists():
-        try:
-            manifest = json.loads((root / MANIFEST_NAME).read_bytes())
-        except ValueError as exc:
-            raise MpackError(f"the manifest {MANIFEST_NAME} in {path} is not valid JSON: {exc}", "rebuild the bundle with mpack build") from None
+        manifest = served_manifest((root / MANIFEST_NAME).read_bytes(), f"the manifest {MANIFEST_NAME} in {path}")
         if not (other_python_ok and foreign_runtime(manifest)):
             check_compatible(manifest, path)
     return LocalBundle(root, manifest)
+
+
+def served_manifest(data: bytes, where: str) -> dict:
+    """The manifest's first model as the bundle's scoring core reads it (schema 1 and 2 alike); one
+    this mpack cannot read is a clean error."""
+    try:
+        return Manifest.from_bytes(data, where).served()
+    except ManifestError as exc:
+        raise MpackError(str(exc), "rebuild the bundle with mpack build") from None
 
 
 def foreign_runtime(manifest: dict | None) -> tuple[str, str] | None:
@@ -83,10 +88,9 @@ def bundle_target(path: Path) -> str | None:
         else:
             with zipfile.ZipFile(path) as archive:
                 data = archive.read(MANIFEST_NAME)
-        target = json.loads(data).get("target")
-    except (OSError, KeyError, ValueError, AttributeError, zipfile.BadZipFile, zlib.error, EOFError):
+        return Manifest.from_bytes(data).target
+    except (OSError, KeyError, ManifestError, zipfile.BadZipFile, zlib.error, EOFError):
         return None
-    return target if isinstance(target, str) else None
 
 
 def check_compatible(manifest: dict, path: Path) -> None:
@@ -167,7 +171,7 @@ def open_image(reference: str, client) -> LocalBundle:
     try:
         stream, _ = container.get_archive(str(task_root / MANIFEST_NAME))
         with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as archive:
-            manifest = json.load(archive.extractfile(MANIFEST_NAME))
+            manifest = served_manifest(archive.extractfile(MANIFEST_NAME).read(), f"{reference}:{task_root / MANIFEST_NAME}")
     finally:
         container.remove(force=True)
     runtime = next((v.split("=", 1)[1] for v in image.attrs["Config"].get("Env") or () if v.startswith("LAMBDA_RUNTIME_DIR=")), None)

@@ -153,7 +153,7 @@ def _zip_manifest(bundle: Path) -> dict:
     try:
         with zipfile.ZipFile(bundle) as archive:
             unzipped = sum(info.file_size for info in archive.infolist())
-            manifest = Manifest.from_bytes(archive.read(MANIFEST_NAME), f"{bundle}:{MANIFEST_NAME}").to_dict()
+            manifest = Manifest.from_bytes(archive.read(MANIFEST_NAME), f"{bundle}:{MANIFEST_NAME}").served()
     except (zipfile.BadZipFile, KeyError, ModelLoadError) as exc:
         raise MpackError(f"{bundle} is not a bundle built by mpack: {exc}", "build one with mpack build --target lambda") from None
     if unzipped > UNZIPPED_LIMIT:

@@ -10,7 +10,6 @@ on a machine without a GPU; its CUDA context's host memory is then not in the fi
 from __future__ import annotations
 
 import io
-import json
 import tarfile
 
 from mpack.infra.errors import MpackError
@@ -20,8 +19,9 @@ MANIFEST_IN_IMAGE = "/opt/mpack/model/mpack.json"
 
 
 def image_manifest(client, tag: str) -> dict:
-    """The bundle's mpack.json as the image holds it."""
+    """The bundle's mpack.json as the image holds it: its first model's served view."""
     from mpack.infra.docker_engine import image_exists
+    from mpack.infra.local.local_bundle import served_manifest
 
     if not image_exists(client, tag):
         raise MpackError(f"the image {tag} is not on this machine", "build it with mpack build --target container|gpu (or docker pull it) first")
@@ -29,12 +29,12 @@ def image_manifest(client, tag: str) -> dict:
     try:
         stream, _ = container.get_archive(MANIFEST_IN_IMAGE)
         with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as archive:
-            member = archive.extractfile(archive.getmembers()[0])
-            return json.loads(member.read())
+            data = archive.extractfile(archive.getmembers()[0]).read()
     except Exception as exc:  # noqa: BLE001 - docker's NotFound and tar errors, translated here
         raise MpackError(f"{tag} holds no {MANIFEST_IN_IMAGE}: {str(exc)[:200]}", "export manifests for images built with --target container or gpu") from None
     finally:
         container.remove(force=True)
+    return served_manifest(data, f"{tag}:{MANIFEST_IN_IMAGE}")
 
 
 def serving_memory_mib(client, tag: str, manifest: dict, port: int = 8080) -> float:

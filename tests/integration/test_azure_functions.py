@@ -17,6 +17,7 @@ import mlflow
 import numpy as np
 import pytest
 
+from mpack.handlers.manifest import Manifest
 from mpack.infra.functions_host.app_config import HostConfig
 from mpack.infra.functions_host.host import FunctionsHost, HostRequest
 from tests.helpers.cli import assert_clean_error, mpack
@@ -56,7 +57,7 @@ def test_bundle_layout_is_what_the_functions_host_expects(built, azure_zip):
     with zipfile.ZipFile(azure_zip) as archive:
         names = set(archive.namelist())
         host_json = json.loads(archive.read("host.json"))
-        manifest = json.loads(archive.read("mpack.json"))
+        manifest = Manifest.from_bytes(archive.read("mpack.json")).served()
         requirements = archive.read("requirements.txt").decode()
         function_app = archive.read("function_app.py").decode()
     assert host_json["version"] == "2.0" and host_json["extensions"]["http"]["routePrefix"] == "api"

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import boto3
 import pytest
+from mpack.handlers.manifest import Manifest
 
 from tests.helpers.cli import assert_clean_error, mpack
 
@@ -177,7 +178,7 @@ def test_bad_settings_are_refused_before_touching_aws(built, aws_env, tmp_path):
 def _corrupt_model(source: Path, destination: Path) -> None:
     """The model file the manifest names (model.onnx, or a micro bundle's model_micro.py), damaged."""
     with zipfile.ZipFile(source) as original, zipfile.ZipFile(destination, "w", zipfile.ZIP_DEFLATED) as copy:
-        model = json.loads(original.read("mpack.json"))["model"]["file"]
+        model = Manifest.from_bytes(original.read("mpack.json")).models[0].file
         for info in original.infolist():
             data = original.read(info.filename)
             copy.writestr(info, data[:-32] + b"\0" * 32 if info.filename == model else data)

@@ -11,6 +11,7 @@ import json
 
 import pytest
 from mpack.handlers.gpu_session import CUDA_LIBRARIES, cuda_problem
+from mpack.handlers.manifest import Manifest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.helpers.asgi import asgi_request as _asgi
@@ -23,11 +24,11 @@ def gpu_bundle(built, tmp_path_factory):
     """A bundle whose manifest is what `--target gpu` writes (kind gpu, CUDA 13, require_gpu)."""
     root = unzip(built("models:/fraud@champion", runtime="onnx").artifact, tmp_path_factory.mktemp("gpu"))
     manifest_path = root / "mpack.json"
-    manifest = json.loads(manifest_path.read_text())
-    manifest["runtime"].update(kind="gpu", cuda="13")
-    manifest["target"] = "gpu"
-    manifest["build"].update(target="gpu", require_gpu=True, max_batch_size=64, max_batch_wait_ms=2.0)
-    manifest_path.write_text(json.dumps(manifest))
+    manifest = Manifest.from_bytes(manifest_path.read_bytes())
+    manifest.runtime.update(kind="gpu", cuda="13")
+    manifest.target = "gpu"
+    manifest.build.update(target="gpu", require_gpu=True, max_batch_size=64, max_batch_wait_ms=2.0)
+    manifest_path.write_bytes(manifest.to_bytes())
     return root
 
 

@@ -14,6 +14,7 @@ import json
 import numpy as np
 import onnx
 import pytest
+from mpack.handlers.manifest import Manifest
 from mpack.handlers.protocol import ScoringService
 from mpack.infra.errors import MpackError
 from mpack.packager.check.parity import check_parity, parity_requests, scoring_manifest
@@ -92,13 +93,13 @@ def test_the_gpu_server_answers_from_the_halved_graph(store, mlp, built, tmp_pat
     estimator, _ = mlp
     root = unzip(built("models:/mlp-fp16/1", runtime="onnx").artifact, tmp_path)
     _, _, half = halved(store, tmp_path, "models:/mlp-fp16/1")
-    manifest = json.loads((root / "mpack.json").read_text())
-    (root / manifest["model"]["file"]).write_bytes(half)
-    manifest["model"]["sha256"] = hashlib.sha256(half).hexdigest()
-    manifest["runtime"].update(kind="gpu", cuda="13")
-    manifest["target"] = "gpu"
-    manifest["build"].update(target="gpu", require_gpu=True, precision="fp16", max_batch_size=64, max_batch_wait_ms=2.0)
-    (root / "mpack.json").write_text(json.dumps(manifest))
+    manifest = Manifest.from_bytes((root / "mpack.json").read_bytes())
+    (root / manifest.models[0].file).write_bytes(half)
+    manifest.models[0].sha256 = hashlib.sha256(half).hexdigest()
+    manifest.runtime.update(kind="gpu", cuda="13")
+    manifest.target = "gpu"
+    manifest.build.update(target="gpu", require_gpu=True, precision="fp16", max_batch_size=64, max_batch_wait_ms=2.0)
+    (root / "mpack.json").write_bytes(manifest.to_bytes())
     app = bundle_app(root, MPACK_REQUIRE_GPU="0")
     assert "serving from CPUExecutionProvider" in capfd.readouterr().err
     rows = fraud_frame(rows=300, seed=13)[0].astype(np.float32)

@@ -8,6 +8,7 @@ import zipfile
 
 import numpy as np
 import pytest
+from mpack.handlers.manifest import Manifest
 from mpack.infra.errors import MpackError
 from mpack.infra.local.events import wrap_event
 
@@ -49,10 +50,11 @@ def test_zip_layout_manifest_and_size_report(fraud_bundle):
     assert not [n for n in names if "/tests/" in n or n.endswith((".pyi", ".h"))]
     assert not [n for n in names if n.startswith("onnxruntime/capi/libonnxruntime.so")]
     assert {i.date_time for i in infos} == {(1980, 1, 1, 0, 0, 0)}
-    manifest = json.loads((folder / "mpack.json").read_text())
-    assert manifest["handler"] == "mpack_handler.handler" == report.handler
-    assert manifest["model"]["name"] == "fraud" and manifest["model"]["version"] == "1"
-    assert manifest["runtime"]["python"] == "3.11"
+    manifest = Manifest.from_bytes((folder / "mpack.json").read_bytes())
+    assert manifest.schema == 2 and len(manifest.models) == 1
+    assert manifest.handler == "mpack_handler.handler" == report.handler
+    assert manifest.models[0].name == "fraud" and manifest.models[0].version == "1"
+    assert manifest.runtime["python"] == "3.11"
     assert report.zipped_bytes < 27 * 2**20
     assert report.contributors[0]["name"] == "numpy"
     assert report.verification["ran"] is True

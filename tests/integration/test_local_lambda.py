@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from mpack.handlers.manifest import Manifest, ModelInfo
 from mpack.infra.local.function_config import FunctionConfig
 from mpack.infra.local.local_bundle import open_bundle
 from mpack.infra.local.local_lambda import LocalLambda
@@ -151,7 +152,9 @@ def test_a_corrupt_model_is_an_init_error_with_its_message(fraud_zip, cache, tmp
 
 
 def test_a_bundle_for_another_python_is_refused(tmp_path, cache):
-    (tmp_path / "mpack.json").write_text(json.dumps({"handler": "app.handler", "runtime": {"python": "3.12", "arch": "arm64"}}))
+    model = ModelInfo("m", "1", "local:m", "sklearn", "classifier", "model.onnx", "0" * 64, signature={}, prediction={})
+    manifest = Manifest(mpack_version="0", target="lambda", handler="app.handler", models=[model], runtime={"python": "3.12", "arch": "arm64"}, build={})
+    (tmp_path / "mpack.json").write_bytes(manifest.to_bytes())
     assert_clean_error(invoke(str(tmp_path), "--data", "{}", cache=cache), "built for Python 3.12 on arm64", "--python")
 
 
