@@ -58,9 +58,15 @@ class RuntimeChoice:
 
 def warm_latency(service, request: dict) -> dict:
     """p50 of answering one row and 1,000 rows of ``request``, warm, in this process (us)."""
-    one = _rows(request, 1)
-    many = _rows(request, 1000)
-    return {"warm_1_row_us": _p50(service, one, 300), "warm_1000_rows_us": _p50(service, many, 5)}
+    return warm_latencies([service], request)[0]
+
+
+def warm_latencies(services: list, request: dict) -> list[dict]:
+    """``warm_latency`` of several services, measured in turns (one call each, round after round),
+    so that what else runs on the machine weighs on each of them alike."""
+    one, many = _rows(request, 1), _rows(request, 1000)
+    ones, manys = _p50s(services, one, 300), _p50s(services, many, 5)
+    return [{"warm_1_row_us": a, "warm_1000_rows_us": b} for a, b in zip(ones, manys)]
 
 
 def _rows(request: dict, count: int) -> dict:
@@ -73,15 +79,16 @@ def _rows(request: dict, count: int) -> dict:
     return {**request, "dataframe_split": {**split, "data": [data[i % len(data)] for i in range(count)]}}
 
 
-def _p50(service, request: dict, repeats: int) -> float:
-    samples = []
+def _p50s(services: list, request: dict, repeats: int) -> list[float]:
+    samples: list[list[int]] = [[] for _ in services]
     for _ in range(repeats + 3):
-        started = time.perf_counter_ns()
-        answer = service.score_document(request)
-        samples.append(time.perf_counter_ns() - started)
-        if not answer.ok:
-            raise MpackError(f"the model refused its own input example while measuring: {answer.body}", "check the model's input example against its signature")
-    return round(statistics.median(samples[3:]) / 1000, 1)
+        for service, taken in zip(services, samples):
+            started = time.perf_counter_ns()
+            answer = service.score_document(request)
+            taken.append(time.perf_counter_ns() - started)
+            if not answer.ok:
+                raise MpackError(f"the model refused its own input example while measuring: {answer.body}", "check the model's input example against its signature")
+    return [round(statistics.median(taken[3:]) / 1000, 1) for taken in samples]
 
 
 def cold_start_ms(entries: list, folder: Path, request: dict, timer=None) -> float:

@@ -28,25 +28,24 @@ class OnnxRuntime:
         from mpack.packager.convert.float32_variant import Float32Unavailable, computes_in_float64, float32_variant
         from mpack.packager.convert.optimize import optimize_graph
 
-        converted, precision, progress = unit.converted, state.options.precision, state.progress
-        graph = optimize_graph(converted.onnx_bytes, getattr(state.target, "graph_optimization", "extended"))
-        in_float64 = computes_in_float64(graph)
+        converted, precision, progress, tolerance = unit.converted, state.options.precision, state.progress, state.options.tolerance
+        level = getattr(state.target, "graph_optimization", "extended")
+        graph = optimize_graph(converted.onnx_bytes, level)
+        in_float64 = computes_in_float64(converted.onnx_bytes)  # read before optimizing: the rewrite knows standard operators only
         progress.note(f"{converted.flavor} -> ONNX ({converted.signature['layout']} layout, {len(graph) / 1024:.0f} KiB{', computes in float64' if in_float64 else ''})")
         original = self._artifact(converted, graph, "fp64" if in_float64 else "fp32")
-        if not in_float64 and precision in ("auto", "fp64", "fp32"):
-            return [original]  # already float32 (or trees behind scikit-learn's own cast): nothing to weigh
-        if precision == "fp64":
-            return [original]
+        if precision == "fp64" or (not in_float64 and precision != "fp16"):
+            return [original]  # float32 already (or trees behind scikit-learn's own cast): nothing to weigh
         try:
-            single = float32_variant(graph)
+            single = optimize_graph(float32_variant(converted.onnx_bytes), level) if in_float64 else graph
         except Float32Unavailable as error:
-            if precision == "auto":
-                progress.note(f"no float32 variant: {error.message}")
-                return [original]
-            raise
-        variant = self._artifact(converted, single, "fp32", near_ties=state.options.tolerance, required=precision == "fp32")
+            if precision != "auto":
+                raise
+            progress.note(f"no float32 variant: {error.message}")
+            return [original]
         if precision == "fp16":
-            return [self._halved(converted, single, state.options.tolerance, progress)]
+            return [self._halved(converted, single, tolerance, progress)]
+        variant = self._artifact(converted, single, "fp32", near_ties=tolerance, required=precision == "fp32")
         if precision == "fp32":
             return [variant]
         progress.note(f"float32 variant built ({len(single) / 1024:.0f} KiB): weighed against float64 by the parity gate and by measurement")

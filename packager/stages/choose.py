@@ -1,6 +1,6 @@
 """Stage: one artifact per unit, chosen by measurement among the candidates that passed the parity
 gate. First the precision among a runtime's variants (float32 ships only when it passed and is
-faster: at 1,000 rows, and not slower at one row beyond ``NOISE``); then the runtime (micro against
+faster beyond noise: convert/float32_choice.prefer_float32); then the runtime (micro against
 onnxruntime: packager/micro/choice.py's rule, with both cold starts measured in fresh processes of
 the bundle's Python). The report shows every figure weighed."""
 
@@ -8,19 +8,18 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from mpack.packager.micro.choice import WARM_BOUND_MS, choose, cold_start_ms, warm_latency
+from mpack.packager.convert.float32_choice import Latency, prefer_float32
+from mpack.packager.micro.choice import WARM_BOUND_MS, choose, cold_start_ms, warm_latencies
 from mpack.packager.runtimes import runtime_of
 from mpack.packager.stages.dependencies import no_packages
-
-NOISE = 1.05  # one-row timings within 5% are the same speed on a shared machine
 
 
 def choose_artifacts(state) -> None:
     for unit in state.units:
         request = unit.checks.example
         if len(unit.candidates) > 1:
-            for artifact in unit.candidates:
-                artifact.measured.update(warm_latency(artifact.service, request))
+            for artifact, figures in zip(unit.candidates, warm_latencies([a.service for a in unit.candidates], request)):
+                artifact.measured.update(figures)
         precision = _choose_precision(unit)
         chosen, runtime_reason, measured = _choose_runtime(state, unit, request)
         unit.artifact = chosen
@@ -38,18 +37,19 @@ def _choose_precision(unit) -> dict | None:
         variants = [a for a in unit.candidates if a.runtime == runtime]
         if len(variants) < 2:
             continue
-        best = variants[0]
+        best = variants[0]  # the graph as converted; later ones are narrower variants that passed the gate
         for other in variants[1:]:
-            if _faster(other.measured, best.measured):
+            if prefer_float32(True, _latency(best.measured), _latency(other.measured)):
                 best = other
-        reason = f"{best.precision} passed the parity gate and is faster" if best is not variants[0] else f"{variants[0].precision}: the {', '.join(a.precision for a in variants[1:])} variant is not faster"
+        others = ", ".join(a.precision for a in variants if a is not best)
+        reason = f"{best.precision}: passed the parity gate and faster than {others} (measured)" if best is not variants[0] else f"{best.precision}: {others} passed the parity gate but is not faster beyond noise (measured)"
         weighed = {"chosen": best.precision, "reason": reason, "measured": {a.precision: a.measured for a in variants}, "parity": {a.precision: a.parity.to_dict() for a in variants}}
         unit.candidates = [a for a in unit.candidates if a.runtime != runtime or a is best]
     return weighed
 
 
-def _faster(candidate: dict, incumbent: dict) -> bool:
-    return candidate["warm_1000_rows_us"] < incumbent["warm_1000_rows_us"] and candidate["warm_1_row_us"] <= incumbent["warm_1_row_us"] * NOISE
+def _latency(measured: dict) -> Latency:
+    return Latency(measured["warm_1_row_us"], measured["warm_1000_rows_us"])
 
 
 def _choose_runtime(state, unit, request: dict):

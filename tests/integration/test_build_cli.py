@@ -215,7 +215,7 @@ def test_over_250_mb_unzipped_is_refused_with_the_image_hint_and_leaves_nothing(
     """A runtime with a synthetic 260 MB library (a sparse file in a cache entry for this plan)."""
     import shutil
 
-    plan = plan_runtime(None, None, "native")
+    plan = plan_runtime(None, None, "direct")
     real = install_runtime(plan, runtime_cache).site.parent  # a cache hit after any earlier build
     cache = tmp_path / "cache"
     shutil.copytree(real, cache / "runtime" / real.name)
