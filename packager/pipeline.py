@@ -31,7 +31,7 @@ from mpack.packager.stages.resolve import resolve_units
 from mpack.packager.stages.verify import verify_image_bundle, verify_zip_bundle
 from mpack.packager.targets import check_target_options, get_target
 
-__all__ = ["BuildOptions", "BuildReport", "Progress", "SilentProgress", "build"]
+__all__ = ["BuildOptions", "BuildReport", "Progress", "SilentProgress", "build", "staged"]
 
 class Progress(Protocol):
     """Where the pipeline reports: a rich display for people, nothing for --json and tests."""
@@ -104,18 +104,31 @@ PACKAGING = {  # by the target's kind: its own stages after the common ones
 
 
 def build(options: BuildOptions, progress: Progress | None = None) -> BuildReport:
+    with staged(options, progress) as state:
+        return BuildReport.of(state)
+
+
+@contextmanager
+def staged(options: BuildOptions, progress: Progress | None = None, through: str | None = None):
+    """The ``BuildState`` after every stage up to and including ``through`` (all of them: None), alive
+    until the context closes — the seam tests and tools drive the build through."""
     progress = progress or SilentProgress()
     target = get_target(options.target)
     options = checked_options(options, target)
+    stages = (*STAGES, *PACKAGING[target.kind])
+    if through is not None and through not in dict(stages):
+        raise ValueError(f"no stage {through!r} for --target {target.name}: {', '.join(dict(stages))}")
     with tempfile.TemporaryDirectory(prefix="mpack-build-") as folder, ExitStack() as scope:
         plan = plan_runtime(target_python(options.python, target), options.arch, target.runtime_packages(options.lambda_http), target.glibc_minor)
         state = BuildState(options, target, Path(folder), scope, progress, plan, units=[Unit(options.model)])
-        for name, stage in (*STAGES, *PACKAGING[target.kind]):
+        for name, stage in stages:
             if name == "push" and not options.push:
                 continue
             with _timed(state, name):
                 stage(state)
-        return BuildReport.of(state)
+            if name == through:
+                break
+        yield state
 
 
 def checked_options(options: BuildOptions, target) -> BuildOptions:
