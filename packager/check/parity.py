@@ -15,7 +15,7 @@ import numpy as np
 from mpack.handlers.protocol import ScoringService
 from mpack.infra.errors import MpackError
 from mpack.packager.check.scoring import scoring_service
-from mpack.packager.convert.registry import ConvertedModel
+from mpack.packager.convert.converted import ConvertedModel
 from mpack.packager.source.examples import plain_value
 
 

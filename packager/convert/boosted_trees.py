@@ -9,11 +9,11 @@ from typing import Callable
 
 from mpack.infra.errors import MpackError
 from mpack.packager.check.graph_thresholds import graph_threshold_records
+from mpack.packager.convert.class_labels import first_maximum_labels
+from mpack.packager.convert.converted import ConvertedModel
 from mpack.packager.convert.lightgbm_categories import accepts_null, category_records
 from mpack.packager.convert.onnx import set_opsets, tensor_info
-from mpack.packager.convert.registry import ConvertedModel
 from mpack.packager.convert.tensor_signature import feature_columns, matrix_tensor
-from mpack.packager.convert.sklearn_graph import first_maximum_labels
 from mpack.packager.source.examples import typed_frame
 from mpack.packager.source.mlmodel import Column, MLmodel
 

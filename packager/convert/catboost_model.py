@@ -14,8 +14,8 @@ from pathlib import Path
 
 from mpack.infra.errors import MpackError
 from mpack.packager.convert.boosted_trees import frame_of, model_columns, pin_opsets, refuse_conversion, tree_model
-from mpack.packager.convert.registry import ConversionOptions, ConvertedModel
-from mpack.packager.convert.sklearn_graph import first_maximum_labels
+from mpack.packager.convert.class_labels import first_maximum_labels
+from mpack.packager.convert.converted import ConversionOptions, ConvertedModel
 from mpack.packager.source.mlmodel import MLmodel
 
 MODEL_TYPES = ("CatBoostClassifier", "CatBoostRegressor", "CatBoost")

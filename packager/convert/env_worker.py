@@ -17,6 +17,7 @@ import traceback
 from pathlib import Path
 
 from mpack.infra.errors import MpackError
+from mpack.packager.convert.converted import ConversionOptions, ConvertedModel
 
 
 def to_wire(converted) -> dict:
@@ -38,7 +39,6 @@ def to_wire(converted) -> dict:
 
 
 def from_wire(document: dict, reference, boundary_records):
-    from mpack.packager.convert.registry import ConvertedModel
     from mpack.packager.source.mlmodel import Column
 
     return ConvertedModel(
@@ -89,7 +89,7 @@ class _Worker:
         self.service = None
 
     def convert(self, request: dict) -> dict:
-        from mpack.packager.convert.registry import ConversionOptions, convert_mlmodel
+        from mpack.packager.convert.registry import convert_mlmodel
         from mpack.packager.source.mlmodel import read_mlmodel
 
         model = read_mlmodel(Path(request["model_dir"]))

@@ -15,8 +15,8 @@ import tempfile
 from pathlib import Path
 
 from mpack.infra.errors import MpackError
+from mpack.packager.convert.converted import ConversionOptions, ConvertedModel
 from mpack.packager.convert.env_worker import decode_answers, from_wire, plain
-from mpack.packager.convert.registry import ConversionOptions, ConvertedModel
 from mpack.packager.source.environment import ModelEnvironment
 from mpack.packager.source.mlmodel import MLmodel
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from mpack.infra.errors import MpackError
 from mpack.packager.convert.boosted_trees import frame_of, model_columns, pin_opsets, positive_class_only, refuse_conversion, target_opset, tree_model, wrapper_outputs
+from mpack.packager.convert.converted import ConversionOptions, ConvertedModel
 from mpack.packager.convert.lightgbm_categories import categorical_frame, categorical_missing_right, categories_read_as_integers, category_lists, encode_categories, typed_by_example
-from mpack.packager.convert.registry import ConversionOptions, ConvertedModel
 from mpack.packager.source.mlmodel import MLmodel
 from mpack.packager.source.sklearn_model import load_sklearn_model
 

@@ -8,8 +8,9 @@ requirements, pinned as MLflow recorded them, without MLflow itself.
 from __future__ import annotations
 
 from mpack.infra.errors import MpackError
-from mpack.packager.convert.registry import ConversionOptions, ConvertedModel
-from mpack.packager.convert.sklearn import _columns_accepting_missing, _columns_from_estimator, _describe, _Reference
+from mpack.packager.convert.converted import ConversionOptions, ConvertedModel
+from mpack.packager.convert.pyfunc_native import native_pyfunc
+from mpack.packager.convert.sklearn_reference import SklearnReference, columns_accepting_missing, columns_from_estimator, describe_estimator
 from mpack.packager.source.mlmodel import NATIVE_DTYPES, MLmodel
 from mpack.packager.source.requirements import package_name, requirement_lines
 from mpack.packager.source.sklearn_model import load_sklearn_model
@@ -24,8 +25,6 @@ def native_model(model: MLmodel, records, options: ConversionOptions) -> Convert
 
     flavor = model.flavor("sklearn")
     if flavor is None and model.custom_pyfunc:
-        from mpack.packager.convert.pyfunc_native import native_pyfunc
-
         return native_pyfunc(model, records, options)
     if flavor is None:
         raise MpackError(
@@ -33,15 +32,15 @@ def native_model(model: MLmodel, records, options: ConversionOptions) -> Convert
             "drop --runtime native: this flavor converts to ONNX",
         )
     estimator = load_sklearn_model(model.path, flavor, options.trusted_types, options.allow_pickle)
-    columns = model.columns or _columns_from_estimator(estimator)
+    columns = model.columns or columns_from_estimator(estimator)
     classifier = is_classifier(estimator)
     outputs = {"label": "predict"} if classifier else {"variable": "predict"}
     methods = {"predict": {"outputs": ["label"]}} if classifier else {"predict": {"outputs": ["variable"], "squeeze": True}}
     if classifier and hasattr(estimator, "predict_proba"):
         outputs["probabilities"] = "predict_proba"
         methods["predict_proba"] = {"outputs": ["probabilities"]}
-    reference = _Reference(estimator, columns)
-    allow_missing = _columns_accepting_missing(reference, columns, records)
+    reference = SklearnReference(estimator, columns)
+    allow_missing = columns_accepting_missing(reference, columns, records)
     file = model.path / flavor.get("pickled_model", "model.pkl")
     signature = {
         "layout": "columns",
@@ -61,7 +60,7 @@ def native_model(model: MLmodel, records, options: ConversionOptions) -> Convert
         prediction={"default": "predict", "methods": methods},
         flavor="sklearn",
         task="classifier" if classifier else "regressor",
-        converter={"runtime": "native", "scikit-learn": version("scikit-learn"), "estimator": _describe(estimator)},
+        converter={"runtime": "native", "scikit-learn": version("scikit-learn"), "estimator": describe_estimator(estimator)},
         reference=reference,
         columns=tuple(columns),
         native=native,

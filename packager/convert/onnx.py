@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from mpack.infra.errors import MpackError
-from mpack.packager.convert.registry import ConvertedModel
+from mpack.packager.convert.converted import ConvertedModel
 from mpack.packager.source.mlmodel import MLmodel
 
 ONNX_ELEMENT_DTYPES = {1: "float32", 2: "uint8", 3: "int8", 5: "int16", 6: "int32", 7: "int64", 8: "string", 9: "bool", 10: "float16", 11: "float64"}

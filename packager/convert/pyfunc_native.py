@@ -16,7 +16,7 @@ from pathlib import Path
 
 from mpack.handlers.native_model import pyfunc_predictions
 from mpack.infra.errors import MpackError
-from mpack.packager.convert.registry import ConversionOptions, ConvertedModel
+from mpack.packager.convert.converted import ConversionOptions, ConvertedModel
 from mpack.packager.source.examples import typed_frame
 from mpack.packager.source.mlmodel import NATIVE_DTYPES, MLmodel
 from mpack.packager.source.requirements import PYFUNC_FRAMEWORK, package_name, requirement_lines

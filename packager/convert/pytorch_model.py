@@ -14,8 +14,8 @@ import sys
 import warnings
 
 from mpack.infra.errors import MpackError
+from mpack.packager.convert.converted import ConversionOptions, ConvertedModel
 from mpack.packager.convert.onnx import tensor_info
-from mpack.packager.convert.registry import ConversionOptions, ConvertedModel
 from mpack.packager.convert.tensor_models import check_request, input_names, output_names, rename_graph_values, tensor_answers
 from mpack.packager.source.mlmodel import MLmodel
 from mpack.packager.source.sklearn_model import refuse_pickle

@@ -1,45 +1,21 @@
 """From a resolved model to one ONNX graph plus the runtime contract (signature, predict methods).
 
-Converters are chosen from a registry by MLflow flavor; adding one never touches the others.
+Converters are chosen from a registry by MLflow flavor; adding one never touches the others. The registry
+only dispatches: flavor modules import the data they return from ``converted``, never this module. A
+flavor's module is imported when a model of that flavor is converted, so importing the registry loads no
+converter library (the scikit-learn module alone loads onnx).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Protocol
 
 from mpack.infra.errors import MpackError
+from mpack.packager.convert.converted import ConversionOptions, ConvertedModel
+from mpack.packager.convert.onnx import from_mlflow_onnx, from_onnx_file
 from mpack.packager.convert.tensor_signature import as_tensor_model, matrix_tensor
 from mpack.packager.source.mlmodel import MLmodel, read_mlmodel
 from mpack.packager.source.resolve import ResolvedModel
-
-
-@dataclass(frozen=True)
-class ConversionOptions:
-    trusted_types: tuple[str, ...] = ()
-    allow_pickle: bool = False  # pickle/cloudpickle model files run code when loaded: opt-in only
-    opset: dict | None = None  # target opsets the bundle's onnxruntime reads; None: the newest
-
-
-@dataclass(frozen=True)
-class ConvertedModel:
-    onnx_bytes: bytes
-    signature: dict  # manifest "signature": layout, columns, inputs, outputs
-    prediction: dict  # manifest "prediction": default method and its outputs
-    flavor: str
-    task: str  # classifier | regressor | generic
-    converter: dict  # names and versions, recorded in the manifest
-    # The original model's answers per predict method, for the parity gate (None: compare with
-    # the unoptimized graph instead).
-    reference: Callable[[list[dict]], dict] | None = None
-    columns: tuple = ()  # mlmodel.Column, for examples and synthesized rows
-    native: dict | None = None  # --runtime native: format, trusted types, outputs, requirements
-    model_file: str = "model.onnx"  # the file the bundle ships
-    model_bytes: bytes = b""  # native models: the file as logged (ONNX graphs are optimized first)
-    # Rows at the model's own decision thresholds, built around the given base records (parity gate).
-    boundary_records: Callable[[tuple[dict, ...]], tuple[dict, ...]] | None = None
-    # Tensor models: the parity gate's request ({"inputs": {name: rows}}), built from the example.
-    tensor_check: dict | None = None
 
 
 class Converter(Protocol):
@@ -53,8 +29,6 @@ def _sklearn(model, records, options):
 
 
 def _onnx(model, records, options):
-    from mpack.packager.convert.onnx import from_mlflow_onnx
-
     return from_mlflow_onnx(model, options.opset)
 
 
@@ -107,8 +81,6 @@ def read_model(resolved: ResolvedModel) -> MLmodel | None:
 
 def convert(resolved: ResolvedModel, model: MLmodel | None, records, options: ConversionOptions) -> ConvertedModel:
     if model is None:
-        from mpack.packager.convert.onnx import from_onnx_file
-
         return from_onnx_file(resolved.path, None, options.opset)
     return convert_mlmodel(model, records, options)
 

@@ -11,15 +11,13 @@ from __future__ import annotations
 
 from mpack.infra.errors import MpackError
 from mpack.packager.check.threshold_rows import threshold_records
+from mpack.packager.convert.converted import ConversionOptions, ConvertedModel
 from mpack.packager.convert.onnx import tensor_info
-from mpack.packager.convert.registry import ConversionOptions, ConvertedModel
 from mpack.packager.convert.sklearn_graph import final_step, regressor_width, sklearn_to_onnx
+from mpack.packager.convert.sklearn_reference import SklearnReference, columns_accepting_missing, columns_from_estimator, describe_estimator
 from mpack.packager.convert.tensor_signature import feature_columns, matrix_tensor
-from mpack.packager.source.examples import typed_frame
-from mpack.packager.source.mlmodel import Column, MLmodel
+from mpack.packager.source.mlmodel import MLmodel
 from mpack.packager.source.sklearn_model import load_sklearn_model
-
-FLOAT_TYPES = ("double", "float")
 
 
 def convert_sklearn(model: MLmodel, records, options: ConversionOptions) -> ConvertedModel:
@@ -29,7 +27,7 @@ def convert_sklearn(model: MLmodel, records, options: ConversionOptions) -> Conv
 
     estimator = load_sklearn_model(model.path, model.flavor("sklearn"), options.trusted_types, options.allow_pickle)
     tensor = matrix_tensor(model)  # the registry then gives the graph that tensor (tensor_signature)
-    columns = feature_columns(tensor, getattr(estimator, "feature_names_in_", None)) if tensor else (model.columns or _columns_from_estimator(estimator))
+    columns = feature_columns(tensor, getattr(estimator, "feature_names_in_", None)) if tensor else (model.columns or columns_from_estimator(estimator))
     if is_classifier(estimator):
         task = "classifier"
     elif is_regressor(estimator):
@@ -51,8 +49,8 @@ def convert_sklearn(model: MLmodel, records, options: ConversionOptions) -> Conv
         numeric_dtype = "float32"
         onnx_model = _to_onnx(estimator, columns, layout, numeric_dtype, options.opset, task == "classifier")
     outputs = [o.name for o in onnx_model.graph.output]
-    reference = _Reference(estimator, columns)
-    allow_missing = _columns_accepting_missing(reference, columns, records)
+    reference = SklearnReference(estimator, columns)
+    allow_missing = columns_accepting_missing(reference, columns, records)
     signature = {
         "layout": layout,
         "columns": [{"name": c.name, "type": c.type, "dtype": "string" if c.type == "string" else numeric_dtype, "allow_missing": c.name in allow_missing} for c in columns],
@@ -71,7 +69,7 @@ def convert_sklearn(model: MLmodel, records, options: ConversionOptions) -> Conv
         prediction={"default": "predict", "methods": methods},
         flavor="sklearn",
         task=task,
-        converter={"skl2onnx": skl2onnx.__version__, "scikit-learn": sklearn.__version__, "estimator": _describe(estimator)},
+        converter={"skl2onnx": skl2onnx.__version__, "scikit-learn": sklearn.__version__, "estimator": describe_estimator(estimator)},
         reference=reference,
         columns=tuple(columns),
         boundary_records=lambda base: threshold_records(estimator, columns, base, reference.frame),
@@ -82,16 +80,6 @@ def numeric_feed_dtype(columns) -> str:
     """float32 only when every numeric column is MLflow ``float``; otherwise scikit-learn sees float64."""
     numeric = [c.type for c in columns if c.type != "string"]
     return "float32" if numeric and all(t == "float" for t in numeric) else "float64"
-
-
-def _columns_from_estimator(estimator) -> tuple[Column, ...]:
-    names = getattr(estimator, "feature_names_in_", None)
-    if names is not None:
-        return tuple(Column(str(n), "double") for n in names)
-    count = getattr(estimator, "n_features_in_", None)
-    if count:
-        return tuple(Column(f"f{i}", "double") for i in range(int(count)))
-    raise MpackError("the model has no signature and does not record its input features", "log the model with a signature or an input_example")
 
 
 def _selects_by_name(estimator) -> bool:
@@ -127,7 +115,7 @@ def _to_onnx(estimator, columns, layout: str, numeric_dtype: str, opset: dict | 
         import skl2onnx
 
         raise MpackError(
-            f"skl2onnx {skl2onnx.__version__} cannot convert {_describe(estimator)}: {str(exc).splitlines()[0][:200]}",
+            f"skl2onnx {skl2onnx.__version__} cannot convert {describe_estimator(estimator)}: {str(exc).splitlines()[0][:200]}",
             f"ship the model as itself with --runtime native, or export it to ONNX yourself and log it with mlflow.onnx (skl2onnx converts {_supported_summary()})",
         ) from None
 
@@ -143,14 +131,6 @@ def _loadable(graph) -> None:
     ort.InferenceSession(graph.SerializeToString(), sess_options=options, providers=["CPUExecutionProvider"])
 
 
-def _describe(estimator) -> str:
-    from sklearn.pipeline import Pipeline
-
-    if isinstance(estimator, Pipeline):
-        return "Pipeline(" + ", ".join(type(step).__name__ for _, step in estimator.steps) + ")"
-    return type(estimator).__name__
-
-
 POPULAR = (
     "LogisticRegression", "LinearRegression", "Ridge", "SGDClassifier", "DecisionTreeClassifier",
     "RandomForestClassifier", "RandomForestRegressor", "GradientBoostingClassifier", "GradientBoostingRegressor",
@@ -164,42 +144,3 @@ def _supported_summary() -> str:
 
     names = {name.replace("Sklearn", "") for name in supported_converters()}
     return f"{len(names)} converters, including " + ", ".join(n for n in POPULAR if n in names) + " (Pipelines of them too)"
-
-
-class _Reference:
-    """The original estimator's answers, per predict method, on records."""
-
-    def __init__(self, estimator, columns) -> None:
-        self.estimator = estimator
-        self.columns = columns
-        self.by_name = getattr(estimator, "feature_names_in_", None) is not None
-
-    def frame(self, records):
-        frame = typed_frame(self.columns, records)
-        return frame if self.by_name else frame.to_numpy()
-
-    def __call__(self, records) -> dict:
-        features = self.frame(records)
-        answers = {"predict": self.estimator.predict(features)}
-        if hasattr(self.estimator, "predict_proba"):
-            answers["predict_proba"] = self.estimator.predict_proba(features)
-        return answers
-
-
-def _columns_accepting_missing(reference: _Reference, columns, records) -> set[str]:
-    """Float columns where the original model accepts NaN (e.g. behind an imputer) and string
-    columns where it accepts null (e.g. an encoder ignoring unknown categories), found by asking it.
-    The parity gate then checks the converted graph on rows with those values missing."""
-    if not records:
-        return set()
-    accepted = set()
-    for column in columns:
-        if column.type not in FLOAT_TYPES + ("string",):
-            continue
-        probe = dict(records[0], **{column.name: None})
-        try:
-            reference.estimator.predict(reference.frame([probe]))
-        except Exception:  # scikit-learn refuses with ValueError, TypeError (None among strings)...
-            continue
-        accepted.add(column.name)
-    return accepted

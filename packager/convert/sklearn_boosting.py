@@ -8,6 +8,11 @@ features, no Cast).
 
 from __future__ import annotations
 
+from mpack.infra.errors import MpackError
+from mpack.packager.convert.boosted_trees import converter_opsets
+from mpack.packager.convert.lightgbm_model import exact_thresholds
+from mpack.packager.convert.xgboost_model import positional_features
+
 XGBOOST_CLASSES = ("XGBClassifier", "XGBRegressor")
 LIGHTGBM_CLASSES = ("LGBMClassifier", "LGBMRegressor")
 _registered = False
@@ -40,8 +45,6 @@ def boosting_opset(estimator, opset: dict | None) -> dict | None:
     if not contains_boosting(estimator):
         return opset
     import skl2onnx
-
-    from mpack.packager.convert.boosted_trees import converter_opsets
 
     return converter_opsets(opset, skl2onnx.__max_supported_opset__)
 
@@ -80,8 +83,6 @@ def _by_position(convert_xgboost):
     a DataFrame's column names; the Pipeline's graph feeds the features by position anyway)."""
 
     def convert(scope, operator, container):
-        from mpack.packager.convert.xgboost_model import positional_features
-
         operator.raw_operator = positional_features(operator.raw_operator)
         return convert_xgboost(scope, operator, container)
 
@@ -111,9 +112,6 @@ def lightgbm_part(final, input_name: str, opset, options):
     """The LightGBM step converted on its own, fed float64 with the booster's own thresholds."""
     from skl2onnx import to_onnx
     from skl2onnx.common.data_types import FloatTensorType
-
-    from mpack.infra.errors import MpackError
-    from mpack.packager.convert.lightgbm_model import exact_thresholds
 
     part = to_onnx(final, initial_types=[(input_name, FloatTensorType([None, int(final.n_features_in_)]))], options=options, target_opset=opset)
     if not exact_thresholds(part, final.booster_.dump_model()):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+from mpack.packager.convert.class_labels import first_maximum_labels
 from mpack.packager.convert.onnx import set_opsets
 from mpack.packager.convert.sklearn_boosting import boosting_kind, boosting_opset, lightgbm_part, register_boosting_converters
 from mpack.packager.convert.sklearn_exact import register_exact_converters
@@ -129,28 +130,6 @@ def route_missing_values(model, final) -> None:
         kept = [a for a in node.attribute if a.name != "nodes_missing_value_tracks_true"]
         del node.attribute[:]
         node.attribute.extend(kept + [helper.make_attribute("nodes_missing_value_tracks_true", tracks)])
-
-
-def first_maximum_labels(model, classes) -> None:
-    """Labels as scikit-learn picks them, ``classes_[argmax(proba)]`` with the first class winning an
-    exact tie (a 20-of-40-trees vote), instead of the tree operator's own choice."""
-    from onnx import helper, numpy_helper
-
-    outputs = [o.name for o in model.graph.output]
-    if len(outputs) != 2:
-        return
-    label, probabilities = outputs
-    classes = np.asarray(classes)
-    values = classes.astype(object) if classes.dtype.kind in "OUS" else classes.astype(np.int64)
-    producer = next(n for n in model.graph.node if label in n.output)
-    producer.output[list(producer.output).index(label)] = "mpack_operator_label"
-    model.graph.initializer.append(numpy_helper.from_array(np.array(values.tolist(), dtype=object if classes.dtype.kind in "OUS" else np.int64), "mpack_classes"))
-    model.graph.node.extend(
-        [
-            helper.make_node("ArgMax", [probabilities], ["mpack_first_maximum"], axis=1, keepdims=0, select_last_index=0, name="mpack_argmax"),
-            helper.make_node("Gather", ["mpack_classes", "mpack_first_maximum"], [label], axis=0, name="mpack_label"),
-        ]
-    )
 
 
 def sorted_opsets(model):

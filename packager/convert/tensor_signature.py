@@ -8,16 +8,12 @@ as the graph's input (DESIGN.md §11), and the parity gate feeds the original th
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
 import numpy as np
-
+from mpack.packager.convert.converted import ConvertedModel
 from mpack.packager.convert.tensor_models import example_tensors
 from mpack.packager.source.examples import parity_records
 from mpack.packager.source.mlmodel import Column, MLmodel
-
-if TYPE_CHECKING:
-    from mpack.packager.convert.registry import ConvertedModel
 
 # A tensor's dtype -> the MLflow type of each of its features (what the check rows are drawn as).
 FEATURE_TYPES = {"float32": "float", "float64": "double"}

@@ -15,7 +15,7 @@ import json
 
 from mpack.infra.errors import MpackError
 from mpack.packager.convert.boosted_trees import frame_of, model_columns, pin_opsets, positive_class_only, refuse_conversion, target_opset, tree_model, wrapper_outputs
-from mpack.packager.convert.registry import ConversionOptions, ConvertedModel
+from mpack.packager.convert.converted import ConversionOptions, ConvertedModel
 from mpack.packager.source.mlmodel import MLmodel
 
 REGRESSION_OBJECTIVES = ("reg:squarederror", "reg:squaredlogerror", "reg:pseudohubererror", "reg:absoluteerror", "reg:linear", "reg:logistic", "count:poisson", "reg:gamma", "reg:tweedie")

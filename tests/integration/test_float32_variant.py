@@ -11,9 +11,10 @@ import onnxruntime as ort
 import pandas as pd
 import pytest
 from mpack.packager.check.parity import check_parity, parity_requests
+from mpack.packager.convert.converted import ConversionOptions
 from mpack.packager.convert.float32_variant import Float32Unavailable, computes_in_float64, float32_variant
 from mpack.packager.convert.optimize import optimize_graph
-from mpack.packager.convert.registry import ConversionOptions, convert_mlmodel
+from mpack.packager.convert.registry import convert_mlmodel
 from mpack.packager.source.mlmodel import read_mlmodel
 
 TOLERANCE = 1e-5

@@ -105,8 +105,9 @@ def test_common_preprocessing_passes_the_gate_at_the_thresholds(tmp_path, name, 
     from mlflow.models import infer_signature
     from mpack.packager.bundle.runtime_plan import LEGACY_GLIBC_RUNTIME
     from mpack.packager.check.parity import check_parity, parity_requests
+    from mpack.packager.convert.converted import ConversionOptions
     from mpack.packager.convert.optimize import optimize_graph
-    from mpack.packager.convert.registry import ConversionOptions, convert, read_model
+    from mpack.packager.convert.registry import convert, read_model
     from mpack.packager.source.examples import parity_records
     from mpack.packager.source.resolve import parse_source, resolve
 

@@ -13,8 +13,9 @@ from hypothesis import strategies as st
 from mpack.handlers.loader import create_session
 from mpack.handlers.protocol import MAX_BODY_BYTES, ScoringService
 from mpack.packager.bundle.runtime_plan import LEGACY_GLIBC_RUNTIME
+from mpack.packager.convert.converted import ConversionOptions
 from mpack.packager.convert.optimize import optimize_graph
-from mpack.packager.convert.registry import ConversionOptions, convert, read_model
+from mpack.packager.convert.registry import convert, read_model
 from mpack.packager.source.resolve import parse_source, resolve
 
 
