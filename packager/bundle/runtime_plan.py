@@ -43,8 +43,8 @@ class RuntimePlan:
     handler_packages: tuple[str, ...]  # pinned "name==version"
     glibc_minor: int = 26
     model_packages: tuple[str, ...] = ()  # --runtime native: the model's own requirements (no onnxruntime)
-    micro: bool = False  # --runtime micro: the standard library only
     cuda: str = ""  # --target gpu: the CUDA major onnxruntime-gpu is built for ("13"); its wheels ship with it
+    kind: str = "onnx"  # onnx | gpu (onnxruntime-gpu) | native (the model's own libraries) | micro (none): set by the plan functions, never guessed
 
     @property
     def glibc(self) -> str:
@@ -62,13 +62,14 @@ class RuntimePlan:
         return self.python == host_python() and self.arch == host_arch()
 
     def describe(self) -> dict:
-        if self.micro:
-            return {"python": self.python, "arch": self.arch, "kind": "micro"}
-        if self.model_packages:
-            return {"python": self.python, "arch": self.arch, "glibc": self.glibc, "kind": "native", "packages": list(self.model_packages)}
-        if self.cuda:
-            return {"python": self.python, "arch": self.arch, "glibc": self.glibc, "kind": "gpu", "onnxruntime": self.onnxruntime, "numpy": self.numpy, "cuda": self.cuda}
-        return {"python": self.python, "arch": self.arch, "glibc": self.glibc, "onnxruntime": self.onnxruntime, "numpy": self.numpy}
+        """The manifest's ``runtime`` (an onnxruntime bundle's has no ``kind``: bundles have always read so)."""
+        described = {
+            "micro": lambda: {"kind": "micro"},
+            "native": lambda: {"glibc": self.glibc, "kind": "native", "packages": list(self.model_packages)},
+            "gpu": lambda: {"glibc": self.glibc, "kind": "gpu", "onnxruntime": self.onnxruntime, "numpy": self.numpy, "cuda": self.cuda},
+            "onnx": lambda: {"glibc": self.glibc, "onnxruntime": self.onnxruntime, "numpy": self.numpy},
+        }
+        return {"python": self.python, "arch": self.arch, **described[self.kind]()}
 
 
 def host_python() -> str:
@@ -105,7 +106,7 @@ def plan_runtime(python: str | None, arch: str | None, package_set: str, glibc_m
     onnxruntime = version("onnxruntime")
     if package_set == "gpu":
         onnxruntime = gpu_release(onnxruntime)
-        return RuntimePlan(python, arch, onnxruntime, version("numpy"), None, packages, glibc, cuda=cuda_major(onnxruntime))
+        return RuntimePlan(python, arch, onnxruntime, version("numpy"), None, packages, glibc, cuda=cuda_major(onnxruntime), kind="gpu")
     return RuntimePlan(python, arch, onnxruntime, version("numpy"), None, packages, glibc)
 
 
@@ -145,11 +146,11 @@ def native_plan(plan: RuntimePlan, requirements: list[str]) -> RuntimePlan:
     """The same target, shipping the model's own libraries instead of onnxruntime."""
     from dataclasses import replace
 
-    return replace(plan, onnxruntime="", opset=None, model_packages=tuple(requirements))
+    return replace(plan, onnxruntime="", opset=None, model_packages=tuple(requirements), kind="native")
 
 
 def micro_plan(plan: RuntimePlan) -> RuntimePlan:
     """The same target, shipping no libraries at all (the compiled model and the standard library)."""
     from dataclasses import replace
 
-    return replace(plan, onnxruntime="", numpy="", opset=None, handler_packages=(), micro=True)
+    return replace(plan, onnxruntime="", numpy="", opset=None, handler_packages=(), kind="micro")

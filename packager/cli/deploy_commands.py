@@ -260,7 +260,7 @@ def _kubernetes_manifests(image: str, fmt: str, memory_mib: Optional[float], nam
     if memory_mib is None:
         memory_mib = serving_memory_mib(client, image, manifest)
         _stderr.print(f"measured {memory_mib:.0f} MiB serving the input example: resource requests are derived from it")
-    documents = kubernetes_manifests(fmt, image, manifest["model"], memory_mib, manifest["target"] == "gpu", namespace)
+    documents = kubernetes_manifests(fmt, image, manifest["model"], memory_mib, bool(manifest["runtime"].get("cuda")), namespace)
     return yaml.safe_dump_all(documents, sort_keys=False, width=120)
 
 

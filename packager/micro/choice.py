@@ -1,5 +1,6 @@
-"""``--runtime micro|auto`` on Lambda zips: compile the graph to standard-library Python, check it,
-measure both runtimes, choose.
+"""``--runtime auto`` on Lambda zips: measure the compiled model against onnxruntime (warm in this
+process, cold in fresh processes of the bundle's Python) and say whether micro wins
+(the stage that weighs them is packager/stages/choose.py).
 
 ``auto`` picks micro when every operator compiles, the compiled model passes the same parity gate
 as the ONNX graph, and it answers the input example warm within ``WARM_BOUND_MS``: Lambda bills
@@ -17,11 +18,9 @@ import statistics
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from mpack.infra.errors import MpackError
-from mpack.packager.micro.compiler import MicroProgram
 
 WARM_BOUND_MS = 1.0
 COLD_RUNS = 3
@@ -35,25 +34,6 @@ import mpack_handler
 answer = mpack_handler.handler(json.loads(sys.argv[2]), Context())
 assert "predictions" in answer, answer
 """
-
-
-@dataclass
-class RuntimeChoice:
-    runtime: str  # "micro" | "onnx": what the bundle ships
-    reason: str
-    program: MicroProgram | None = None
-    measured: dict = field(default_factory=dict)  # runtime -> {cold_start_ms, warm_1_row_us, warm_1000_rows_us}
-    parity: dict | None = None  # the micro model's own parity report
-
-    def to_dict(self) -> dict:
-        return {
-            "runtime": self.runtime,
-            "reason": self.reason,
-            "warm_bound_ms": WARM_BOUND_MS,
-            "measured": self.measured,
-            "micro_parity": self.parity,
-            "operators": list(self.program.operators) if self.program else None,
-        }
 
 
 def warm_latency(service, request: dict) -> dict:
@@ -125,17 +105,12 @@ def materialize(entries: list, folder: Path) -> None:
                 shutil.copyfile(entry.path, path)
 
 
-def choose(requested: str, program: MicroProgram | None, why_not: str, parity_passed: bool, measured: dict) -> tuple[str, str]:
-    """(runtime, reason) from what was compiled and measured."""
-    if program is None:
-        return "onnx", why_not
-    if requested == "micro":
-        return "micro", "--runtime micro"
-    if not parity_passed:
-        return "onnx", "the compiled model did not pass the parity gate"
-    warm = measured.get("micro", {}).get("warm_1_row_us")
+def prefer_micro(measured: dict) -> tuple[bool, str]:
+    """Whether ``--runtime auto`` ships the compiled model (it passed the parity gate beside
+    onnxruntime), and why, from its measured warm latency."""
+    warm = measured.get("warm_1_row_us")
     if warm is None:
-        return "onnx", "the micro runtime's warm latency could not be measured here"
+        return False, "the micro runtime's warm latency could not be measured here"
     if warm > WARM_BOUND_MS * 1000:
-        return "onnx", f"the micro runtime answers one row in {warm / 1000:.2f} ms warm, over the {WARM_BOUND_MS:g} ms bound"
-    return "micro", f"every operator compiles and one row takes {warm:.0f} us warm (bound {WARM_BOUND_MS * 1000:.0f} us)"
+        return False, f"the micro runtime answers one row in {warm / 1000:.2f} ms warm, over the {WARM_BOUND_MS:g} ms bound"
+    return True, f"every operator compiles and one row takes {warm:.0f} us warm (bound {WARM_BOUND_MS * 1000:.0f} us)"

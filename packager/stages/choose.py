@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from mpack.packager.convert.float32_choice import Latency, prefer_float32
-from mpack.packager.micro.choice import WARM_BOUND_MS, choose, cold_start_ms, warm_latencies
+from mpack.packager.micro.choice import WARM_BOUND_MS, cold_start_ms, prefer_micro, warm_latencies
 from mpack.packager.runtimes import runtime_of
 from mpack.packager.stages.dependencies import no_packages
 
@@ -70,9 +70,9 @@ def _choose_runtime(state, unit, request: dict):
         state.progress.note("measured: " + "; ".join(_figures(name, figures) for name, figures in measured.items()))
     else:
         measured[light.runtime] = dict(light.measured)
-    name, reason = choose(state.options.runtime, light.program, "", True, {"micro": measured.get(light.runtime, {})})
-    chosen = light if name == "micro" else heavy
-    state.progress.note(f"runtime: {'micro (standard library only)' if chosen is light else 'onnxruntime'}: {reason}")
+    light_wins, reason = prefer_micro(measured.get(light.runtime, {}))
+    chosen = light if light_wins else heavy
+    state.progress.note(f"runtime: {chosen.runtime}{' (standard library only)' if light_wins else ''}: {reason}")
     return chosen, reason, measured
 
 
