@@ -31,7 +31,13 @@ class OnnxRuntime:
         converted, precision, progress, tolerance = unit.converted, state.options.precision, state.progress, state.options.tolerance
         level = getattr(state.target, "graph_optimization", "extended")
         graph = optimize_graph(converted.onnx_bytes, level)
-        in_float64 = computes_in_float64(converted.onnx_bytes)  # read before optimizing: the rewrite knows standard operators only
+        try:
+            in_float64 = computes_in_float64(converted.onnx_bytes)  # read before optimizing: the rewrite knows standard operators only
+        except Float32Unavailable as error:  # onnx cannot type every value: nothing to weigh, the graph ships as it is
+            in_float64 = False
+            if precision in ("fp32", "fp16"):
+                raise
+            progress.note(f"precision not weighed: {error.message}")
         progress.note(f"{converted.flavor} -> ONNX ({converted.signature['layout']} layout, {len(graph) / 1024:.0f} KiB{', computes in float64' if in_float64 else ''})")
         original = self._artifact(converted, graph, "fp64" if in_float64 else "fp32")
         if precision == "fp64" or (not in_float64 and precision != "fp16"):

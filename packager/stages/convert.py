@@ -9,7 +9,8 @@ from dataclasses import replace
 from mpack.infra.errors import MpackError
 from mpack.packager.build_state import CheckRows
 from mpack.packager.bundle.dependencies import default_cache_dir
-from mpack.packager.convert.registry import ConversionOptions, LocalConverter, model_flavor
+from mpack.packager.convert.converted import ConversionOptions
+from mpack.packager.convert.registry import LocalConverter, model_flavor
 from mpack.packager.runtimes import requested_runtime
 from mpack.packager.source.environment import local_environment, uv_environment
 from mpack.packager.source.examples import first_rows, load_sample_data, parity_records, scoring_request, tensor_request
