@@ -18,61 +18,91 @@ from rich.markup import escape
 LambdaHttp = Literal[LAMBDA_HTTP_MODES]
 
 
+# The build's options, declared once here so that the command reads as its flow.
+_MODEL = typer.Option(..., "--model", "-m", help="models:/NAME@ALIAS, models:/NAME/VERSION|STAGE, runs:/RUN_ID/PATH, a model folder or a .onnx file.")
+_TARGET = typer.Option(
+    "lambda", "--target", "-t", help="What to build: lambda (zip), lambda-image, container (HTTP image), gpu (HTTP image on onnxruntime-gpu with its CUDA wheels) or azure (Functions app zip)."
+)
+_OUTPUT = typer.Option(None, "--output", "-o", help="Where to write the bundle [default: dist/<model>-<version>-<target>.zip].")
+_TRACKING_URI = typer.Option(None, "--tracking-uri", envvar="MLFLOW_TRACKING_URI", help="MLflow tracking store.")
+_REGISTRY_URI = typer.Option(None, "--registry-uri", envvar="MLFLOW_REGISTRY_URI", help="MLflow model registry [default: the tracking store].")
+_PYTHON = typer.Option(
+    None,
+    "--python",
+    help="Target Python: 3.11, 3.12, 3.13 or 3.14 [default: $MPACK_PYTHON, else for Lambda zips the newest (3.14, compiled and verified in a container of it), for other targets this interpreter's].",
+)
+_ARCH = typer.Option(None, "--arch", help="Target architecture: x86_64 or arm64 [default: this machine's].")
+_TOLERANCE = typer.Option(None, "--tolerance", help="Largest accepted difference between the original and the converted model [default: 1e-5; 1e-2 with --precision fp16].")
+_SAMPLE_DATA = typer.Option(None, "--sample-data", help="CSV or JSON rows for the parity check [default: the model's input example].")
+_LAMBDA_HTTP = typer.Option("direct", "--lambda-http", help="Lambda HTTP events: direct (answered by mpack's handler, fastest) or asgi (through Mangum, the same app as containers).")
+_TRUST_TYPE = typer.Option([], "--trust-type", help="A type to allow when loading a skops model file (repeatable).")
+_ALLOW_PICKLE = typer.Option(False, "--allow-pickle", help="Load a pickle/cloudpickle model file (runs code from it) [also: allow_pickle = true under [tool.mpack]].")
+_CACHE_DIR = typer.Option(None, "--cache-dir", envvar="MPACK_CACHE_DIR", help="Cache for runtime wheels [default: ~/.cache/mpack].")
+_VERIFY = typer.Option(True, "--verify/--no-verify", help="Run the finished bundle (or image) on the input example before publishing it.")
+_BASE_IMAGE = typer.Option(
+    None,
+    "--base-image",
+    help="Image targets: the base image, already on this machine [default: python:<py>-slim]; Lambda zips for another Python: the image of that Python that compiles and verifies them [default: built from Debian packages].",
+)
+_TAG = typer.Option(None, "--tag", help="Image targets: the image reference [default: mpack/<model>:<version>-<target>].")
+_PUSH = typer.Option(False, "--push", help="Image targets: push to the registry the tag names, after the image answered.")
+_PLATFORM = typer.Option(None, "--platform", help="Image targets: linux/amd64 or linux/arm64 (the same as --arch x86_64|arm64).")
+_RUNTIME = typer.Option(
+    "auto",
+    "--runtime",
+    help="onnx, micro (Lambda zips: the graph compiled to standard-library Python, no onnxruntime or numpy), native (ship scikit-learn itself; image targets) or auto (micro on Lambda zips when every operator compiles and one row answers within 1 ms; native only when ONNX cannot express the model).",
+)
+_ENV_MANAGER = typer.Option(
+    "uv", "--env-manager", help="Where the model is loaded and converted: uv (its own logged environment, cached) or local (this interpreter, after checking the logged versions)."
+)
+_AUTH = typer.Option(None, "--auth", help="--target azure: auth level of the scoring routes: function (a key), anonymous or admin [default: function].")
+_INSTANCE_MEMORY = typer.Option(None, "--instance-memory", help="--target azure: Flex Consumption instance memory the app must fit: 512, 2048 or 4096 MB [default: 2048].")
+_MAX_BATCH_SIZE = typer.Option(
+    None, "--max-batch-size", help="--target container|gpu: coalesce concurrent requests into model runs of up to this many rows (0: off) [default: 0, gpu 64; MPACK_MAX_BATCH_SIZE at run time]."
+)
+_MAX_BATCH_WAIT_MS = typer.Option(None, "--max-batch-wait-ms", help="--target container|gpu: under load, wait up to this long for more rows before a run (a lone request never waits) [default: 2].")
+_REQUIRE_GPU = typer.Option(
+    None, "--require-gpu/--no-require-gpu", help="--target gpu: report not ready, naming the missing CUDA part, rather than serve from the CPU [default: on; MPACK_REQUIRE_GPU at run time]."
+)
+_PRECISION = typer.Option(
+    "auto",
+    "--precision",
+    help="auto (a graph computing in float64 ships as float32 when that passes the parity gate and is faster, measured), fp64, fp32, or fp16 (--target gpu: half precision, checked at its own tolerance).",
+)
+_AS_JSON = typer.Option(False, "--json", help="Print one machine-readable build report on stdout.")
+_DEBUG = typer.Option(False, "--debug", help="Show tracebacks.")
+
+
 def build(
-    model: str = typer.Option(..., "--model", "-m", help="models:/NAME@ALIAS, models:/NAME/VERSION|STAGE, runs:/RUN_ID/PATH, a model folder or a .onnx file."),
-    target: str = typer.Option(
-        "lambda", "--target", "-t", help="What to build: lambda (zip), lambda-image, container (HTTP image), gpu (HTTP image on onnxruntime-gpu with its CUDA wheels) or azure (Functions app zip)."
-    ),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Where to write the bundle [default: dist/<model>-<version>-<target>.zip]."),
-    tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", envvar="MLFLOW_TRACKING_URI", help="MLflow tracking store."),
-    registry_uri: Optional[str] = typer.Option(None, "--registry-uri", envvar="MLFLOW_REGISTRY_URI", help="MLflow model registry [default: the tracking store]."),
-    python: Optional[str] = typer.Option(
-        None,
-        "--python",
-        help="Target Python: 3.11, 3.12, 3.13 or 3.14 [default: $MPACK_PYTHON, else for Lambda zips the newest (3.14, compiled and verified in a container of it), for other targets this interpreter's].",
-    ),
-    arch: Optional[str] = typer.Option(None, "--arch", help="Target architecture: x86_64 or arm64 [default: this machine's]."),
-    tolerance: Optional[float] = typer.Option(None, "--tolerance", help="Largest accepted difference between the original and the converted model [default: 1e-5; 1e-2 with --precision fp16]."),
-    sample_data: Optional[Path] = typer.Option(None, "--sample-data", help="CSV or JSON rows for the parity check [default: the model's input example]."),
-    lambda_http: LambdaHttp = typer.Option("direct", "--lambda-http", help="Lambda HTTP events: direct (answered by mpack's handler, fastest) or asgi (through Mangum, the same app as containers)."),
-    trust_type: list[str] = typer.Option([], "--trust-type", help="A type to allow when loading a skops model file (repeatable)."),
-    allow_pickle: bool = typer.Option(False, "--allow-pickle", help="Load a pickle/cloudpickle model file (runs code from it) [also: allow_pickle = true under [tool.mpack]]."),
-    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", envvar="MPACK_CACHE_DIR", help="Cache for runtime wheels [default: ~/.cache/mpack]."),
-    verify: bool = typer.Option(True, "--verify/--no-verify", help="Run the finished bundle (or image) on the input example before publishing it."),
-    base_image: Optional[str] = typer.Option(
-        None,
-        "--base-image",
-        help="Image targets: the base image, already on this machine [default: python:<py>-slim]; Lambda zips for another Python: the image of that Python that compiles and verifies them [default: built from Debian packages].",
-    ),
-    tag: Optional[str] = typer.Option(None, "--tag", help="Image targets: the image reference [default: mpack/<model>:<version>-<target>]."),
-    push: bool = typer.Option(False, "--push", help="Image targets: push to the registry the tag names, after the image answered."),
-    platform: Optional[str] = typer.Option(None, "--platform", help="Image targets: linux/amd64 or linux/arm64 (the same as --arch x86_64|arm64)."),
-    runtime: str = typer.Option(
-        "auto",
-        "--runtime",
-        help="onnx, micro (Lambda zips: the graph compiled to standard-library Python, no onnxruntime or numpy), native (ship scikit-learn itself; image targets) or auto (micro on Lambda zips when every operator compiles and one row answers within 1 ms; native only when ONNX cannot express the model).",
-    ),
-    env_manager: str = typer.Option(
-        "uv", "--env-manager", help="Where the model is loaded and converted: uv (its own logged environment, cached) or local (this interpreter, after checking the logged versions)."
-    ),
-    auth: Optional[str] = typer.Option(None, "--auth", help="--target azure: auth level of the scoring routes: function (a key), anonymous or admin [default: function]."),
-    instance_memory: Optional[int] = typer.Option(None, "--instance-memory", help="--target azure: Flex Consumption instance memory the app must fit: 512, 2048 or 4096 MB [default: 2048]."),
-    max_batch_size: Optional[int] = typer.Option(
-        None, "--max-batch-size", help="--target container|gpu: coalesce concurrent requests into model runs of up to this many rows (0: off) [default: 0, gpu 64; MPACK_MAX_BATCH_SIZE at run time]."
-    ),
-    max_batch_wait_ms: Optional[float] = typer.Option(
-        None, "--max-batch-wait-ms", help="--target container|gpu: under load, wait up to this long for more rows before a run (a lone request never waits) [default: 2]."
-    ),
-    require_gpu: Optional[bool] = typer.Option(
-        None, "--require-gpu/--no-require-gpu", help="--target gpu: report not ready, naming the missing CUDA part, rather than serve from the CPU [default: on; MPACK_REQUIRE_GPU at run time]."
-    ),
-    precision: str = typer.Option(
-        "auto",
-        "--precision",
-        help="auto (a graph computing in float64 ships as float32 when that passes the parity gate and is faster, measured), fp64, fp32, or fp16 (--target gpu: half precision, checked at its own tolerance).",
-    ),
-    as_json: bool = typer.Option(False, "--json", help="Print one machine-readable build report on stdout."),
-    debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
+    ctx: typer.Context,
+    model: str = _MODEL,
+    target: str = _TARGET,
+    output: Optional[Path] = _OUTPUT,
+    tracking_uri: Optional[str] = _TRACKING_URI,
+    registry_uri: Optional[str] = _REGISTRY_URI,
+    python: Optional[str] = _PYTHON,
+    arch: Optional[str] = _ARCH,
+    tolerance: Optional[float] = _TOLERANCE,
+    sample_data: Optional[Path] = _SAMPLE_DATA,
+    lambda_http: LambdaHttp = _LAMBDA_HTTP,
+    trust_type: list[str] = _TRUST_TYPE,
+    allow_pickle: bool = _ALLOW_PICKLE,
+    cache_dir: Optional[Path] = _CACHE_DIR,
+    verify: bool = _VERIFY,
+    base_image: Optional[str] = _BASE_IMAGE,
+    tag: Optional[str] = _TAG,
+    push: bool = _PUSH,
+    platform: Optional[str] = _PLATFORM,
+    runtime: str = _RUNTIME,
+    env_manager: str = _ENV_MANAGER,
+    auth: Optional[str] = _AUTH,
+    instance_memory: Optional[int] = _INSTANCE_MEMORY,
+    max_batch_size: Optional[int] = _MAX_BATCH_SIZE,
+    max_batch_wait_ms: Optional[float] = _MAX_BATCH_WAIT_MS,
+    require_gpu: Optional[bool] = _REQUIRE_GPU,
+    precision: str = _PRECISION,
+    as_json: bool = _AS_JSON,
+    debug: bool = _DEBUG,
 ) -> None:
     """Build a deployable bundle from a model."""
     from mpack.packager.pipeline import BuildOptions
@@ -83,33 +113,7 @@ def build(
         with _error_boundary(as_json, debug):
             arch = _arch_of_platform(platform, arch)
 
-    options = BuildOptions(
-        model=model,
-        target=target,
-        output=output,
-        tracking_uri=tracking_uri,
-        registry_uri=registry_uri,
-        python=python,
-        arch=arch,
-        tolerance=tolerance,
-        sample_data=sample_data,
-        lambda_http=lambda_http,
-        trusted_types=tuple(trust_type),
-        allow_pickle=allow_pickle,
-        cache_dir=cache_dir,
-        verify=verify,
-        base_image=base_image,
-        tag=tag,
-        push=push,
-        runtime=runtime,
-        env_manager=env_manager,
-        auth=auth,
-        instance_memory_mb=instance_memory,
-        max_batch_size=max_batch_size,
-        max_batch_wait_ms=max_batch_wait_ms,
-        require_gpu=require_gpu,
-        precision=precision,
-    )
+    options = _build_options(BuildOptions, {**ctx.params, "arch": arch})
     with _error_boundary(as_json, debug):
         if not allow_pickle:
             from mpack.packager.cli.build_settings import allow_pickle_setting
@@ -120,6 +124,18 @@ def build(
         print(json.dumps(report.to_dict(), indent=2))
     else:
         _print_summary(report)
+
+
+RENAMED = {"trust_type": "trusted_types", "instance_memory": "instance_memory_mb"}  # flag names that read better than the field names
+
+
+def _build_options(options_type, params: dict):
+    """The command's parameters as the pipeline's options: the same names, but for ``RENAMED``."""
+    from dataclasses import fields
+
+    given = {RENAMED.get(name, name): value for name, value in params.items()}
+    given["trusted_types"] = tuple(given["trusted_types"])
+    return options_type(**{f.name: given[f.name] for f in fields(options_type) if f.name in given})
 
 
 def _arch_of_platform(platform: str, arch: str | None) -> str:

@@ -51,3 +51,16 @@ def test_the_strings_users_reported_show_whole():
 def test_every_command_has_bracketed_text_to_check():
     """Guards the test above against finding nothing to compare (a renamed typer class, say)."""
     assert sum(len(BRACKETED.findall(text)) for function in COMMANDS.values() for text in _help_strings(function)) > 30
+
+
+def test_every_build_flag_reaches_the_build_options():
+    """`mpack build` hands its parameters to BuildOptions by name: a flag whose name matches no field
+    would be dropped without a word."""
+    import inspect
+    from dataclasses import fields
+
+    from mpack.packager.cli.build_commands import RENAMED, build
+    from mpack.packager.pipeline import BuildOptions
+
+    flags = {RENAMED.get(name, name) for name in inspect.signature(build).parameters} - {"ctx", "platform", "as_json", "debug"}
+    assert flags == {f.name for f in fields(BuildOptions)}
