@@ -198,15 +198,10 @@ SCHEMA1_FIELDS = frozenset(("schema", "mpack_version", "target", "handler", "mod
 
 
 def _single_model(document: dict, where: str) -> ModelInfo:
-    model = _typed(document, "model", dict, where)
-    return ModelInfo(
-        **{name: str(_typed(model, name, (str, int), f"{where} model")) for name in ModelInfo.IDENTITY},
-        signature=_typed(document, "signature", dict, where),
-        prediction=_typed(document, "prediction", dict, where),
-        converter=document.get("converter") or {},
-        native=document.get("native"),
-        micro=document.get("micro"),
-    )
+    """Schema 1's one model: its identity under "model", its contract at the top level."""
+    identity = _typed(document, "model", dict, where)
+    contract = {key: document[key] for key in ("signature", "prediction", "converter", "native", "micro") if key in document}
+    return ModelInfo.from_dict({**identity, **contract}, f"{where} model")
 
 
 def _typed(document: dict, key: str, kind, where: str):
