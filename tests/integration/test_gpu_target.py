@@ -1,8 +1,8 @@
 """The gpu target on a machine without a GPU (CI never has one): what the server does when CUDA
 cannot be used — readiness fails with the reason, naming the missing part, rather than serving from
 the CPU — and the image's recipe (layers, labels, defaults). The server is the gpu image's own app
-(`mpack.handlers.container_app`) called in process over ASGI, on a bundle whose manifest says kind
-gpu, with this machine's real (CPU) onnxruntime: its session really falls back to the CPU. A real
+(`mpack.handlers.container_app`) called in process over ASGI, on the model folder a `--target gpu`
+build's stages make (its manifest says kind gpu), with this machine's real (CPU) onnxruntime: its session really falls back to the CPU. A real
 gpu image needs onnxruntime-gpu and its CUDA wheels (gigabytes): not built here (see the README)."""
 
 from __future__ import annotations
@@ -11,25 +11,22 @@ import json
 
 import pytest
 from mpack.handlers.gpu_session import CUDA_LIBRARIES, cuda_problem
-from mpack.handlers.manifest import Manifest
+from mpack.packager.pipeline import BuildOptions
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.helpers.asgi import asgi_request as _asgi
 from tests.helpers.asgi import bundle_app
-from tests.helpers.bundle_runner import unzip
+from tests.helpers.staged_bundles import gpu_state, lay_out
 
 
 @pytest.fixture(scope="module")
-def gpu_bundle(built, tmp_path_factory):
-    """A bundle whose manifest is what `--target gpu` writes (kind gpu, CUDA 13, require_gpu)."""
-    root = unzip(built("models:/fraud@champion", runtime="onnx").artifact, tmp_path_factory.mktemp("gpu"))
-    manifest_path = root / "mpack.json"
-    manifest = Manifest.from_bytes(manifest_path.read_bytes())
-    manifest.runtime.update(kind="gpu", cuda="13")
-    manifest.target = "gpu"
-    manifest.build.update(target="gpu", require_gpu=True, max_batch_size=64, max_batch_wait_ms=2.0)
-    manifest_path.write_bytes(manifest.to_bytes())
-    return root
+def gpu_bundle(store, runtime_cache, tmp_path_factory):
+    """The model folder `--target gpu` puts in its image (kind gpu, its CUDA major, require_gpu), from
+    the build's own stages; only the CUDA wheels' download is stood in for (tests/helpers/staged_bundles.py)."""
+    options = BuildOptions(model="models:/fraud@champion", target="gpu", runtime="onnx", tracking_uri=store.uri, cache_dir=runtime_cache, env_manager="local", allow_pickle=True)
+    with gpu_state(options) as (state, _):
+        assert state.manifest["runtime"]["kind"] == "gpu" and state.manifest["build"]["require_gpu"] is True
+        return lay_out(state, tmp_path_factory.mktemp("gpu") / "model")
 
 
 def test_without_cuda_the_gpu_server_is_live_but_not_ready_and_says_why(gpu_bundle, store, capfd):

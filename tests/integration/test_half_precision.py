@@ -1,10 +1,11 @@
 """``--precision fp16`` (gpu target) on a machine without a GPU. The halved graph is made and checked
-by the functions the build runs (resolve, convert, optimize, halve, parity) on a real MLflow model
-— scored by this machine's CPU onnxruntime, which runs float16 nodes (converting where it has no
-half-precision kernel); a GPU computes them natively, and the figures from one belong in bench/
-when one is lent. A whole `--target gpu` build downloads onnxruntime-gpu and its CUDA wheels
-(gigabytes), so through the CLI only the paths that end before that are run: the refusals and the
-parity gate stopping a model that leaves float16's range."""
+by the build's own stages (``pipeline.staged``: resolve, convert, prepare, parity, runtime, manifest)
+on a real MLflow model — scored by this machine's CPU onnxruntime, which runs float16 nodes
+(converting where it has no half-precision kernel); a GPU computes them natively, and the figures
+from one belong in bench/ when one is lent. A whole `--target gpu` build downloads onnxruntime-gpu
+and its CUDA wheels (gigabytes): the stages run up to the manifest with that download stood in for
+(tests/helpers/staged_bundles.py), and through the CLI only the paths that end before it are run:
+the refusals and the parity gate stopping a model that leaves float16's range."""
 
 from __future__ import annotations
 
@@ -15,21 +16,18 @@ import numpy as np
 import onnx
 import pytest
 from mpack.handlers.manifest import Manifest
-from mpack.handlers.protocol import ScoringService
 from mpack.infra.errors import MpackError
-from mpack.packager.check.parity import check_parity, parity_requests, scoring_manifest
-from mpack.packager.check.scoring import scoring_service
-from mpack.packager.convert.optimize import optimize_graph
-from mpack.packager.convert.precision import FP16_TOLERANCE, RangeProbe, halve_precision
-from mpack.packager.convert.registry import ConversionOptions, LocalConverter, read_model
-from mpack.packager.source.resolve import parse_source, resolve
-from mpack.packager.targets import get_target
+from mpack.packager.check.parity import check_parity, parity_requests
+from mpack.packager.convert.precision import FP16_TOLERANCE
+from mpack.packager.pipeline import BuildOptions, staged
 from onnx import TensorProto, helper, numpy_helper
 
 from tests.helpers.asgi import asgi_request, bundle_app
-from tests.helpers.bundle_runner import unzip
 from tests.helpers.cli import assert_clean_error, mpack
 from tests.helpers.models import fraud_frame
+from tests.helpers.staged_bundles import gpu_state, lay_out
+
+MLP = "models:/mlp-fp16/1"
 
 
 @pytest.fixture(scope="module")
@@ -47,60 +45,74 @@ def mlp(store):
     return estimator, frame
 
 
-def halved(store, tmp_path, uri):
-    resolved = resolve(parse_source(uri), tmp_path, store.uri, None)
-    model = read_model(resolved)
-    converted = LocalConverter().convert(model, model.input_example, ConversionOptions(allow_pickle=True))
-    optimized = optimize_graph(converted.onnx_bytes, get_target("gpu").graph_optimization)  # as the build optimizes for a GPU
-    return converted, optimized, halve_precision(optimized)
+def _options(store, runtime_cache, model: str, **given) -> BuildOptions:
+    return BuildOptions(model=model, target="gpu", tracking_uri=store.uri, cache_dir=runtime_cache, env_manager="local", allow_pickle=True, runtime="onnx", **given)
 
 
-def test_the_halved_graph_keeps_float32_inputs_and_outputs_and_answers_within_its_tolerance(store, mlp, tmp_path):
+@pytest.fixture(scope="module")
+def fp16(store, mlp, runtime_cache):
+    """The `--target gpu --precision fp16` build's state after its manifest stage."""
+    with gpu_state(_options(store, runtime_cache, MLP, precision="fp16")) as (state, asked):
+        assert [(plan.kind, bool(plan.cuda)) for plan in asked] == [("gpu", True)], "the dependencies stage asked for onnxruntime-gpu and its CUDA wheels"
+        yield state
+
+
+@pytest.fixture(scope="module")
+def fp32_graph(store, mlp):
+    """The float32 graph the same build halves: `--precision fp32`'s one candidate, optimized for a GPU."""
+    with staged(_options(store, None, MLP, precision="fp32"), through="prepare") as state:
+        (candidate,) = state.unit.candidates
+        assert candidate.precision == "fp32"
+        return candidate.data
+
+
+def _weight_bytes(data: bytes) -> int:
+    return sum(len(t.raw_data) for t in onnx.load_from_string(data).graph.initializer if t.data_type in (TensorProto.FLOAT, TensorProto.FLOAT16))
+
+
+def test_the_halved_graph_keeps_float32_inputs_and_outputs_and_answers_within_its_tolerance(mlp, fp16, fp32_graph):
     estimator, _ = mlp
-    converted, full, half = halved(store, tmp_path, "models:/mlp-fp16/1")
-    graph = onnx.load_from_string(half).graph
+    unit = fp16.unit
+    half = unit.artifact
+    assert (half.runtime, half.precision, half.file) == ("onnx", "fp16", "model.onnx")
+    graph = onnx.load_from_string(half.data).graph
     weights = {t.name: t.data_type for t in graph.initializer}
     assert TensorProto.FLOAT16 in weights.values() and TensorProto.FLOAT not in weights.values()
     assert [i.type.tensor_type.elem_type for i in graph.input] == [TensorProto.FLOAT] * len(graph.input)
     assert {o.type.tensor_type.elem_type for o in graph.output} <= {TensorProto.FLOAT, TensorProto.INT64}
-    weight_bytes = lambda data: sum(len(t.raw_data) for t in onnx.load_from_string(data).graph.initializer if t.data_type in (TensorProto.FLOAT, TensorProto.FLOAT16))
-    assert weight_bytes(half) * 2 == weight_bytes(full)
+    assert _weight_bytes(half.data) * 2 == _weight_bytes(fp32_graph)
 
-    rows, _ = fraud_frame(rows=2400, seed=12)
-    records = rows.astype(np.float32).to_dict("records")
-    requests = parity_requests(converted, records, None)
-    probe = RangeProbe(half, full)
+    probe = half.checking.session  # the parity stage scored the halved graph with every float16 intermediate watched
     assert probe.names, "the probe watches the halved graph's float16 intermediates"
-    report = check_parity(converted, half, requests, "fresh rows", FP16_TOLERANCE, records, ScoringService(scoring_manifest(converted), probe), near_ties=FP16_TOLERANCE)
-    assert report.passed, report.to_dict()
     assert probe.overflows == {}
-    probe.check()
+    report = half.parity
+    assert report.passed and report.rows == len(unit.checks.records), report.to_dict()
     probabilities = next(o for o in report.outputs if o.method == "predict_proba")
     assert 1e-5 < probabilities.max_scaled_diff <= FP16_TOLERANCE, "half precision moves probabilities, within its own tolerance"
-    strict = check_parity(converted, half, requests, "fresh rows", 1e-5, records)
+    checks = unit.checks
+    strict = check_parity(unit.converted, half.data, parity_requests(unit.converted, checks.records, checks.request), checks.source, 1e-5, checks.records)
     assert not strict.passed, "at float32's tolerance the halved graph is refused: the tolerance is what lets it through"
 
-    service = scoring_service(scoring_manifest(converted), half)
-    answer = service.score_document({"dataframe_split": {"columns": list(rows.columns), "data": rows.astype(np.float32).to_numpy().tolist()}, "params": {"predict_method": "predict_proba"}})
-    expected = estimator.predict_proba(rows.astype(np.float32))
-    assert answer.ok and np.abs(np.asarray(answer.body["predictions"]) - expected).max() <= FP16_TOLERANCE
+    rows, _ = fraud_frame(rows=2400, seed=12)
+    rows = rows.astype(np.float32)
+    answer = half.service.score_document({"dataframe_split": {"columns": list(rows.columns), "data": rows.to_numpy().tolist()}, "params": {"predict_method": "predict_proba"}})
+    assert answer.ok and np.abs(np.asarray(answer.body["predictions"]) - estimator.predict_proba(rows)).max() <= FP16_TOLERANCE
 
 
-def test_the_gpu_server_answers_from_the_halved_graph(store, mlp, built, tmp_path, capfd):
-    """The gpu image's own app in process (as in test_gpu_target.py) on a bundle whose model is the
-    halved graph and whose manifest says what `--target gpu --precision fp16` writes; with
-    MPACK_REQUIRE_GPU=0 it serves from this machine's CPU, its session fused at load."""
+def test_the_manifest_says_what_the_fp16_gpu_build_made(fp16):
+    manifest = Manifest.from_bytes({f.name: f.data for f in fp16.files}["mpack.json"])
+    assert [f.name for f in fp16.files] == ["model.onnx", "mpack.json"]
+    assert manifest.target == "gpu" and manifest.runtime["kind"] == "gpu" and manifest.runtime["cuda"] in ("12", "13")
+    assert manifest.build["precision"] == "fp16" and manifest.build["require_gpu"] is True
+    assert manifest.models[0].sha256 == hashlib.sha256(fp16.unit.artifact.data).hexdigest()
+
+
+def test_the_gpu_server_answers_from_the_halved_graph(mlp, fp16, tmp_path, capfd):
+    """The gpu image's own app in process (as in test_gpu_target.py) on the model folder the
+    `--target gpu --precision fp16` build puts in its image; with MPACK_REQUIRE_GPU=0 it serves from
+    this machine's CPU, its session fused at load."""
     estimator, _ = mlp
-    root = unzip(built("models:/mlp-fp16/1", runtime="onnx").artifact, tmp_path)
-    _, _, half = halved(store, tmp_path, "models:/mlp-fp16/1")
-    manifest = Manifest.from_bytes((root / "mpack.json").read_bytes())
-    (root / manifest.models[0].file).write_bytes(half)
-    manifest.models[0].sha256 = hashlib.sha256(half).hexdigest()
-    manifest.runtime.update(kind="gpu", cuda="13")
-    manifest.target = "gpu"
-    manifest.build.update(target="gpu", require_gpu=True, precision="fp16", max_batch_size=64, max_batch_wait_ms=2.0)
-    (root / "mpack.json").write_bytes(manifest.to_bytes())
-    app = bundle_app(root, MPACK_REQUIRE_GPU="0")
+    app = bundle_app(lay_out(fp16, tmp_path / "model"), MPACK_REQUIRE_GPU="0")
     assert "serving from CPUExecutionProvider" in capfd.readouterr().err
     rows = fraud_frame(rows=300, seed=13)[0].astype(np.float32)
     request = {"dataframe_split": {"columns": list(rows.columns), "data": rows.to_numpy().tolist()}, "params": {"predict_method": "predict_proba"}}
@@ -110,11 +122,12 @@ def test_the_gpu_server_answers_from_the_halved_graph(store, mlp, built, tmp_pat
     assert np.abs(answered - estimator.predict_proba(rows)).max() <= FP16_TOLERANCE
 
 
-def test_a_label_may_differ_only_where_the_original_cannot_tell_two_classes_apart_in_half_precision(store, mlp, tmp_path):
+def test_a_label_may_differ_only_where_the_original_cannot_tell_two_classes_apart_in_half_precision(mlp, fp16):
     """Rows built to sit on the MLP's decision boundary: changed labels are counted as near ties, and
-    only rows whose original top two probabilities are within the tolerance qualify."""
+    only rows whose original top two probabilities are within the tolerance qualify (the parity
+    gate's own rule, on the graph the stages halved)."""
     estimator, frame = mlp
-    converted, _, half = halved(store, tmp_path, "models:/mlp-fp16/1")
+    converted, half = fp16.unit.converted, fp16.unit.artifact.data
     rng = np.random.default_rng(5)
     a, b = frame.sample(400, random_state=1).to_numpy(), frame.sample(400, random_state=2).to_numpy()
     mixed = []
@@ -139,12 +152,11 @@ def test_a_label_may_differ_only_where_the_original_cannot_tell_two_classes_apar
     assert labels.tied_mismatches > 0, "half precision does flip labels on rows this close to the boundary"
 
 
-def test_a_model_without_float32_weights_has_nothing_to_halve(store, tmp_path):
-    resolved = resolve(parse_source("models:/fraud@champion"), tmp_path, store.uri, None)
-    model = read_model(resolved)
-    converted = LocalConverter().convert(model, model.input_example, ConversionOptions(trusted_types=()))
-    with pytest.raises(MpackError, match="nothing to halve"):
-        halve_precision(optimize_graph(converted.onnx_bytes))
+def test_a_model_without_float32_weights_has_nothing_to_halve(store):
+    """Boosted trees keep their thresholds in node attributes, not float32 weights: the prepare stage
+    refuses before any library is installed."""
+    with pytest.raises(MpackError, match="nothing to halve"), staged(_options(store, None, "models:/house/1", precision="fp16"), through="prepare"):
+        pass
 
 
 def _mlp_file(path, scale: float) -> None:
@@ -179,5 +191,5 @@ def test_precision_is_refused_where_it_does_not_apply(store, tmp_path):
     _mlp_file(model, scale=0.1)
     assert_clean_error(mpack("build", "--model", str(model), "--target", "container", "--precision", "fp16"), "--precision fp16 only applies to --target gpu")
     assert_clean_error(mpack("build", "--model", str(model), "--target", "gpu", "--precision", "fp8"), "--precision fp8 is not a precision", "fp32, fp16")
-    result = mpack("build", "--model", "models:/fraud@champion", "--target", "gpu", "--precision", "fp16", "--env-manager", "local", store=store)
+    result = mpack("build", "--model", "models:/house/1", "--allow-pickle", "--target", "gpu", "--precision", "fp16", "--env-manager", "local", store=store)
     assert_clean_error(result, "nothing to halve")

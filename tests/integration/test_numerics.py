@@ -97,19 +97,14 @@ def _pipeline(name: str):
 @pytest.mark.parametrize("dtype", ["double", "float"])
 @pytest.mark.parametrize("name", ["imputer+standard+forest", "standard+boosting", "minmax+forest", "robust+extratrees", "maxabs+tree", "poly+standard+logistic"])
 def test_common_preprocessing_passes_the_gate_at_the_thresholds(tmp_path, name, dtype):
-    """Each pipeline is logged as MLflow would, converted by the build's own stages, and checked by
-    the parity gate on its >= 2,000 rows including the rows at its split thresholds: no label may
-    differ, probabilities within 1e-5, for float64 and float32 signatures alike."""
+    """Each pipeline is logged as MLflow would, converted and checked by the build's own stages (up to
+    the parity gate) on its >= 2,000 rows including the rows at its split thresholds: no label may
+    differ, probabilities within 1e-5, for float64 and float32 signatures alike (the graph as
+    converted: ``--precision fp64``)."""
     import mlflow
     import pandas as pd
     from mlflow.models import infer_signature
-    from mpack.packager.bundle.runtime_plan import LEGACY_GLIBC_RUNTIME
-    from mpack.packager.check.parity import check_parity, parity_requests
-    from mpack.packager.convert.converted import ConversionOptions
-    from mpack.packager.convert.optimize import optimize_graph
-    from mpack.packager.convert.registry import convert, read_model
-    from mpack.packager.source.examples import parity_records
-    from mpack.packager.source.resolve import parse_source, resolve
+    from mpack.packager.pipeline import BuildOptions, staged
 
     rng = np.random.default_rng(5)
     frame = pd.DataFrame({"amount": np.round(rng.lognormal(3, 1, 1500), 2), "count": rng.integers(0, 100, 1500).astype(float), "score": rng.normal(size=1500)})
@@ -118,11 +113,14 @@ def test_common_preprocessing_passes_the_gate_at_the_thresholds(tmp_path, name, 
     estimator = _pipeline(name).fit(frame, labels)
     folder = tmp_path / "model"
     mlflow.sklearn.save_model(estimator, str(folder), signature=infer_signature(frame, labels), input_example=frame.head(5), serialization_format="cloudpickle")
-    resolved = resolve(parse_source(str(folder)), tmp_path / "work")
-    model = read_model(resolved)
-    assert {c.type for c in model.columns} == {dtype}
-    converted = convert(resolved, model, model.input_example, ConversionOptions(opset=LEGACY_GLIBC_RUNTIME["opset"], allow_pickle=True))
-    records, source = parity_records(model.input_example, converted.columns, converted.boundary_records)
-    report = check_parity(converted, optimize_graph(converted.onnx_bytes), parity_requests(converted, records, None), source, 1e-5, records)
+    options = BuildOptions(model=str(folder), runtime="onnx", precision="fp64", tolerance=1e-5, env_manager="local", allow_pickle=True)
+    with staged(options, through="parity") as state:
+        unit = state.unit
+        assert {c.type for c in unit.model.columns} == {dtype}
+        (candidate,) = unit.candidates
+        report = candidate.parity
+        assert unit.dropped == []
     assert report.rows >= 2000
     assert report.passed, [o for o in report.outputs if not o.passed]
+    label = next(o for o in report.outputs if o.method == "predict")
+    assert label.mismatches == 0

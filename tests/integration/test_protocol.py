@@ -1,5 +1,6 @@
-"""The protocol core in-process, on real models converted by the build pipeline's own stages:
-every request format, the bad-input table, and arbitrary input never raising."""
+"""The protocol core in-process, on real models converted by the build's own stages (``pipeline.staged``
+up to the manifest: the graph and the manifest a Lambda zip ships): every request format, the
+bad-input table, and arbitrary input never raising."""
 
 from __future__ import annotations
 
@@ -12,29 +13,25 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mpack.handlers.loader import create_session
 from mpack.handlers.protocol import MAX_BODY_BYTES, ScoringService
-from mpack.packager.bundle.runtime_plan import LEGACY_GLIBC_RUNTIME
-from mpack.packager.convert.converted import ConversionOptions
-from mpack.packager.convert.optimize import optimize_graph
-from mpack.packager.convert.registry import convert, read_model
-from mpack.packager.source.resolve import parse_source, resolve
+from mpack.packager.pipeline import BuildOptions, staged
 
 
-def _service(store, uri: str) -> ScoringService:
-    resolved = resolve(parse_source(uri), store.root / "protocol-work", store.uri)
-    model = read_model(resolved)
-    converted = convert(resolved, model, model.input_example if model else None, ConversionOptions(opset=LEGACY_GLIBC_RUNTIME["opset"], allow_pickle=True))
-    manifest = {"signature": converted.signature, "prediction": converted.prediction, "model": {"name": resolved.name}}
-    return ScoringService(manifest, create_session(optimize_graph(converted.onnx_bytes), threads=1))
+def _service(store, runtime_cache, uri: str) -> ScoringService:
+    """The scoring core on the graph the build ships (``--runtime onnx``) and its manifest's served view."""
+    options = BuildOptions(model=uri, runtime="onnx", tracking_uri=store.uri, cache_dir=runtime_cache, env_manager="local", allow_pickle=True)
+    with staged(options, through="manifest") as state:
+        assert [f.name for f in state.files] == ["model.onnx", "mpack.json"] and state.unit.artifact.parity.passed
+        return ScoringService(state.manifest, create_session(state.unit.artifact.data, threads=1))
 
 
 @pytest.fixture(scope="module")
-def fraud(store):
-    return _service(store, "models:/fraud@champion")
+def fraud(store, runtime_cache):
+    return _service(store, runtime_cache, "models:/fraud@champion")
 
 
 @pytest.fixture(scope="module")
-def mixed(store):
-    return _service(store, "models:/mixed/1")
+def mixed(store, runtime_cache):
+    return _service(store, runtime_cache, "models:/mixed/1")
 
 
 def _split(frame, rows=slice(0, 5)):
