@@ -13,7 +13,7 @@ class MicroRuntime:
     name = "micro"
     standard_library = True
     ships_model_as_itself = False
-    handler_modules = ("micro_runtime", "micro_kernels")  # the loader's micro branch and what compiled models import
+    handler_modules = ("micro_runtime", "micro_kernels", "row_feeds")  # the loader's micro branch, what compiled models import, the protocol's row feeds
 
     def why_not(self, unit, state) -> str | None:
         from mpack.handlers.row_feeds import one_matrix

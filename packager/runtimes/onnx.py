@@ -33,11 +33,11 @@ class OnnxRuntime:
         graph = optimize_graph(converted.onnx_bytes, level)
         try:
             in_float64 = computes_in_float64(converted.onnx_bytes)  # read before optimizing: the rewrite knows standard operators only
-        except Float32Unavailable as error:  # onnx cannot type every value: nothing to weigh, the graph ships as it is
+        except Float32Unavailable as error:  # onnx cannot type every value (tree ensembles' outputs): nothing it can rewrite
+            if precision == "fp32":
+                raise MpackError(f"--precision fp32 cannot rewrite this graph: {error.message}", "build with --precision auto (the graph ships as converted)") from None
             in_float64 = False
-            if precision in ("fp32", "fp16"):
-                raise
-            progress.note(f"precision not weighed: {error.message}")
+            progress.note(f"no float64 arithmetic found to weigh: {error.message}")
         progress.note(f"{converted.flavor} -> ONNX ({converted.signature['layout']} layout, {len(graph) / 1024:.0f} KiB{', computes in float64' if in_float64 else ''})")
         original = self._artifact(converted, graph, "fp64" if in_float64 else "fp32")
         if precision == "fp64" or (not in_float64 and precision != "fp16"):

@@ -92,7 +92,7 @@ def _cold_start(state, unit, artifact, request: dict, timer) -> float:
     measuring = replace(measuring, units=[probe])
     files = bundle_files(measuring, bundle_manifest(measuring))
     folder = state.work / f"measure-{artifact.runtime}"
-    entries = state.target.entries(measuring.installed.site, files, handler_modules_of(state.target, runtime), runtime.standard_library, folder, measuring.precompile())
+    entries = state.target.entries(measuring.installed.site, files, handler_modules_of(state.target, runtime, state.options.lambda_http), runtime.standard_library, folder, measuring.precompile())
     return cold_start_ms(entries, state.work / f"measure-{artifact.runtime}-bundle", request, timer)
 
 

@@ -14,11 +14,11 @@ from mpack.packager.targets import TARGETS
 from mpack.packager.targets.handler_code import handler_modules
 
 
-def handler_modules_of(target, runtime) -> frozenset[str]:
-    """The handler modules the target's entry point imports for this runtime: the branches other
-    runtimes and targets take at run time are left out."""
+def handler_modules_of(target, runtime, lambda_http: str) -> frozenset[str]:
+    """The handler modules the target's entry point imports for this runtime and HTTP mode: the
+    branches other runtimes, targets and modes take at run time are left out."""
     optional = optional_handler_modules() | {module for other in TARGETS.values() for module in other.handler_modules}
-    roots = (*target.entry_modules(runtime.standard_library), *runtime.handler_modules)
+    roots = (*target.entry_modules(runtime.standard_library, lambda_http), *runtime.handler_modules)
     return handler_modules(roots, frozenset(optional))
 
 
@@ -37,7 +37,7 @@ def write_zip_bundle(state) -> None:
         destination.parent.mkdir(parents=True, exist_ok=True)
     partial = partial_path(destination)
     state.scope.callback(_remove, partial)  # a failed verification leaves nothing behind
-    entries = target.entries(state.installed.site, state.files, handler_modules_of(target, runtime), runtime.standard_library, state.work, state.precompile())
+    entries = target.entries(state.installed.site, state.files, handler_modules_of(target, runtime, options.lambda_http), runtime.standard_library, state.work, state.precompile())
     target.check_limits(entries)
     with writing(destination):
         written = write_zip(entries, partial)
@@ -70,7 +70,7 @@ def build_image_bundle(state) -> None:
     options, target, runtime, progress = state.options, state.target, runtime_of(state.unit.artifact), state.progress
     base = options.base_image or target.default_base(state.plan.python)
     tag = options.tag or target.default_tag(state.unit.resolved.name, str(state.unit.resolved.version))
-    recipe = target.recipe(base, state.installed.site, state.files, handler_modules_of(target, runtime), state.work, state.installed.precompiled, image_labels(state.manifest, target.name))
+    recipe = target.recipe(base, state.installed.site, state.files, handler_modules_of(target, runtime, options.lambda_http), state.work, state.installed.precompiled, image_labels(state.manifest, target.name))
     image = build_image(connect(), recipe, tag, f"linux/{'amd64' if state.plan.arch == 'x86_64' else 'arm64'}", progress.note)
     progress.note(f"{image.tag}: {image.size_bytes / 2**20:.0f} MB ({(image.size_bytes - image.base_size_bytes) / 2**20:.0f} MB above {base})")
     progress.note("by component: " + ", ".join(f"{COMPONENT_NAMES.get(name, name)} {size / 2**20:.1f} MB" for name, size in image.components.items()))

@@ -36,7 +36,7 @@ class Target(Protocol):
     def runtime_packages(self, lambda_http: str) -> str:
         """Which handler libraries it ships (a key of runtime_plan.HANDLER_PACKAGES)."""
 
-    def entry_modules(self, standard_library: bool) -> tuple[str, ...]:
+    def entry_modules(self, standard_library: bool, lambda_http: str) -> tuple[str, ...]:
         """The handler modules its entry point imports; what they import ships with them, nothing else."""
 
 

@@ -37,7 +37,7 @@ class AzureFunctionsTarget:
         return {"auth": options.auth or "function", "instance_memory_mb": options.instance_memory_mb or DEFAULT_INSTANCE_MEMORY_MB}
     handler_modules = ()
 
-    def entry_modules(self, standard_library: bool) -> tuple[str, ...]:
+    def entry_modules(self, standard_library: bool, lambda_http: str) -> tuple[str, ...]:
         return ("azure_function",)
 
     def check_options(self, options) -> None:

@@ -36,7 +36,7 @@ class ContainerImageTarget:
     def runtime_packages(self, lambda_http: str) -> str:
         return "container"
 
-    def entry_modules(self, standard_library: bool) -> tuple[str, ...]:
+    def entry_modules(self, standard_library: bool, lambda_http: str) -> tuple[str, ...]:
         return ("container_main", "container_app")  # uvicorn imports the app by name
 
     def check_options(self, options) -> None:

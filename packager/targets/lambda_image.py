@@ -11,6 +11,7 @@ from pathlib import Path
 
 from mpack.packager.image.build import ImageLayer, ImageRecipe, default_image_tag
 from mpack.packager.targets.handler_code import handler_code, model_folder, package_dir
+from mpack.packager.targets.lambda_zip import LambdaZipTarget
 
 TASK_ROOT = "/var/task"
 RUNTIME_DIR = "/opt/mpack/runtime"
@@ -24,7 +25,7 @@ class LambdaImageTarget:
     handler = HANDLER
     glibc_minor = None  # the same libraries as the zip: they run on AWS's base (glibc 2.26) and newer
 
-    handler_modules = ()
+    handler_modules = ("lambda_sqs", "lambda_asgi")  # as the zip's
     standard_library_bundles = False
     python_containers = False
 
@@ -34,8 +35,8 @@ class LambdaImageTarget:
     def runtime_packages(self, lambda_http: str) -> str:
         return lambda_http
 
-    def entry_modules(self, standard_library: bool) -> tuple[str, ...]:
-        return ("lambda_function", "lambda_sqs")
+    def entry_modules(self, standard_library: bool, lambda_http: str) -> tuple[str, ...]:
+        return LambdaZipTarget.entry_modules(self, False, lambda_http)
 
     def verify_image(self, client, image, recipe, manifest: dict, request: dict, expected, tolerance: float, progress):
         """On the local Lambda platform, as Lambda runs the image."""

@@ -27,7 +27,7 @@ class LambdaZipTarget:
     glibc_minor = None  # Lambda's, from the Python version
     verified_where = "in a fresh interpreter"
     standard_library_bundles = True  # a runtime that needs no libraries (micro) ships only the standard-library handler
-    handler_modules = ("lambda_sqs",)  # branches taken at run time: Powertools' SQS batches (the micro entry has its own)
+    handler_modules = ("lambda_sqs", "lambda_asgi")  # branches taken at run time: Powertools' SQS batches (the micro entry has its own), Mangum
     python_containers = True  # a zip for another Python is compiled, measured and verified in a container of it
 
     def recorded_options(self, options) -> dict:
@@ -36,8 +36,10 @@ class LambdaZipTarget:
     def runtime_packages(self, lambda_http: str) -> str:
         return lambda_http
 
-    def entry_modules(self, standard_library: bool) -> tuple[str, ...]:
-        return ("micro_lambda",) if standard_library else ("lambda_function", "lambda_sqs")
+    def entry_modules(self, standard_library: bool, lambda_http: str) -> tuple[str, ...]:
+        if standard_library:
+            return ("micro_lambda",)
+        return ("lambda_function", "lambda_sqs", *(("lambda_asgi",) if lambda_http == "asgi" else ()))
 
     def default_output(self, stem: str) -> Path:
         return Path("dist") / f"{stem}-lambda.zip"

@@ -225,7 +225,5 @@ def test_a_lambda_zip_ships_only_the_handler_modules_its_entry_point_imports(sto
     imported = {m.split(".")[2] for m in modules if m.startswith("mpack.handlers.")}
     assert imported <= shipped and not imported & NOT_ON_LAMBDA
     never_imported = shipped - imported - {"__init__"}
-    if runtime == "micro":
-        assert never_imported == set(), never_imported
-    else:  # deferred imports of branches a direct-mode onnx zip never takes: --lambda-http asgi (lambda_function) and a micro manifest's feeds (protocol)
-        assert never_imported <= {"lambda_asgi", "asgi_app", "row_feeds"}, never_imported
+    assert never_imported == set(), never_imported  # nothing shipped goes unimported
+    assert not shipped & {"lambda_asgi", "asgi_app"}  # --lambda-http direct: Mangum's branch stays out

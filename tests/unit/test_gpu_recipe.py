@@ -62,7 +62,7 @@ def test_the_gpu_recipe_puts_cuda_libraries_model_and_app_in_layers_of_their_own
     from mpack.packager.stages.package import handler_modules_of
 
     files = [BundleFile("model.onnx", b"onnx"), BundleFile("mpack.json", json.dumps(manifest).encode())]
-    recipe = target.recipe("python:3.11-slim", site, files, handler_modules_of(target, RUNTIMES["onnx"]), tmp_path / "work", False, image_labels(manifest, "gpu"))
+    recipe = target.recipe("python:3.11-slim", site, files, handler_modules_of(target, RUNTIMES["onnx"], "direct"), tmp_path / "work", False, image_labels(manifest, "gpu"))
     layers = {layer.name: layer for layer in recipe.layers}
     assert list(layers) == ["deps", "cuda", "model", "app"]
     assert not (layers["deps"].source / "nvidia").exists() and (layers["deps"].source / "onnxruntime/capi/onnxruntime_pybind11_state.so").is_file()

@@ -61,7 +61,7 @@ def test_micro_runtime_modules_import_only_the_standard_library():
     from mpack.packager.stages.package import handler_modules_of
     from mpack.packager.targets import get_target
 
-    shipped_names = handler_modules_of(get_target("lambda"), RUNTIMES["micro"])
+    shipped_names = handler_modules_of(get_target("lambda"), RUNTIMES["micro"], "direct")
     assert shipped_names >= {"micro_lambda", "micro_runtime", "micro_kernels", "row_feeds", "protocol", "loader"}
     assert not shipped_names & {"lambda_function", "native_model", "gpu_session", "batching", "container_app", "azure_function", "open_inference"}
     for path in [ROOT / "handlers" / f"{name}.py" for name in shipped_names]:
