@@ -52,7 +52,8 @@ def main() -> None:
     print(f"work folder {work}", file=sys.stderr)
     tracking_uri = train_and_register(work / "store", MODEL, trees=200)
     uri = f"models:/{MODEL}@champion"
-    micro = build(BuildOptions(model=uri, tracking_uri=tracking_uri, output=work / "micro.zip", runtime="micro"))
+    micro = build(BuildOptions(model=uri, tracking_uri=tracking_uri, output=work / "micro.zip", runtime="auto"))  # auto: measures both runtimes, then ships micro
+    assert micro.runtime_choice["runtime"] == "micro", micro.runtime_choice
     onnx = build(BuildOptions(model=uri, tracking_uri=tracking_uri, output=work / "onnx.zip", runtime="onnx"))
     micro_dir, onnx_dir = unzip(micro.artifact, work / "micro"), unzip(onnx.artifact, work / "onnx")
     example = micro.manifest["input_example"]["dataframe_split"]

@@ -3,7 +3,7 @@ is answered through the one protocol core.
 
 - direct invocation: the payload is an MLflow scoring request; the result is the MLflow body
   (``{"predictions": ...}`` or ``{"error_code", "message"}``);
-- API Gateway REST/HTTP, Function URL, ALB: native (default) or through Mangum (``lambda_http: asgi``);
+- API Gateway REST/HTTP, Function URL, ALB: answered here (``lambda_http: direct``, the default) or through Mangum (``asgi``);
 - SQS: each record is a request, failed records come back in ``batchItemFailures``.
 Each source is a small class in ``lambda_sources``, chosen by its ``infer(event)``.
 Logs are Powertools JSON lines with the request id; metrics are EMF (Latency, Rows, Errors).

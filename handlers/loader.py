@@ -116,7 +116,7 @@ def load(root=None) -> LoadedModel:
         from .micro_runtime import load_micro
 
         return LoadedModel(manifest=manifest, session=load_micro(root, manifest))
-    if manifest.get("native"):  # --runtime native: the model's own framework, images only
+    if manifest.get("native"):  # --runtime native: the model's own framework
         from .native_model import model_session
 
         return LoadedModel(manifest=manifest, session=model_session(manifest, model_path, platform_threads()))

@@ -35,7 +35,6 @@ class Artifact:
     libraries: tuple[str, ...] = ()  # native: the model's own requirements, shipped instead of onnxruntime
     parity: Any = None  # its ParityReport, once checked
     measured: dict = field(default_factory=dict)  # warm and cold figures, once measured
-    note: str = ""  # how it was made, for the progress display
 
     @property
     def label(self) -> str:

@@ -19,11 +19,12 @@ PYTHONS = ("3.11", "3.12", "3.13", "3.14")  # Lambda's current Pythons; the newe
 ARCHES = {"x86_64": "x86_64", "arm64": "aarch64"}
 GLIBC = {"3.11": 26, "3.12": 34, "3.13": 34, "3.14": 34}
 LEGACY_GLIBC_RUNTIME = {"onnxruntime": "1.16.3", "numpy": "1.26.4", "opset": {"": 19, "ai.onnx.ml": 3}}
-LAMBDA_HTTP_MODES = ("direct", "asgi")  # what --lambda-http accepts: how a Lambda answers HTTP events (its own words: --runtime has "native")
+DIRECT_HTTP = "direct"  # the default: mpack's handler answers HTTP events itself
+LAMBDA_HTTP_MODES = (DIRECT_HTTP, "asgi")  # what --lambda-http accepts: how a Lambda answers HTTP events (its own words: --runtime has "native")
 # Libraries the handler itself imports, per package set: the Lambda HTTP modes, and the sets other
 # targets ship (a target names its set; their own dependencies are resolved by pip).
 HANDLER_PACKAGES = {
-    "direct": ("aws-lambda-powertools",),
+    DIRECT_HTTP: ("aws-lambda-powertools",),
     "asgi": ("aws-lambda-powertools", "mangum", "starlette"),
     "container": ("starlette", "uvicorn"),
     "azure": ("azure-functions",),  # the Functions worker brings its own copy; the app's decorators need it
@@ -88,8 +89,8 @@ def check_lambda_http(mode: str) -> None:
 
 
 def plan_runtime(python: str | None, arch: str | None, package_set: str, glibc_minor: int | None = None) -> RuntimePlan:
-    """``package_set``: the target's key of HANDLER_PACKAGES (``Target.runtime_packages``), never a
-    user's word; ``glibc_minor``: the target's C library (images choose theirs); default Lambda's for ``python``."""
+    """``package_set``: the target's key of HANDLER_PACKAGES (``Target.runtime_packages``: the Lambda
+    targets name their --lambda-http mode, checked before); ``glibc_minor``: the target's C library (images choose theirs); default Lambda's for ``python``."""
     python = python or host_python()
     arch = arch or host_arch()
     if python not in PYTHONS:

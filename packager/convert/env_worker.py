@@ -95,7 +95,7 @@ class _Worker:
         model = read_mlmodel(Path(request["model_dir"]))
         options = ConversionOptions(**dict(request["options"], trusted_types=tuple(request["options"]["trusted_types"])))
         records = tuple(request["records"]) if request["records"] is not None else None
-        if request["runtime"] == "native":
+        if request["as_itself"]:
             from mpack.packager.convert.native import native_model
 
             self.converted = native_model(model, records, options)

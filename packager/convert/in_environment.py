@@ -70,13 +70,13 @@ class EnvironmentConverter:
                 self._process.wait()
         self._log.close()
 
-    def convert(self, model: MLmodel, records, options: ConversionOptions, runtime: str = "onnx") -> ConvertedModel:
+    def convert(self, model: MLmodel, records, options: ConversionOptions, as_itself: bool = False) -> ConvertedModel:
         request = {
             "command": "convert",
             "model_dir": str(model.path),
             "records": list(records) if records is not None else None,
             "options": {"trusted_types": list(options.trusted_types), "allow_pickle": options.allow_pickle, "opset": options.opset},
-            "runtime": runtime,
+            "as_itself": as_itself,
         }
         return from_wire(self._ask(request), self._reference, self._boundary_records)
 

@@ -109,8 +109,9 @@ class LocalConverter:
     """Conversion in this interpreter (``--env-manager local``, ONNX files); the same interface as
     ``EnvironmentConverter``, which converts in the model's own environment."""
 
-    def convert(self, model: MLmodel, records, options: ConversionOptions, runtime: str = "onnx") -> ConvertedModel:
-        if runtime == "native":
+    def convert(self, model: MLmodel, records, options: ConversionOptions, as_itself: bool = False) -> ConvertedModel:
+        """To ONNX, or (``as_itself``) the model's own file with the contract to serve it natively."""
+        if as_itself:
             from mpack.packager.convert.native import native_model
 
             return native_model(model, records, options)

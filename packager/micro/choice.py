@@ -36,13 +36,9 @@ assert "predictions" in answer, answer
 """
 
 
-def warm_latency(service, request: dict) -> dict:
-    """p50 of answering one row and 1,000 rows of ``request``, warm, in this process (us)."""
-    return warm_latencies([service], request)[0]
-
-
 def warm_latencies(services: list, request: dict) -> list[dict]:
-    """``warm_latency`` of several services, measured in turns (one call each, round after round),
+    """p50 of answering one row and 1,000 rows of ``request``, warm, in this process (us), for several
+    services measured in turns (one call each, round after round),
     so that what else runs on the machine weighs on each of them alike."""
     one, many = _rows(request, 1), _rows(request, 1000)
     ones, manys = _p50s(services, one, 300), _p50s(services, many, 5)
@@ -50,10 +46,9 @@ def warm_latencies(services: list, request: dict) -> list[dict]:
 
 
 def _rows(request: dict, count: int) -> dict:
-    """``request`` (a table, or one tensor's rows) with ``count`` rows, its own repeated."""
+    """``request`` (a table, or tensors' rows) with ``count`` rows, its own repeated."""
     if "inputs" in request:
-        ((name, data),) = request["inputs"].items()
-        return {**request, "inputs": {name: [data[i % len(data)] for i in range(count)]}}
+        return {**request, "inputs": {name: [data[i % len(data)] for i in range(count)] for name, data in request["inputs"].items()}}
     split = request["dataframe_split"]
     data = split["data"]
     return {**request, "dataframe_split": {**split, "data": [data[i % len(data)] for i in range(count)]}}

@@ -5,8 +5,7 @@ start of the interpreter's own. ``auto`` weighs it against onnxruntime by measur
 from __future__ import annotations
 
 from mpack.packager.build_state import Artifact
-
-DIRECT_HTTP = "direct"  # the --lambda-http mode that answers HTTP events without Mangum and Starlette
+from mpack.packager.bundle.runtime_plan import DIRECT_HTTP
 
 
 class MicroRuntime:
@@ -26,6 +25,8 @@ class MicroRuntime:
             return f"--runtime micro answers HTTP events directly; --lambda-http {state.options.lambda_http} needs Mangum and Starlette"
         if converted.native:
             return "the model is shipped as itself (--runtime native)"
+        if state.options.precision in ("fp32", "fp16"):
+            return f"--precision {state.options.precision} sets an ONNX graph's precision; the micro runtime computes in Python floats (float64)"
         if converted.signature["layout"] == "tensors" and one_matrix(InputSignature.from_manifest(converted.signature)) is None:
             return "the micro runtime serves models with a column signature or one [rows, features] float tensor; this one takes other tensors"
         return None

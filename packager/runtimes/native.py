@@ -1,5 +1,6 @@
-"""``--runtime native``: the model shipped as itself with its own framework's libraries (image
-targets; a custom pyfunc always), scored during the build in the model's own environment."""
+"""``--runtime native``: the model shipped as itself with its own framework's libraries (asked for;
+a custom pyfunc always; on image targets when ONNX cannot express it), scored during the build in
+the model's own environment."""
 
 from __future__ import annotations
 
@@ -22,8 +23,9 @@ class NativeRuntime:
         from mpack.packager.check.parity import scoring_manifest
 
         converted = unit.converted
-        if state.options.precision == "fp16":
-            raise MpackError(f"--precision fp16 halves an ONNX graph; this {converted.flavor} model ships as itself (native runtime)", "drop --precision fp16, or use a model ONNX can express")
+        if state.options.precision in ("fp32", "fp16"):
+            precision = state.options.precision
+            raise MpackError(f"--precision {precision} sets an ONNX graph's precision; this {converted.flavor} model ships as itself (native runtime)", f"drop --precision {precision}, or use a model ONNX can express")
         _check_pickled_python(converted, state.plan.python)
         data = converted.model_bytes
         state.progress.note(f"{converted.flavor} shipped as itself ({converted.model_file}, {len(data) / 1024:.0f} KiB): {', '.join(converted.native['requirements'])}")

@@ -46,8 +46,9 @@ class OnnxRuntime:
             single = optimize_graph(float32_variant(converted.onnx_bytes), level) if in_float64 else graph
         except Float32Unavailable as error:
             if precision != "auto":
-                raise
+                raise MpackError(f"--precision {precision} needs the float64 graph in float32, and it cannot be: {error.message}", "build with --precision auto or fp64 (the graph ships as converted)") from None
             progress.note(f"no float32 variant: {error.message}")
+            unit.choice.setdefault("not_weighed", {})["onnx fp32"] = error.message
             return [original]
         if precision == "fp16":
             return [self._halved(converted, single, tolerance, progress)]
@@ -74,8 +75,6 @@ class OnnxRuntime:
         from mpack.packager.check.parity import scoring_manifest
         from mpack.packager.convert.precision import RangeProbe, halve_precision
 
-        if converted.native:
-            raise MpackError(f"--precision fp16 halves an ONNX graph; this {converted.flavor} model ships as itself (native runtime)", "drop --precision fp16, or use a model ONNX can express")
         halved = halve_precision(graph)
         progress.note(f"float32 weights and arithmetic halved to float16 ({len(halved) / 1024:.0f} KiB), inputs and outputs float32; parity tolerance {tolerance:g}")
         artifact = self._artifact(converted, halved, "fp16", near_ties=tolerance)

@@ -10,7 +10,8 @@ from dataclasses import replace
 
 from mpack.packager.convert.float32_choice import Latency, prefer_float32
 from mpack.packager.micro.choice import WARM_BOUND_MS, cold_start_ms, prefer_micro, warm_latencies
-from mpack.packager.runtimes import runtime_of
+from mpack.infra.errors import MpackError
+from mpack.packager.runtimes import AUTO, RUNTIMES, runtime_of
 from mpack.packager.stages.dependencies import no_packages
 
 
@@ -18,8 +19,7 @@ def choose_artifacts(state) -> None:
     for unit in state.units:
         request = unit.checks.example
         if len(unit.candidates) > 1:
-            for artifact, figures in zip(unit.candidates, warm_latencies([a.service for a in unit.candidates], request)):
-                artifact.measured.update(figures)
+            _measure_warm(state, unit, request)
         precision = _choose_precision(unit)
         chosen, runtime_reason, measured = _choose_runtime(state, unit, request)
         unit.artifact = chosen
@@ -28,6 +28,20 @@ def choose_artifacts(state) -> None:
     state.plan = runtime_of(chosen).plan(state.plan, chosen)
     if runtime_of(chosen).standard_library:
         state.installed = no_packages(state.work, state.plan.matches_host)
+
+
+def _measure_warm(state, unit, request: dict) -> None:
+    """Every candidate warm, in turns; where the model refuses the measuring rows (a fixed batch
+    size), the graph as converted ships: nothing was weighed."""
+    try:
+        figures = warm_latencies([a.service for a in unit.candidates], request)
+    except MpackError as error:
+        state.progress.warn(f"the candidates could not be measured ({error.message}); shipping {unit.candidates[0].label}")
+        unit.choice.setdefault("not_weighed", {}).update({a.label: f"not measured: {error.message}" for a in unit.candidates[1:]})
+        unit.candidates = unit.candidates[:1]
+        return
+    for artifact, measured in zip(unit.candidates, figures):
+        artifact.measured.update(measured)
 
 
 def _choose_precision(unit) -> dict | None:
@@ -59,8 +73,9 @@ def _choose_runtime(state, unit, request: dict):
     heavy = next((a for a in unit.candidates if not runtime_of(a).standard_library), None)
     if light is None or heavy is None:
         chosen = light or heavy
-        why_not = next(iter(unit.choice.get("not_weighed", {}).values()), "")
-        reason = f"--runtime {state.options.runtime}" if state.options.runtime != "auto" else why_not or "the only runtime that serves this model"
+        not_weighed = unit.choice.get("not_weighed", {})
+        why_not = next((not_weighed[name] for name, runtime in RUNTIMES.items() if runtime.standard_library and name in not_weighed), "")
+        reason = f"--runtime {state.options.runtime}" if state.options.runtime != AUTO else why_not or f"{chosen.runtime}: the only runtime that serves this model"
         return chosen, reason, {}
     measured = {}
     timer = state.other.timer if state.other else None
@@ -68,9 +83,11 @@ def _choose_runtime(state, unit, request: dict):
         for artifact in (light, heavy):
             measured[artifact.runtime] = dict(artifact.measured, cold_start_ms=_cold_start(state, unit, artifact, request, timer))
         state.progress.note("measured: " + "; ".join(_figures(name, figures) for name, figures in measured.items()))
-    else:
+    else:  # no container of the bundle's Python here: its cold start is unknown, onnxruntime is the safe choice
         measured[light.runtime] = dict(light.measured)
     light_wins, reason = prefer_micro(measured.get(light.runtime, {}))
+    if "cold_start_ms" not in measured[light.runtime]:
+        light_wins, reason = False, f"the {light.runtime} runtime's cold start could not be measured here (no container of Python {state.plan.python})"
     chosen = light if light_wins else heavy
     state.progress.note(f"runtime: {chosen.runtime}{' (standard library only)' if light_wins else ''}: {reason}")
     return chosen, reason, measured
@@ -82,7 +99,7 @@ def _figures(name: str, figures: dict) -> str:
 
 def _cold_start(state, unit, artifact, request: dict, timer) -> float:
     """The bundle this artifact would make, materialized and started in fresh processes."""
-    from mpack.packager.stages.manifest import bundle_files, bundle_manifest
+    from mpack.packager.stages.manifest import bundle_files, manifest_of
     from mpack.packager.stages.package import handler_modules_of
 
     runtime = runtime_of(artifact)
@@ -90,7 +107,7 @@ def _cold_start(state, unit, artifact, request: dict, timer) -> float:
     measuring = replace(state, plan=plan, installed=no_packages(state.work, plan.matches_host) if runtime.standard_library else state.installed)
     probe = replace(unit, artifact=artifact)
     measuring = replace(measuring, units=[probe])
-    files = bundle_files(measuring, bundle_manifest(measuring))
+    files = bundle_files(measuring, manifest_of(measuring))
     folder = state.work / f"measure-{artifact.runtime}"
     entries = state.target.entries(measuring.installed.site, files, handler_modules_of(state.target, runtime, state.options.lambda_http), runtime.standard_library, folder, measuring.precompile())
     return cold_start_ms(entries, state.work / f"measure-{artifact.runtime}-bundle", request, timer)

@@ -65,7 +65,7 @@ def _converted(unit, conversion: ConversionOptions, state):
     if as_itself:
         if model is None:
             raise MpackError(f"--runtime {options.runtime} needs an MLflow scikit-learn model, not a bare .onnx file", f"drop --runtime {options.runtime}")
-        converted = converter.convert(model, unit.example, conversion, runtime="native")
+        converted = converter.convert(model, unit.example, conversion, as_itself=True)
     elif model is None:
         converted = from_onnx_file(unit.resolved.path, None, conversion.opset)
     else:
@@ -75,7 +75,7 @@ def _converted(unit, conversion: ConversionOptions, state):
             if not (requested is None and state.target.kind == "image" and model.flavor("sklearn")):
                 raise
             state.progress.warn(f"{error.message}; shipping the model with scikit-learn instead (--runtime native)")
-            converted = converter.convert(model, unit.example, conversion, runtime="native")
+            converted = converter.convert(model, unit.example, conversion, as_itself=True)
     if model is not None and model_flavor(model) != "onnx":
         converted = replace(converted, converter=dict(converted.converter, env_manager=options.env_manager))
     return converted

@@ -10,11 +10,11 @@ from mpack.packager.bundle.manifest import MANIFEST_NAME, build_manifest, manife
 
 
 def write_manifest(state) -> None:
-    state.manifest = bundle_manifest(state)
+    state.manifest = manifest_of(state)
     state.files = bundle_files(state, state.manifest)
 
 
-def bundle_manifest(state) -> dict:
+def manifest_of(state) -> dict:
     unit, options, target = state.unit, state.options, state.target
     artifact = unit.artifact
     recorded = {**options.recorded(), **target.recorded_options(options)}

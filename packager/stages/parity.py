@@ -31,7 +31,7 @@ def _failed(state, unit, artifact) -> None:
     if artifact.required:
         raise MpackError(f"parity check failed for {artifact.label}: {failure}", "the converted model answers differently from the original; raise --tolerance if the difference is acceptable, or build with another --runtime or --precision")
     unit.choice.setdefault("not_weighed", {})[artifact.label] = f"did not pass the parity gate: {failure}"
-    state.warn(f"the {artifact.label} candidate's answers differ: {failure}; not shipping it")
+    state.progress.warn(f"the {artifact.label} candidate's answers differ: {failure}; not shipping it")
 
 
 def _passed_line(artifact, task: str) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from mpack.packager.bundle.dependencies import default_cache_dir
 from mpack.packager.check.verify import ASGI_STACK, FORBIDDEN_AT_RUNTIME, skipped
 from mpack.packager.runtimes import runtime_of
-from mpack.packager.runtimes.micro import DIRECT_HTTP
+from mpack.packager.bundle.runtime_plan import DIRECT_HTTP
 
 STANDARD_LIBRARY_ONLY = ("numpy", "onnxruntime", "aws_lambda_powertools")  # what a standard-library bundle must never import
 

@@ -15,9 +15,10 @@ from pathlib import Path
 
 from mpack.infra.errors import MpackError
 from mpack.infra.functions_host.app_config import DEFAULT_INSTANCE_MEMORY_MB, INSTANCE_MEMORY_MB
-from mpack.packager.bundle.dependencies import compile_tree
+from mpack.packager.bundle.runtime_plan import DIRECT_HTTP
 from mpack.packager.bundle.zip_writer import BundleEntry, tree_entries
 from mpack.packager.targets.handler_code import handler_code, package_dir
+from mpack.packager.targets.handler_code import precompile as precompile_code
 
 SITE_PACKAGES = ".python_packages/lib/site-packages"
 # A zip deploy larger than this is refused by the platform's deployment service (Kudu / One Deploy).
@@ -58,10 +59,7 @@ class AzureFunctionsTarget:
         code = handler_code(workdir / "code", modules, precompile=False)
         templates = package_dir("mpack.templates") / "azure"
         shutil.copyfile(templates / "function_app.py", code / "function_app.py")
-        if callable(precompile):
-            precompile(code)
-        elif precompile:
-            compile_tree(code)
+        precompile_code(code, precompile)
         requirements = "# pre-installed in .python_packages/lib/site-packages by mpack (deploy with remote build off)\n" + "".join(f"{p}\n" for p in installed_distributions(runtime_site))
         return [
             *tree_entries(runtime_site, prefix=SITE_PACKAGES + "/"),
@@ -103,5 +101,5 @@ def check_azure_options(options) -> None:
             f"--instance-memory {options.instance_memory_mb} is not a Flex Consumption instance size",
             f"choose one of {', '.join(map(str, INSTANCE_MEMORY_MB))} (MB)",
         )
-    if options.lambda_http != "direct":
+    if options.lambda_http != DIRECT_HTTP:
         raise MpackError("--lambda-http applies to Lambda targets", "drop --lambda-http for --target azure")

@@ -25,7 +25,7 @@ DEFAULT_BATCH_ROWS = 64
 
 class GpuImageTarget(ContainerImageTarget):
     name = "gpu"
-    handler_modules = ("gpu_session",)  # the loader's CUDA branch: only gpu images take it
+    handler_modules = ("gpu_session",)  # the loader's CUDA branch: Lambda and Azure bundles never take it (the HTTP app imports it)
     default_batch_rows = DEFAULT_BATCH_ROWS
     half_precision = True  # --precision fp16: a GPU computes float16 natively
     graph_optimization = "basic"  # standard operators only; the session fuses for CUDA when it loads (convert/optimize.py)

@@ -71,6 +71,15 @@ def handler_code(folder: Path, modules: frozenset[str], precompile: bool) -> Pat
     return folder
 
 
+def precompile(folder: Path, how) -> None:
+    """``how``: True (this interpreter is the bundle's), another Python's compiler
+    (infra/local/python_container.container_compiler), or False (shipped as sources)."""
+    if callable(how):
+        how(folder)
+    elif how:
+        compile_tree(folder)
+
+
 def model_folder(folder: Path, files) -> Path:
     """The state's files (the model file, mpack.json, what later stages add) as one folder."""
     shutil.rmtree(folder, ignore_errors=True)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from mpack.packager.image.build import ImageLayer, ImageRecipe, default_image_tag
 from mpack.packager.targets.handler_code import handler_code, model_folder, package_dir
+from mpack.packager.targets.handler_code import precompile as precompile_code
 from mpack.packager.targets.lambda_zip import LambdaZipTarget
 
 TASK_ROOT = "/var/task"
@@ -56,10 +57,7 @@ class LambdaImageTarget:
         model = model_folder(workdir / "model", files)
         app = handler_code(workdir / "app", modules, precompile=False)
         shutil.copyfile(package_dir("mpack.templates") / "lambda" / "mpack_handler.py", app / "mpack_handler.py")
-        if precompile:
-            from mpack.packager.bundle.dependencies import compile_tree
-
-            compile_tree(app)
+        precompile_code(app, precompile)
         layers = [ImageLayer("deps", runtime_site, TASK_ROOT), ImageLayer("model", model, TASK_ROOT), ImageLayer("app", app, TASK_ROOT)]
         environment = {"LAMBDA_TASK_ROOT": TASK_ROOT}
         entrypoint: tuple[str, ...] = ()

@@ -12,9 +12,9 @@ import shutil
 from pathlib import Path
 
 from mpack.infra.errors import MpackError
-from mpack.packager.bundle.dependencies import compile_tree
 from mpack.packager.bundle.zip_writer import BundleEntry, tree_entries
 from mpack.packager.targets.handler_code import handler_code, package_dir
+from mpack.packager.targets.handler_code import precompile as precompile_code
 
 ZIPPED_DIRECT_UPLOAD_LIMIT = 50 * 1024 * 1024
 UNZIPPED_LIMIT = 250 * 1024 * 1024
@@ -53,7 +53,7 @@ class LambdaZipTarget:
         for file in files:
             if file.name.endswith(".py"):
                 (code / file.name).write_bytes(file.data)
-        _precompile(code, precompile)
+        precompile_code(code, precompile)
         return [*tree_entries(runtime_site), *tree_entries(code), *(BundleEntry(file.name, data=file.data) for file in files if not file.name.endswith(".py"))]
 
     def check_limits(self, entries: list[BundleEntry]) -> None:
@@ -74,12 +74,3 @@ class LambdaZipTarget:
         from mpack.packager.check.verify import verify_bundle
 
         return verify_bundle(bundle, request, expected, tolerance, forbidden)
-
-
-def _precompile(folder: Path, precompile) -> None:
-    """``precompile``: True (this interpreter is the target's), a compiler for another Python
-    (infra/local/python_container.container_compiler), or False."""
-    if callable(precompile):
-        precompile(folder)
-    elif precompile:
-        compile_tree(folder)

@@ -8,7 +8,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
-from mpack.packager.convert.float32_choice import Latency, measure_latencies, measure_latency, prefer_float32
+from mpack.packager.convert.float32_choice import Latency, prefer_float32
 from mpack.packager.convert.float32_variant import Float32Unavailable, computes_in_float64, float32_variant
 from onnx import TensorProto, helper, numpy_helper
 
@@ -84,16 +84,3 @@ def test_float32_ships_only_when_it_passes_and_is_faster_beyond_noise():
     assert not prefer_float32(False, float64, Latency(10.0, 500.0))  # failed the parity gate
     assert not prefer_float32(True, float64, Latency(49.0, 1990.0))  # within noise
     assert not prefer_float32(True, float64, Latency(10.0, 2500.0))  # faster on a row, slower on a batch
-
-
-def test_latency_is_measured_on_one_row_and_on_a_thousand():
-    graph = helper.make_graph(
-        [helper.make_node("MatMul", ["x", "w"], ["y"])], "g", [helper.make_tensor_value_info("x", FLOAT, [None, 64])], [helper.make_tensor_value_info("y", FLOAT, [None, 64])],
-        [numpy_helper.from_array(np.ones((64, 64), np.float32), "w")],
-    )  # fmt: skip
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8).SerializeToString()
-    latency = measure_latency(model, {"x": np.ones((3, 64), np.float32)}, samples=3)
-    assert 0 < latency.one_row_us < latency.batch_us
-    assert set(latency.to_dict()) == {"one_row_us", "rows_1000_us"}
-    first, second = measure_latencies([model, model], {"x": np.ones((3, 64), np.float32)}, samples=3)  # taken in turn, one Latency each
-    assert 0 < first.one_row_us < first.batch_us and 0 < second.one_row_us < second.batch_us
