@@ -109,3 +109,37 @@ def test_trees_weigh_no_precision(built):
     report = built("models:/fraud/1", runtime="onnx")  # StandardScaler + GradientBoosting: scikit-learn casts to float32 itself
     assert report.runtime_choice["precision_choice"] is None and report.runtime_choice["precision"] == "fp32"
     assert json.loads(json.dumps(report.to_dict()))["runtime_choice"]["precision"] == "fp32"
+
+
+def _float64_graph(path, batch) -> str:
+    """A bare .onnx file: two float64 inputs added, then multiplied by float64 weights."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    weights = numpy_helper.from_array(np.random.default_rng(3).normal(size=(4, 3)), "w")
+    graph = helper.make_graph(
+        [helper.make_node("Add", ["a", "b"], ["s"]), helper.make_node("MatMul", ["s", "w"], ["y"])],
+        "two-inputs",
+        [helper.make_tensor_value_info("a", TensorProto.DOUBLE, [batch, 4]), helper.make_tensor_value_info("b", TensorProto.DOUBLE, [batch, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.DOUBLE, [batch, 3])],
+        [weights],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, path)
+    return str(path)
+
+
+@pytest.mark.parametrize("batch", ["N", 1])
+def test_several_float64_inputs_and_a_fixed_batch_are_weighed_or_left_as_converted(runtime_cache, tmp_path, batch):
+    """Two tensor inputs are measured together; a graph that takes exactly one row cannot be measured
+    on 1,000: it ships as converted, said so."""
+    from mpack.packager.pipeline import BuildOptions, build
+
+    report = build(BuildOptions(model=_float64_graph(tmp_path / "m.onnx", batch), output=tmp_path / "m.zip", python="3.11", cache_dir=runtime_cache))
+    choice = report.runtime_choice
+    assert report.verification["ran"] and report.parity["passed"]
+    if batch == 1:
+        assert choice["precision"] == "fp64" and "not measured" in choice["not_weighed"]["onnx fp32"]
+    else:
+        assert set(choice["precision_choice"]["measured"]) == {"fp64", "fp32"}
