@@ -50,7 +50,7 @@ class Float32Unavailable(MpackError):
 
 def computes_in_float64(onnx_bytes: bytes) -> bool:
     """Whether the graph does arithmetic on float64 tensors outside the inputs of its tree ensembles."""
-    model, types = _typed(onnx_bytes)
+    model, types = _typed(onnx_bytes, strict=False)
     kept = _feeding_trees(model.graph)
     return any(_arithmetic_in_double(node, types) for index, node in enumerate(model.graph.node) if index not in kept)
 
@@ -111,13 +111,16 @@ def float32_variant(onnx_bytes: bytes) -> bytes:
     return _checked(model, onnx_bytes)
 
 
-def _typed(onnx_bytes: bytes):
-    """The model and {value name: element type}, every value typed by onnx's strict shape inference."""
+def _typed(onnx_bytes: bytes, strict: bool = True):
+    """The model and {value name: element type} by onnx's shape inference: strict (every value typed,
+    or Float32Unavailable) for the rewrite; lenient for the question whether there is float64
+    arithmetic at all (a value onnx cannot type — a tree ensemble's output in ai.onnx.ml 5 — is not
+    counted as float64, so such a graph ships as converted)."""
     import onnx
 
     model = onnx.load_from_string(onnx_bytes)
     try:
-        inferred = onnx.shape_inference.infer_shapes(model, strict_mode=True)
+        inferred = onnx.shape_inference.infer_shapes(model, strict_mode=strict)
     except (onnx.shape_inference.InferenceError, onnx.checker.ValidationError) as exc:
         raise Float32Unavailable(f"onnx cannot type the graph's values: {str(exc).splitlines()[0][:200]}") from None
     graph = inferred.graph
