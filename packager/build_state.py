@@ -29,6 +29,7 @@ class Artifact:
     precision: str = ""  # ONNX graphs: fp64 | fp32 | fp16 (what the graph computes in)
     contract: dict = field(default_factory=dict)  # manifest fields of its own (micro: the compiled module's contract)
     checking: Any = None  # the service the parity gate scores with, when not ``service`` (fp16: every intermediate watched)
+    probe: Any = None  # fp16: the RangeProbe behind ``checking``; its check() after the gate names an overflow
     near_ties: float = 0.0  # labels may differ where the original's top two probabilities are this close
     required: bool = True  # a failed parity gate stops the build; False: the candidate is dropped, said why
     program: Any = None  # micro: the compiled program (operators, source)
@@ -65,6 +66,7 @@ class Unit:
     checks: CheckRows | None = None
     candidates: list[Artifact] = field(default_factory=list)
     dropped: list[Artifact] = field(default_factory=list)  # candidates that failed the parity gate (weighed only)
+    not_weighed: dict = field(default_factory=dict)  # runtime or candidate label -> why it was not weighed (or dropped)
     artifact: Artifact | None = None  # the one that ships
     choice: dict | None = None  # what was weighed and why (the report's runtime_choice)
 

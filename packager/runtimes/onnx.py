@@ -48,7 +48,7 @@ class OnnxRuntime:
             if precision != "auto":
                 raise MpackError(f"--precision {precision} needs the float64 graph in float32, and it cannot be: {error.message}", "build with --precision auto or fp64 (the graph ships as converted)") from None
             progress.note(f"no float32 variant: {error.message}")
-            unit.choice.setdefault("not_weighed", {})["onnx fp32"] = error.message
+            unit.not_weighed["onnx fp32"] = error.message
             return [original]
         if precision == "fp16":
             return [self._halved(converted, single, tolerance, progress)]
@@ -78,5 +78,6 @@ class OnnxRuntime:
         halved = halve_precision(graph)
         progress.note(f"float32 weights and arithmetic halved to float16 ({len(halved) / 1024:.0f} KiB), inputs and outputs float32; parity tolerance {tolerance:g}")
         artifact = self._artifact(converted, halved, "fp16", near_ties=tolerance)
-        artifact.checking = ScoringService(scoring_manifest(converted), RangeProbe(halved, graph))
+        artifact.probe = RangeProbe(halved, graph)
+        artifact.checking = ScoringService(scoring_manifest(converted), artifact.probe)
         return artifact

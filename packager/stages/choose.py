@@ -37,7 +37,7 @@ def _measure_warm(state, unit, request: dict) -> None:
         figures = warm_latencies([a.service for a in unit.candidates], request)
     except MpackError as error:
         state.progress.warn(f"the candidates could not be measured ({error.message}); shipping {unit.candidates[0].label}")
-        unit.choice.setdefault("not_weighed", {}).update({a.label: f"not measured: {error.message}" for a in unit.candidates[1:]})
+        unit.not_weighed.update({a.label: f"not measured: {error.message}" for a in unit.candidates[1:]})
         unit.candidates = unit.candidates[:1]
         return
     for artifact, measured in zip(unit.candidates, figures):
@@ -73,20 +73,16 @@ def _choose_runtime(state, unit, request: dict):
     heavy = next((a for a in unit.candidates if not runtime_of(a).standard_library), None)
     if light is None or heavy is None:
         chosen = light or heavy
-        not_weighed = unit.choice.get("not_weighed", {})
-        why_not = next((not_weighed[name] for name, runtime in RUNTIMES.items() if runtime.standard_library and name in not_weighed), "")
+        why_not = next((unit.not_weighed[name] for name, runtime in RUNTIMES.items() if runtime.standard_library and name in unit.not_weighed), "")
         reason = f"--runtime {state.options.runtime}" if state.options.runtime != AUTO else why_not or f"{chosen.runtime}: the only runtime that serves this model"
         return chosen, reason, {}
-    measured = {}
     timer = state.other.timer if state.other else None
     if state.plan.matches_host or timer is not None:
-        for artifact in (light, heavy):
-            measured[artifact.runtime] = dict(artifact.measured, cold_start_ms=_cold_start(state, unit, artifact, request, timer))
+        measured = {a.runtime: dict(a.measured, cold_start_ms=_cold_start(state, unit, a, request, timer)) for a in (light, heavy)}
         state.progress.note("measured: " + "; ".join(_figures(name, figures) for name, figures in measured.items()))
+        light_wins, reason = prefer_micro(measured[light.runtime])
     else:  # no container of the bundle's Python here: its cold start is unknown, onnxruntime is the safe choice
-        measured[light.runtime] = dict(light.measured)
-    light_wins, reason = prefer_micro(measured.get(light.runtime, {}))
-    if "cold_start_ms" not in measured[light.runtime]:
+        measured = {light.runtime: dict(light.measured)}
         light_wins, reason = False, f"the {light.runtime} runtime's cold start could not be measured here (no container of Python {state.plan.python})"
     chosen = light if light_wins else heavy
     state.progress.note(f"runtime: {chosen.runtime}{' (standard library only)' if light_wins else ''}: {reason}")
@@ -104,9 +100,8 @@ def _cold_start(state, unit, artifact, request: dict, timer) -> float:
 
     runtime = runtime_of(artifact)
     plan = runtime.plan(state.plan, artifact)
-    measuring = replace(state, plan=plan, installed=no_packages(state.work, plan.matches_host) if runtime.standard_library else state.installed)
-    probe = replace(unit, artifact=artifact)
-    measuring = replace(measuring, units=[probe])
+    installed = no_packages(state.work, plan.matches_host) if runtime.standard_library else state.installed
+    measuring = replace(state, plan=plan, installed=installed, units=[replace(unit, artifact=artifact)])
     files = bundle_files(measuring, manifest_of(measuring))
     folder = state.work / f"measure-{artifact.runtime}"
     entries = state.target.entries(measuring.installed.site, files, handler_modules_of(state.target, runtime, state.options.lambda_http), runtime.standard_library, folder, measuring.precompile())
@@ -124,5 +119,5 @@ def _report(unit, chosen, reason: str, measured: dict, precision: dict | None) -
         "micro_parity": micro.parity.to_dict() if micro else None,
         "operators": list(micro.program.operators) if micro else None,
         "precision_choice": precision,
-        "not_weighed": unit.choice.get("not_weighed", {}),
+        "not_weighed": unit.not_weighed,
     }

@@ -15,9 +15,8 @@ def check_candidates(state) -> None:
         requests = parity_requests(converted, checks.records, checks.request)
         for artifact in unit.candidates:
             artifact.parity = check_parity(converted, artifact.data, requests, checks.source, tolerance, checks.records, artifact.checking or artifact.service, artifact.near_ties)
-            probe = getattr(artifact.checking, "session", None)
-            if hasattr(probe, "check"):
-                probe.check()  # fp16: an intermediate that overflows in float16 but not in float32 stops the build
+            if artifact.probe is not None:
+                artifact.probe.check()  # fp16: an intermediate that overflows in float16 but not in float32 stops the build
             if not artifact.parity.passed:
                 _failed(state, unit, artifact)
             else:
@@ -30,7 +29,7 @@ def _failed(state, unit, artifact) -> None:
     failure = describe_failure(artifact.parity)
     if artifact.required:
         raise MpackError(f"parity check failed for {artifact.label}: {failure}", "the converted model answers differently from the original; raise --tolerance if the difference is acceptable, or build with another --runtime or --precision")
-    unit.choice.setdefault("not_weighed", {})[artifact.label] = f"did not pass the parity gate: {failure}"
+    unit.not_weighed[artifact.label] = f"did not pass the parity gate: {failure}"
     state.progress.warn(f"the {artifact.label} candidate's answers differ: {failure}; not shipping it")
 
 

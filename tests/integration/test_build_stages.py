@@ -130,14 +130,14 @@ def test_prepare_on_lambda_weighs_onnx_and_micro(prepared):
     assert micro_candidate.file == "model_micro.py" and micro_candidate.program is not None and micro_candidate.required is False  # auto: weighed, not required
     assert micro_candidate.data.decode().count("\n") > 10 and "micro" in micro_candidate.contract
     assert all(a.parity is None for a in unit.candidates), "checked by the next stage"
-    assert unit.choice["not_weighed"] == {"native": "the model converts to ONNX"}
+    assert unit.not_weighed == {"native": "the model converts to ONNX"}
 
 
 def test_prepare_on_a_container_does_not_weigh_micro_and_says_why(store, runtime_cache):
     with staged(_options(store, runtime_cache, target="container"), through="prepare") as state:
         unit = state.unit
         assert [a.runtime for a in unit.candidates] == ["onnx"]
-        assert unit.choice["not_weighed"]["micro"] == "--runtime micro builds Lambda zips (--target lambda), not --target container"
+        assert unit.not_weighed["micro"] == "--runtime micro builds Lambda zips (--target lambda), not --target container"
 
 
 def test_prepare_refuses_micro_on_azure_with_the_reason(store, runtime_cache):

@@ -82,7 +82,7 @@ def test_the_halved_graph_keeps_float32_inputs_and_outputs_and_answers_within_it
     assert {o.type.tensor_type.elem_type for o in graph.output} <= {TensorProto.FLOAT, TensorProto.INT64}
     assert _weight_bytes(half.data) * 2 == _weight_bytes(fp32_graph)
 
-    probe = half.checking.session  # the parity stage scored the halved graph with every float16 intermediate watched
+    probe = half.probe  # the parity stage scored the halved graph with every float16 intermediate watched
     assert probe.names, "the probe watches the halved graph's float16 intermediates"
     assert probe.overflows == {}
     report = half.parity
