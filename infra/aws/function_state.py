@@ -85,6 +85,7 @@ class FunctionState:
     image_uri: str | None = None  # image functions: the digest-pinned image they run
     file_systems: tuple = ()  # EFS mounts (FileSystemConfigs): SnapStart refuses them
     ephemeral_mb: int = 512  # /tmp size: SnapStart allows 512 MB at most
+    descriptions: dict = field(default_factory=dict)  # version -> its description (mpack records the model it serves there)
 
     def version_like_latest(self) -> str | None:
         """The newest published version with $LATEST's code and settings, if any."""
@@ -120,9 +121,10 @@ def read_state(aws: Aws, name: str, alias: str, provisioned: bool = False) -> Fu
         raise aws_error(exc, f"read function {name}") from None
     config = function["Configuration"]
     try:
-        versions, version_settings = {}, {}
+        versions, version_settings, descriptions = {}, {}, {}
         for page in client.get_paginator("list_versions_by_function").paginate(FunctionName=name):
             versions.update({v["Version"]: v["CodeSha256"] for v in page["Versions"]})
+            descriptions.update({v["Version"]: v.get("Description") or "" for v in page["Versions"]})
             version_settings.update({v["Version"]: dict(settings_of(v), Role=v.get("Role")) for v in page["Versions"]})
         alias_state = _alias(client, name, alias)
         url_auth = _url_auth(client, name, alias)
@@ -148,6 +150,7 @@ def read_state(aws: Aws, name: str, alias: str, provisioned: bool = False) -> Fu
         image_uri=(function.get("Code") or {}).get("ImageUri"),
         file_systems=tuple(c.get("Arn", "") for c in config.get("FileSystemConfigs") or ()),
         ephemeral_mb=(config.get("EphemeralStorage") or {}).get("Size") or 512,
+        descriptions=descriptions,
     )
 
 

@@ -51,6 +51,7 @@ def desired_function(settings: DeploySettings, aws=None):
     """What to deploy. ``bundle`` is a zip, or (not a file) a local lambda-image tag, which needs ``aws``
     to know its repository's registry."""
     from mpack.infra.aws.function_state import DesiredFunction, code_sha256
+    from mpack.infra.aws.served import model_record
     from mpack.infra.local.function_config import FunctionConfig, parse_environment
 
     if settings.bundle is None:
@@ -88,7 +89,7 @@ def desired_function(settings: DeploySettings, aws=None):
         function_url=settings.function_url,
         bucket=settings.bucket,
         input_example=manifest["input_example"],
-        model=f"{model['name']} {model['version']} ({model['source']})",
+        model=model_record(str(model["name"]), str(model["version"]), str(model["source"])),
         provisioned=settings.provisioned,
         image=image,
         snapstart=settings.snapstart,
