@@ -13,6 +13,7 @@ from pathlib import Path
 from mpack.infra.aws.session import Aws, aws_error
 
 PREVIOUS = re.compile(r"previous=(\d+)")
+SINCE = re.compile(r"since=(\d+)")
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,7 @@ class AliasState:
     weights: dict  # additional version -> weight (0-1)
     revision_id: str | None
     previous: str | None  # the version served before mpack last moved it
+    since: int | None = None  # a canary: when it started (epoch seconds), which its bake counts from
 
 
 @dataclass(frozen=True)
@@ -160,8 +162,8 @@ def _alias(client, name: str, alias: str) -> AliasState | None:
     except client.exceptions.ResourceNotFoundException:
         return None
     weights = (found.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
-    previous = PREVIOUS.search(found.get("Description") or "")
-    return AliasState(found["FunctionVersion"], dict(weights), found.get("RevisionId"), previous.group(1) if previous else None)
+    previous, since = PREVIOUS.search(found.get("Description") or ""), SINCE.search(found.get("Description") or "")
+    return AliasState(found["FunctionVersion"], dict(weights), found.get("RevisionId"), previous.group(1) if previous else None, int(since.group(1)) if since else None)
 
 
 def _url_auth(client, name: str, alias: str) -> str | None:

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 
 DESCRIPTION_LIMIT = 256  # Lambda's, for function, version and alias descriptions
-ALIAS_SUFFIX_ROOM = 32  # "; previous=NNN" and what a canary's alias description adds
+ALIAS_SUFFIX_ROOM = 48  # "; previous=NNNNN" and a canary's "; since=EPOCH"
 RECORD = re.compile(r"^mpack: (?P<name>.+) (?P<version>\S+) \((?P<source>.*?)\)(?:;.*)?$")
 
 

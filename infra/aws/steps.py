@@ -245,7 +245,7 @@ class MoveAlias:
     def apply(self, ctx: DeployContext) -> None:
         version = self.version or ctx.version
         client = ctx.aws.lambda_
-        description = f"mpack: {ctx.desired.model}" + (f"; previous={self.previous}" if self.previous else "")
+        description = f"mpack: {ctx.desired.model}" + (f"; previous={self.previous}" if self.previous else "") + (f"; since={int(time.time())}" if self.weight is not None else "")
         if self.weight is not None:
             settings = {"FunctionVersion": self.primary, "RoutingConfig": {"AdditionalVersionWeights": {version: self.weight}}}
         else:
