@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from mpack.infra.azure.session import AzureSession, azure_call
+from mpack.infra.azure.session import AzureSession, azure_call, sdk
 from mpack.infra.errors import MpackError
 
 RELEASED_BLOB = "released-package.zip"  # the name Flex Consumption's One Deploy reads
@@ -101,7 +101,7 @@ def read_state(session: AzureSession) -> AppState:
 
 def _canary(session: AzureSession, app: str, config) -> tuple[SlotState | None, float]:
     """The canary slot (if any) and the share of production's traffic routed to it."""
-    from azure.core.exceptions import ResourceNotFoundError
+    ResourceNotFoundError = sdk("azure.core.exceptions").ResourceNotFoundError
 
     group = session.target.resource_group
     with azure_call(f"read the configuration of {app}"):

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mpack.infra.azure.app_state import CANARY_SLOT, PACKAGES_CONTAINER, RUN_FROM_PACKAGE, SETTING_PREVIOUS, AppState, read_state
-from mpack.infra.azure.session import AzureSession, azure_call
+from mpack.infra.azure.session import AzureSession, azure_call, sdk
 from mpack.infra.azure.steps import ArchivePackage, ArchiveServing, AzureContext, CreateSlot, OneDeploy, PointAppAtPackage, ReleasePackage, RouteTraffic, SmokeTest, SyncTriggers, UploadPackage, shown
 from mpack.infra.errors import MpackError
 from mpack.infra.functions_host.app_config import instance_memory_mb
@@ -227,8 +227,6 @@ def _packages_container(session: AzureSession, state: AppState, given: str | Non
             f"{state.name} has no storage connection string to hold its packages",
             "pass --package-container https://ACCOUNT.blob.core.windows.net/CONTAINER and --storage-connection-string for that account",
         )
-    from azure.storage.blob import BlobServiceClient
-
     with azure_call("open the app's storage account"):
-        url = BlobServiceClient.from_connection_string(connection).url.rstrip("/")
+        url = sdk("azure.storage.blob").BlobServiceClient.from_connection_string(connection).url.rstrip("/")
     return f"{url}/{PACKAGES_CONTAINER}", connection

@@ -18,11 +18,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from mpack.infra.errors import MpackError
+from mpack.infra.extras import require
 
 ARM_ENDPOINT_ENV = "MPACK_AZURE_ARM_ENDPOINT"
 TOKEN_ENV = "MPACK_AZURE_ACCESS_TOKEN"
 SUBSCRIPTION_ENV = "AZURE_SUBSCRIPTION_ID"
 STORAGE_ENV = "AZURE_STORAGE_CONNECTION_STRING"
+
+
+def sdk(module: str):
+    """A module of Azure's SDK: mpack's [azure] extra, not its core install."""
+    return require(module, "azure", "talking to Azure (deploy, promote, rollback of an azure bundle)")
 
 
 class StaticToken:
@@ -32,9 +38,7 @@ class StaticToken:
         self._token = token
 
     def get_token(self, *scopes, **kwargs):
-        from azure.core.credentials import AccessToken
-
-        return AccessToken(self._token, int(time.time()) + 3600)
+        return sdk("azure.core.credentials").AccessToken(self._token, int(time.time()) + 3600)
 
 
 @dataclass
@@ -58,16 +62,13 @@ class AzureSession:
             if token:
                 self._credential = StaticToken(token)
             else:
-                from azure.identity import DefaultAzureCredential
-
-                self._credential = DefaultAzureCredential(exclude_interactive_browser_credential=True)
+                self._credential = sdk("azure.identity").DefaultAzureCredential(exclude_interactive_browser_credential=True)
         return self._credential
 
     @property
     def web(self):
         if self._web is None:
-            from azure.mgmt.web import WebSiteManagementClient
-
+            WebSiteManagementClient = sdk("azure.mgmt.web").WebSiteManagementClient
             endpoint = os.environ.get(ARM_ENDPOINT_ENV)
             options = {"base_url": endpoint, "credential_scopes": ["https://management.azure.com/.default"]} if endpoint else {}
             self._web = WebSiteManagementClient(self.credential, self.target.subscription, **options)
@@ -76,15 +77,12 @@ class AzureSession:
     def container(self, container_url: str, connection_string: str | None = None):
         """A ContainerClient for ``https://ACCOUNT.blob.core.windows.net/CONTAINER`` (or Azurite's
         ``http://127.0.0.1:10000/devstoreaccount1/CONTAINER``)."""
-        from azure.storage.blob import ContainerClient
-
+        blob = sdk("azure.storage.blob")
         connection = connection_string or self.target.storage_connection_string
         name = container_url.rstrip("/").rsplit("/", 1)[-1]
         if connection:
-            from azure.storage.blob import BlobServiceClient
-
-            return BlobServiceClient.from_connection_string(connection).get_container_client(name)
-        return ContainerClient.from_container_url(container_url, credential=self.credential)
+            return blob.BlobServiceClient.from_connection_string(connection).get_container_client(name)
+        return blob.ContainerClient.from_container_url(container_url, credential=self.credential)
 
 
 def resolve_subscription(given: str | None) -> str:
@@ -97,23 +95,22 @@ def resolve_subscription(given: str | None) -> str:
 @contextmanager
 def azure_call(what: str):
     """Azure's errors as MpackError, naming ``what`` was being done."""
-    from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ResourceNotFoundError, ServiceRequestError
-
+    errors = sdk("azure.core.exceptions")
     try:
         yield
-    except ClientAuthenticationError as exc:
+    except errors.ClientAuthenticationError as exc:
         raise MpackError(
             f"Azure refused the credentials while trying to {what}: {_first_line(exc)}", f"sign in (az login), set AZURE_CLIENT_ID/AZURE_TENANT_ID/AZURE_CLIENT_SECRET, or {TOKEN_ENV}"
         ) from None
-    except ResourceNotFoundError as exc:
+    except errors.ResourceNotFoundError as exc:
         raise MpackError(
             f"not found while trying to {what}: {_first_line(exc)}", "check the names (--app, --resource-group, --subscription); create the app first (mpack export --format bicep)"
         ) from None
-    except HttpResponseError as exc:
+    except errors.HttpResponseError as exc:
         status = getattr(exc, "status_code", None)
         hint = "the identity lacks a role on this resource (Website Contributor on the app, Storage Blob Data Contributor on the container)" if status == 403 else "see Azure's message"
         raise MpackError(f"Azure answered {status} while trying to {what}: {_first_line(exc)}", hint) from None
-    except ServiceRequestError as exc:
+    except errors.ServiceRequestError as exc:
         raise MpackError(f"cannot reach Azure while trying to {what}: {_first_line(exc)}", "check the network, proxy settings and MPACK_AZURE_ARM_ENDPOINT") from None
 
 

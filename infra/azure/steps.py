@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from mpack.infra.azure.app_state import ARCHIVE_PREFIX, MODEL_KEY, PREVIOUS_KEY, RELEASED_BLOB, RUN_FROM_PACKAGE, SETTING_PREVIOUS, SETTING_PREVIOUS_SHA, SETTING_SHA, SHA_KEY
-from mpack.infra.azure.session import AzureSession
+from mpack.infra.azure.session import AzureSession, sdk
 from mpack.infra.errors import MpackError, redact_credentials
 
 ARM_API_VERSION = "2024-04-01"
@@ -101,8 +101,7 @@ class OneDeploy:
         return "deploy it: One Deploy (remote build off: the package carries its .python_packages)"
 
     def apply(self, ctx: AzureContext) -> None:
-        from azure.core.rest import HttpRequest
-
+        HttpRequest = sdk("azure.core.rest").HttpRequest
         target = ctx.session.target
         url = f"/subscriptions/{target.subscription}/resourceGroups/{target.resource_group}/providers/Microsoft.Web/sites/{target.app}/extensions/onedeploy?api-version={ARM_API_VERSION}"
         body = {"properties": {"packageUri": self.package_url, "remoteBuild": False}}
@@ -156,8 +155,7 @@ class PointAppAtPackage:
         return f"set {RUN_FROM_PACKAGE} of {where} to package {self.sha[:12]} ({where} restarts on it){kept}"
 
     def apply(self, ctx: AzureContext) -> None:
-        from azure.mgmt.web.models import StringDictionary
-
+        StringDictionary = sdk("azure.mgmt.web.models").StringDictionary
         target, apps = ctx.session.target, ctx.session.web.web_apps
         if self.slot:
             settings = dict(apps.list_application_settings_slot(target.resource_group, target.app, self.slot).properties or {})
@@ -202,8 +200,7 @@ class CreateSlot:
         return f"create deployment slot {self.slot} on the app's plan"
 
     def apply(self, ctx: AzureContext) -> None:
-        from azure.mgmt.web.models import Site
-
+        Site = sdk("azure.mgmt.web.models").Site
         target = ctx.session.target
         envelope = Site(location=self.location, server_farm_id=self.server_farm_id, kind="functionapp,linux", reserved=True)
         ctx.session.web.web_apps.begin_create_or_update_slot(target.resource_group, target.app, self.slot, envelope).result()
@@ -224,11 +221,10 @@ class RouteTraffic:
         return f"route {self.percent:g}% of production's traffic to slot {self.slot} ({self.slot_host})"
 
     def apply(self, ctx: AzureContext) -> None:
-        from azure.mgmt.web.models import Experiments, RampUpRule, SiteConfigResource
-
-        rules = [RampUpRule(name=self.slot, action_host_name=self.slot_host, reroute_percentage=self.percent)] if self.percent else []
+        models = sdk("azure.mgmt.web.models")
+        rules = [models.RampUpRule(name=self.slot, action_host_name=self.slot_host, reroute_percentage=self.percent)] if self.percent else []
         target = ctx.session.target
-        ctx.session.web.web_apps.update_configuration(target.resource_group, target.app, SiteConfigResource(experiments=Experiments(ramp_up_rules=rules)))
+        ctx.session.web.web_apps.update_configuration(target.resource_group, target.app, models.SiteConfigResource(experiments=models.Experiments(ramp_up_rules=rules)))
 
 
 @dataclass(frozen=True)
@@ -254,14 +250,13 @@ def _upload(container, blob: str, path: Path, metadata: dict) -> None:
 
 def read_only_url(container, blob: str) -> str:
     """The blob's URL with a read-only SAS signed by the account key of the connection string."""
-    from azure.storage.blob import BlobSasPermissions, generate_blob_sas
-
+    storage = sdk("azure.storage.blob")
     credential = container.credential
     key = getattr(credential, "account_key", None)
     if not key:
         raise MpackError("a run-from-package URL needs the storage account key to sign it", "pass --storage-connection-string (or set AZURE_STORAGE_CONNECTION_STRING) for the packages' account")
     expiry = datetime.now(UTC) + SAS_LIFETIME
-    sas = generate_blob_sas(container.account_name, container.container_name, blob, account_key=key, permission=BlobSasPermissions(read=True), expiry=expiry)
+    sas = storage.generate_blob_sas(container.account_name, container.container_name, blob, account_key=key, permission=storage.BlobSasPermissions(read=True), expiry=expiry)
     return f"{container.get_blob_client(blob).url}?{sas}"
 
 

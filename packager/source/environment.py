@@ -27,6 +27,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from mpack.infra.errors import MpackError
+from mpack.infra.extras import require_extra
 from mpack.packager.source.requirements import PYFUNC_FRAMEWORK, LoggedEnvironment, package_name
 
 ENV_MANAGERS = ("uv", "local")
@@ -64,7 +65,9 @@ def check_env_manager(name: str) -> str:
 
 
 def local_environment(logged: LoggedEnvironment) -> ModelEnvironment:
-    """This interpreter, if it has the Python and framework the model was logged with."""
+    """This interpreter, if it has mpack's [local] extra (the converters) and the Python and
+    framework the model was logged with."""
+    require_extra("local", "--env-manager local (loading and converting the model in this process)")
     here = f"{sys.version_info.major}.{sys.version_info.minor}"
     if logged.python and logged.python != here:
         raise MpackError(
