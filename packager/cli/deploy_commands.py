@@ -97,7 +97,7 @@ def _azure_smoke_test(ctx: typer.Context, smoke_test: str) -> str:
 
 def _aws_settings(ctx: typer.Context, bundle: Path, cache_dir: Optional[Path], arch: Optional[str]):
     """The deployer's settings for an AWS deploy (--cache-dir and --arch are never read from the settings file)."""
-    from mpack.packager.cli.deploy import KEEP_URL, DeploySettings
+    from mpack.packager.deploy.aws_settings import KEEP_URL, DeploySettings
 
     given = _flags_or_file(ctx)
     return DeploySettings(
@@ -178,7 +178,7 @@ def rollback(
 def _move(action: str, function, alias: str, region, platform, azure: tuple, plan: bool, yes: bool, as_json: bool, debug: bool) -> None:
     """promote / rollback: the AWS alias, or (--platform azure) the app's package and traffic."""
     from mpack.packager.cli.azure_deploy import AzureSettings, platform_of, release
-    from mpack.packager.cli.deploy import DeploySettings
+    from mpack.packager.deploy.aws_settings import DeploySettings
 
     with _error_boundary(as_json, debug):
         chosen = platform_of(platform, None)
@@ -217,7 +217,7 @@ def export_command(
     import yaml
     from mpack.infra.aws.iac_export import FORMATS, export_template
     from mpack.packager.cli.azure_deploy import platform_of
-    from mpack.packager.cli.deploy import DeploySettings, desired_function
+    from mpack.packager.deploy.aws_settings import DeploySettings, desired_function
 
     with _error_boundary(False, debug):
         if fmt in KUBERNETES_FORMATS:
@@ -276,7 +276,8 @@ def _azure_template(bundle: Path, fmt: str) -> str:
 def _release(action: str, settings, plan: bool, yes: bool, as_json: bool, debug: bool) -> None:
     from mpack.infra.aws import deployer
     from mpack.infra.aws.session import Aws
-    from mpack.packager.cli.deploy import confirm, desired_function, region_of, smoke_tester
+    from mpack.packager.cli.deploy import confirm
+    from mpack.packager.deploy.aws_settings import desired_function, region_of, smoke_tester
 
     with _error_boundary(as_json, debug):
         if settings.function_url == "public":

@@ -1,0 +1,1 @@
+"""Deploying outside the command line: the settings every way of deploying checks."""
