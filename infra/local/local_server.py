@@ -32,9 +32,10 @@ MAX_CONNECTIONS = 256  # and so at most this many connection threads
 
 class LocalServer:
     def __init__(
-        self, function: LocalLambda, host: str = "127.0.0.1", port: int = 3000, async_retries: int = 2, async_retry_delay_s: float = 60.0, log=None, idle_timeout_s: float = IDLE_TIMEOUT_S
+        self, function: LocalLambda, host: str = "127.0.0.1", port: int = 3000, async_retries: int = 2, async_retry_delay_s: float = 60.0, log=None, idle_timeout_s: float = IDLE_TIMEOUT_S, aliases: tuple[str, ...] = ()
     ) -> None:
         self.function = function
+        self.aliases = tuple(aliases)  # qualifiers answered as $LATEST: what a client written for a deployed alias invokes
         self.async_retries, self.async_retry_delay_s, self.log = async_retries, async_retry_delay_s, log
         self._server = WireServer(
             host, port, self._route, GATEWAY_LIMIT, "mpack-serve",
@@ -68,7 +69,7 @@ class LocalServer:
         if function == RIE_FUNCTION_NAME:  # the name AWS's Runtime Interface Emulator documents
             function = config.name
         qualifier = qualifier or named_qualifier or "$LATEST"
-        if function != config.name or qualifier != "$LATEST":
+        if function != config.name or qualifier not in ("$LATEST", *self.aliases):
             arn = config.arn.rsplit(":", 1)[0] + f":{function}" + (f":{qualifier}" if qualifier != "$LATEST" else "")
             return _aws_error(404, "ResourceNotFoundException", f"Function not found: {arn}")
         kind = request.headers.get("x-amz-invocation-type", "RequestResponse")

@@ -126,7 +126,7 @@ def answer_failure(payload: bytes, event: str) -> str | None:
     return None
 
 
-def serve_until_stopped(function, host: str, port: int, announce, async_retries: int = 2, async_retry_delay_s: float = 60.0, log=None, idle_timeout_s: float = 60.0) -> None:
+def serve_until_stopped(function, host: str, port: int, announce, async_retries: int = 2, async_retry_delay_s: float = 60.0, log=None, idle_timeout_s: float = 60.0, aliases: tuple[str, ...] = ()) -> None:
     """Serve until SIGINT or SIGTERM, then stop every instance."""
     from mpack.infra.local.local_server import LocalServer
 
@@ -137,7 +137,7 @@ def serve_until_stopped(function, host: str, port: int, announce, async_retries:
         function.close()
         raise MpackError(f"--port {port} is not a TCP port", "use a number from 1 to 65535 (0: any free port)")
     try:
-        server = LocalServer(function, host, port, async_retries, async_retry_delay_s, log, idle_timeout_s)
+        server = LocalServer(function, host, port, async_retries, async_retry_delay_s, log, idle_timeout_s, aliases)
     except (OSError, OverflowError) as exc:
         function.close()
         raise MpackError(f"cannot listen on {host}:{port}: {getattr(exc, 'strerror', None) or exc}", "pick another --port, or stop what is using it") from None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 import threading
 from pathlib import Path
@@ -91,6 +92,7 @@ def serve(
         60.0, "--idle-timeout", min=0.001, help="Close a connection that sends no request for this many seconds (from its opening or its last answer), or takes longer to send one."
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only REPORT lines, not the function's own logs."),
+    alias: list[str] = typer.Option([], "--alias", help="Also answer Invoke API calls qualified by this alias (repeatable), as $LATEST: a client written for a deployed alias runs unchanged."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
 ) -> None:
     """Serve a bundle locally: the Lambda Invoke API (boto3 works against it) and an HTTP gateway."""
@@ -107,7 +109,10 @@ def serve(
     with _error_boundary(False, debug):
         from mpack.packager.cli.functions_local import is_functions_app
 
+        _check_aliases(alias)
         if is_functions_app(bundle):
+            if alias:
+                raise MpackError("--alias applies to Lambda bundles", "an azure bundle is served by the local Functions host; drop --alias")
             _serve_functions_app(ctx, options, host, port, max_concurrency, quiet, idle_timeout)
             return
         function = open_function(options, max_concurrency, on_result=show)
@@ -115,7 +120,7 @@ def serve(
 
         def announce(url: str) -> None:
             _stderr.print(f"mpack serve: [bold]{config.name}[/bold] ({config.handler}), {config.memory_mb} MB, {config.timeout_s:g} s timeout, up to {max_concurrency} instances")
-            _stderr.print(f"  Invoke API    {url}/2015-03-31/functions/{config.name}/invocations", soft_wrap=True)
+            _stderr.print(f"  Invoke API    {url}/2015-03-31/functions/{config.name}/invocations" + (f" (aliases {', '.join(alias)} = $LATEST)" if alias else ""), soft_wrap=True)
             _stderr.print(f"  HTTP gateway  {url}/invocations", soft_wrap=True)
             _stderr.print("  Ctrl-C to stop")
 
@@ -124,7 +129,16 @@ def serve(
                 sys.stderr.write(text + "\n")
                 sys.stderr.flush()
 
-        serve_until_stopped(function, host, port, announce, async_retries, async_retry_delay, note, idle_timeout)
+        serve_until_stopped(function, host, port, announce, async_retries, async_retry_delay, note, idle_timeout, tuple(alias))
+
+
+ALIAS_NAME = re.compile(r"(?!^[0-9]+$)[A-Za-z0-9_-]{1,128}")  # Lambda's: a number would be a version
+
+
+def _check_aliases(aliases: list[str]) -> None:
+    for name in aliases:
+        if not ALIAS_NAME.fullmatch(name) or name == "$LATEST":
+            raise MpackError(f"--alias {name!r} is not a Lambda alias name", "1-128 letters, digits, hyphens or underscores, not only digits")
 
 
 def _given(ctx: typer.Context, name: str, value):
