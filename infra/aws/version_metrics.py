@@ -30,23 +30,29 @@ class VersionMetrics:
 
 def version_metrics(aws: Aws, function: str, alias: str, version: str, since: float, until: float) -> VersionMetrics:
     dimensions = [{"Name": "FunctionName", "Value": function}, {"Name": "Resource", "Value": f"{function}:{alias}"}, {"Name": "ExecutedVersion", "Value": version}]
-    queries = {"invocations": ("Invocations", "Sum"), "errors": ("Errors", "Sum"), "p99": ("Duration", "p99"), "maximum": ("Duration", "Maximum")}
+    client = aws.client("cloudwatch")
+    window = {"StartTime": datetime.fromtimestamp(since, UTC), "EndTime": datetime.fromtimestamp(until, UTC)}
+
+    def query(statistics: dict) -> dict:
+        queries = [
+            {"Id": key, "MetricStat": {"Metric": {"Namespace": "AWS/Lambda", "MetricName": metric, "Dimensions": dimensions}, "Period": PERIOD_S, "Stat": stat}, "ReturnData": True}
+            for key, (metric, stat) in statistics.items()
+        ]
+        answer = client.get_metric_data(MetricDataQueries=queries, **window)
+        return {result["Id"]: [v for v in result.get("Values", []) if v is not None] for result in answer.get("MetricDataResults", [])}
+
     try:
-        answer = aws.client("cloudwatch").get_metric_data(
-            MetricDataQueries=[
-                {"Id": key, "MetricStat": {"Metric": {"Namespace": "AWS/Lambda", "MetricName": metric, "Dimensions": dimensions}, "Period": PERIOD_S, "Stat": stat}, "ReturnData": True}
-                for key, (metric, stat) in queries.items()
-            ],
-            StartTime=datetime.fromtimestamp(since, UTC),
-            EndTime=datetime.fromtimestamp(until, UTC),
-        )
+        values = query({"invocations": ("Invocations", "Sum"), "errors": ("Errors", "Sum"), "maximum": ("Duration", "Maximum")})
     except Exception as exc:  # noqa: BLE001 - translated with context
         raise aws_error(exc, f"read the CloudWatch metrics of {function} version {version}") from None
-    values = {result["Id"]: [v for v in result.get("Values", []) if v is not None] for result in answer.get("MetricDataResults", [])}
     invocations, errors = sum(values.get("invocations", [])), sum(values.get("errors", []))
     if not invocations:
         return VersionMetrics(version, 0.0, errors, None, "no requests")
-    if values.get("p99"):
-        return VersionMetrics(version, invocations, errors, max(values["p99"]), "p99")  # the worst minute's p99
+    try:
+        p99 = query({"p99": ("Duration", "p99")}).get("p99")
+    except Exception:  # noqa: BLE001 - a service without percentiles (an emulator): the maximum stands in, said so
+        p99 = None
+    if p99:
+        return VersionMetrics(version, invocations, errors, max(p99), "p99")  # the worst minute's p99
     maximum = max(values["maximum"]) if values.get("maximum") else None
-    return VersionMetrics(version, invocations, errors, maximum, "maximum (no percentile reported)")
+    return VersionMetrics(version, invocations, errors, maximum, "maximum: no percentile reported")

@@ -7,7 +7,7 @@ import sys
 
 import click
 import typer
-from mpack.packager.cli import build_commands, deploy_commands, local_commands
+from mpack.packager.cli import build_commands, deploy_commands, local_commands, sync_commands
 from mpack.packager.cli.boundary import stderr
 from rich.markup import escape
 from typer.core import TyperCommand, TyperGroup
@@ -52,6 +52,7 @@ COMMANDS = {
     "promote": deploy_commands.promote,
     "rollback": deploy_commands.rollback,
     "export": deploy_commands.export_command,
+    "sync": sync_commands.sync,
 }
 for _name, _function in COMMANDS.items():
     app.command(_name, cls=LiteralHelpCommand)(_function)

@@ -1,0 +1,183 @@
+"""Releases declared beside the code: ``[[release]]`` tables in ``mpack.toml`` (or ``[[tool.mpack.release]]`` in
+``pyproject.toml``). Every key is checked here, once, so a typo never releases with a default: unknown keys are
+refused naming the known ones, values are typed, durations read ("15m", "1h30m", "90s")."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mpack.infra.errors import MpackError
+
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")  # goes into tag keys and the lease's alias name
+DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+PLATFORMS = ("aws",)
+# build options a release may set, as `mpack build` spells them -> BuildOptions field
+BUILD_KEYS = {"target": "target", "env-manager": "env_manager", "python": "python", "arch": "arch", "runtime": "runtime", "precision": "precision", "tolerance": "tolerance", "lambda-http": "lambda_http", "allow-pickle": "allow_pickle"}
+# deploy options, as `mpack deploy` spells them -> DeploySettings field
+DEPLOY_KEYS = {
+    "alias": "alias", "memory": "memory_mb", "timeout": "timeout_s", "role": "role", "env": "environment", "reserved": "reserved", "provisioned": "provisioned",
+    "function-url": "function_url", "bucket": "bucket", "repository": "repository", "region": "region", "smoke-test": "smoke_test", "snapstart": "snapstart",
+}  # fmt: skip
+GATE_KEYS = ("max-error-rate", "max-p99-ms", "max-p99-ratio")
+RELEASE_KEYS = ("name", "model", "platform", "function", "canary", "bake", "tracking-uri", "registry-uri", *GATE_KEYS, *BUILD_KEYS, *DEPLOY_KEYS)
+TYPES = {"memory": int, "timeout": int, "reserved": int, "provisioned": int, "canary": float, "tolerance": float, "snapstart": bool, "allow-pickle": bool, "max-error-rate": float, "max-p99-ms": float, "max-p99-ratio": float}
+DEFAULT_BAKE_S = 600
+
+
+@dataclass(frozen=True)
+class Gates:
+    """A canary is promoted after its bake when its error rate and p99 latency stay within these; the defaults are
+    stated in docs/sync.md. A canary that received no request during the bake passes (as CodeDeploy's alarms do)."""
+
+    max_error_rate: float = 1.0  # percent of the canary's invocations
+    max_p99_ms: float | None = None  # absolute bound, when given
+    max_p99_ratio: float = 1.5  # the canary's p99 at most this times the stable version's (when the stable one had traffic)
+
+
+@dataclass(frozen=True)
+class Release:
+    name: str
+    model: str  # models:/NAME@ALIAS (the alias decides) or models:/NAME/VERSION (pinned)
+    platform: str
+    function: str
+    canary: float | None  # percent; None: all at once
+    bake_s: int
+    gates: Gates
+    build: dict = field(default_factory=dict)  # BuildOptions fields
+    deploy: dict = field(default_factory=dict)  # DeploySettings fields
+    tracking_uri: str | None = None
+    registry_uri: str | None = None
+
+    @property
+    def model_name(self) -> str:
+        return _model_reference(self.model)[0]
+
+    @property
+    def reference(self) -> str:
+        """``@champion`` or ``3``."""
+        return _model_reference(self.model)[1]
+
+    @property
+    def alias(self) -> str:
+        return self.deploy.get("alias", "live")
+
+
+def load_releases(path: Path | None = None, folder: Path | None = None) -> tuple[list[Release], Path]:
+    """The releases of ``path``, else of mpack.toml / pyproject.toml in ``folder``."""
+    candidates = [path] if path else [(folder or Path.cwd()) / "mpack.toml", (folder or Path.cwd()) / "pyproject.toml"]
+    for candidate in candidates:
+        if not candidate.is_file():
+            if path:
+                raise MpackError(f"{path} does not exist", "pass the file that declares the releases ([[release]] tables)")
+            continue
+        tables = _release_tables(candidate)
+        if tables is None:
+            continue
+        releases = [parse_release(table, f"{candidate}: release {index + 1}") for index, table in enumerate(tables)]
+        names = [r.name for r in releases]
+        duplicated = sorted({n for n in names if names.count(n) > 1})
+        if duplicated:
+            raise MpackError(f"{candidate}: release name {', '.join(duplicated)} is used twice", "each release needs its own name: it keys the registry's tags and the lease")
+        return releases, candidate
+    raise MpackError("no releases declared", "add [[release]] tables to mpack.toml (or [[tool.mpack.release]] to pyproject.toml), or pass --config FILE; see docs/sync.md")
+
+
+def _release_tables(path: Path) -> list | None:
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise MpackError(f"{path} is not valid TOML: {exc}", "fix the file") from None
+    tables = data.get("release") if path.name != "pyproject.toml" else data.get("tool", {}).get("mpack", {}).get("release")
+    if tables is None:
+        return None
+    if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables) or not tables:
+        raise MpackError(f"{path}: release must be an array of tables", "write each release as a [[release]] table")
+    return tables
+
+
+def parse_release(table: dict, where: str) -> Release:
+    unknown = sorted(set(table) - set(RELEASE_KEYS))
+    if unknown:
+        raise MpackError(f"{where}: unknown key(s) {', '.join(unknown)}", f"known keys: {', '.join(RELEASE_KEYS)}")
+    values = {key: _typed(key, value, where) for key, value in table.items()}
+    for key in ("name", "model", "function"):
+        if not values.get(key):
+            raise MpackError(f"{where}: {key} is missing", 'e.g. name = "fraud-prod", model = "models:/fraud@champion", function = "fraud"')
+    name = values["name"]
+    if not NAME.match(name):
+        raise MpackError(f"{where}: release name {name!r} is not usable", "letters, digits, - and _ (at most 63), starting with a letter or digit")
+    where = f"{where} ({name})"
+    _model_reference(values["model"], where)
+    platform = values.get("platform", "aws")
+    if platform not in PLATFORMS:
+        hint = "Azure releases are not synced yet (see docs/not-yet.md): deploy with mpack deploy --platform azure" if platform == "azure" else f"one of {', '.join(PLATFORMS)}"
+        raise MpackError(f"{where}: platform {platform!r} cannot be synced", hint)
+    canary = values.get("canary")
+    if canary is not None and not 0 < canary < 100:
+        raise MpackError(f"{where}: canary = {canary:g} is not a percentage between 0 and 100", "e.g. canary = 10; omit it to release all at once")
+    bake = parse_duration(values["bake"], f"{where}: bake") if "bake" in values else DEFAULT_BAKE_S
+    gates = Gates(**{key.replace("-", "_"): values[key] for key in GATE_KEYS if key in values})
+    if gates.max_error_rate < 0 or (gates.max_p99_ms is not None and gates.max_p99_ms <= 0) or gates.max_p99_ratio <= 0:
+        raise MpackError(f"{where}: gates must be positive (max-error-rate in percent, max-p99-ms in ms, max-p99-ratio a factor)", "e.g. max-error-rate = 1, max-p99-ratio = 1.5")
+    deploy = {DEPLOY_KEYS[key]: value for key, value in values.items() if key in DEPLOY_KEYS}
+    if isinstance(deploy.get("environment"), dict):
+        deploy["environment"] = tuple(f"{k}={v}" for k, v in deploy["environment"].items())
+    return Release(
+        name=name,
+        model=values["model"],
+        platform=platform,
+        function=values["function"],
+        canary=canary,
+        bake_s=bake,
+        gates=gates,
+        build={BUILD_KEYS[key]: value for key, value in values.items() if key in BUILD_KEYS},
+        deploy=deploy,
+        tracking_uri=values.get("tracking-uri"),
+        registry_uri=values.get("registry-uri"),
+    )
+
+
+def parse_duration(text, where: str) -> int:
+    """Seconds from "15m", "1h30m", "90s" or a number of seconds."""
+    if isinstance(text, int) and not isinstance(text, bool) and text >= 0:
+        return text
+    match = DURATION.match(str(text).strip()) if str(text).strip() else None
+    if not match:
+        raise MpackError(f"{where} = {text!r} is not a duration", 'write it as "15m", "1h30m", "90s" or a number of seconds')
+    hours, minutes, seconds = (int(part or 0) for part in match.groups())
+    return hours * 3600 + minutes * 60 + seconds
+
+
+def _typed(key: str, value, where: str):
+    wanted = TYPES.get(key, str)
+    if key == "env":
+        if isinstance(value, dict) or (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+            return value
+        raise MpackError(f"{where}: env must be a table or a list of KEY=VALUE", 'e.g. env = { LOG_LEVEL = "INFO" }')
+    if key == "bake":
+        return value
+    if wanted is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, wanted) or (wanted is int and isinstance(value, bool)):
+        raise MpackError(f"{where}: {key} = {value!r} is not {_article(wanted)}", f"give {key} as {_article(wanted)}")
+    return value
+
+
+def _article(kind: type) -> str:
+    return {int: "an integer", float: "a number", bool: "true or false", str: "a string"}[kind]
+
+
+def _model_reference(model: str, where: str = "release") -> tuple[str, str]:
+    """(name, "@alias" or "version") of models:/NAME@ALIAS or models:/NAME/VERSION."""
+    rest = model[len("models:/") :] if model.startswith("models:/") else ""
+    if "@" in rest and "/" not in rest:
+        name, alias = rest.split("@", 1)
+        if name and alias:
+            return name, "@" + alias
+    elif rest.count("/") == 1 and rest.split("/")[1].isdigit() and rest.split("/")[0]:
+        name, version = rest.split("/")
+        return name, version
+    raise MpackError(f"{where}: model = {model!r} is not a registered model", "a release follows the registry: models:/NAME@ALIAS (or models:/NAME/VERSION to pin one)")

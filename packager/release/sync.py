@@ -1,0 +1,164 @@
+"""One sync of one release: resolve the alias once, read what serves from the platform, decide, then — holding
+the platform's lease — read again, decide again and apply with the one executor, recording in the registry.
+A version that fails its build or smoke test is recorded as failed there, so the next sync does not retry it."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mpack.infra.errors import MpackError
+from mpack.infra.plan import StepFailed, execute
+from mpack.packager.release.config import Release
+from mpack.packager.release.decide import ReleasePlan, decide
+from mpack.packager.release.steps import BuildVersion, DeployVersion, SyncContext
+from mpack.packager.release.tags import status_tags
+from mpack.packager.source.registry import Registry
+
+DEFAULT_LEASE_S = 900
+
+
+@dataclass(frozen=True)
+class SyncOptions:
+    plan_only: bool = False
+    retry: bool = False
+    cache_dir: Path | None = None
+    lease_s: int = DEFAULT_LEASE_S
+    tracking_uri: str | None = None
+    registry_uri: str | None = None
+    say: object = None  # (text) -> None: progress lines
+
+
+@dataclass
+class ReleaseOutcome:
+    release: str
+    model: str
+    wanted: str | None = None
+    outcome: str = "unchanged"
+    reason: str = ""
+    plan: list = field(default_factory=list)
+    applied: bool = False
+    done: list = field(default_factory=list)
+    warnings: list = field(default_factory=list)
+    failed: bool = False
+    error: dict | None = None
+    bake_left_s: int | None = None
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        return {k: v for k, v in self.__dict__.items()} | {"ok": not self.failed}
+
+
+def sync_release(release: Release, options: SyncOptions) -> ReleaseOutcome:
+    started = time.monotonic()
+    outcome = ReleaseOutcome(release.name, release.model)
+    try:
+        _sync(release, options, outcome)
+    except MpackError as error:
+        outcome.failed, outcome.outcome, outcome.reason = True, "error", error.message
+        outcome.error = {"message": error.message, "hint": error.hint}
+    outcome.seconds = round(time.monotonic() - started, 2)
+    return outcome
+
+
+def _sync(release: Release, options: SyncOptions, outcome: ReleaseOutcome) -> None:
+    from mpack.packager.release.platforms import release_platform
+
+    registry = Registry(release.tracking_uri or options.tracking_uri, release.registry_uri or options.registry_uri)
+    wanted = wanted_version(registry, release)
+    outcome.wanted = wanted
+    platform = release_platform(release, options)
+    plan = _decide(release, registry, platform, wanted, options)
+    if options.plan_only or not plan.steps:
+        _report(outcome, plan)
+        return
+    lease = platform.lease(options.lease_s)
+    if lease is not None:
+        holder = lease.acquire()
+        if holder is not None:
+            outcome.outcome, outcome.reason = "held", f"another sync holds the lease on {release.function} ({holder.holder}, until {time.strftime('%H:%M:%S', time.gmtime(holder.until))} UTC): it applies, this one did nothing"
+            outcome.plan = plan.descriptions()
+            return
+    try:
+        if lease is not None:
+            plan = _decide(release, registry, platform, wanted, options)  # what serves may have changed before the lease was ours
+        _report(outcome, plan)
+        _apply(release, registry, platform, plan, options, outcome, lease)
+    finally:
+        if lease is not None:
+            lease.release()
+
+
+def wanted_version(registry: Registry, release: Release) -> str | None:
+    """The version the alias names now (None: the alias is gone), read once per sync; a pinned version as it is."""
+    if release.reference.startswith("@"):
+        return registry.aliases(release.model_name).get(release.reference[1:])
+    registry.version_tags(release.model_name, release.reference)  # exists, or a clear error
+    return release.reference
+
+
+def _decide(release: Release, registry: Registry, platform, wanted: str | None, options: SyncOptions) -> ReleasePlan:
+    serving = platform.read()
+    tags: dict = {}
+
+    def tags_of(version: str) -> dict:
+        if version not in tags:
+            tags[version] = registry.version_tags(release.model_name, version)
+        return tags[version]
+
+    return decide(release, wanted, serving, tags_of, lambda: platform.verdict(serving, time.time()), time.time(), options.retry)
+
+
+def _apply(release: Release, registry: Registry, platform, plan: ReleasePlan, options: SyncOptions, outcome: ReleaseOutcome, lease) -> None:
+    context = SyncContext(release, platform, registry, lambda version: _build(release, version, options))
+
+    def progress(step) -> None:
+        if lease is not None:
+            lease.renew()
+        if options.say:
+            options.say(step.line)
+
+    try:
+        record = execute(plan, context, progress)
+    except StepFailed as failure:
+        step = plan.steps[failure.failed.number - 1]
+        outcome.done = failure.record.lines
+        outcome.failed, outcome.outcome = True, "failed"
+        outcome.reason, outcome.error = failure.message, {"message": failure.message, "hint": failure.hint}
+        if _the_versions_fault(step, failure) and plan.wanted:
+            # the version's own fault (its build or its smoke test): recorded, and not retried until the alias moves or --retry
+            where = platform.where
+            registry.set_version_tags(release.model_name, plan.wanted, status_tags(release.name, "failed", where, reason=failure.cause.message))
+            outcome.warnings.append(f"version {plan.wanted} is recorded as failed in the registry: the next sync does not retry it (--retry does)")
+        return
+    outcome.applied, outcome.done = True, record.lines
+
+
+def _the_versions_fault(step, failure: StepFailed) -> bool:
+    """A failed build, or a deploy stopped by its smoke test: the version's own fault. A platform's refusal or a
+    network error is not: the next sync tries again."""
+    if isinstance(step, BuildVersion):
+        return True
+    inner = failure.cause
+    return isinstance(step, DeployVersion) and isinstance(inner, StepFailed) and inner.failed.description.startswith(("smoke-test", "wait for the new version's SnapStart"))
+
+
+def _build(release: Release, version: str, options: SyncOptions):
+    from mpack.packager.bundle.dependencies import default_cache_dir
+    from mpack.packager.pipeline import BuildOptions, build
+    from mpack.packager.targets import get_target
+
+    cache = options.cache_dir or default_cache_dir()
+    target = get_target(release.build.get("target", "lambda"))
+    folder = cache / "releases" / release.name / version
+    where = {"tag": f"mpack-{release.name}:{version}".lower()} if target.kind == "image" else {"output": folder / f"{release.model_name}-{version}.zip"}
+    if "output" in where and where["output"].exists():
+        where["output"].unlink()  # an earlier sync killed after its build: build again rather than trust a half-checked file
+    options_ = BuildOptions(model=f"models:/{release.model_name}/{version}", cache_dir=options.cache_dir, tracking_uri=release.tracking_uri or options.tracking_uri, registry_uri=release.registry_uri or options.registry_uri, **where, **release.build)
+    return build(options_)
+
+
+def _report(outcome: ReleaseOutcome, plan: ReleasePlan) -> None:
+    outcome.outcome, outcome.reason, outcome.plan = plan.outcome, plan.reason, plan.descriptions()
+    outcome.warnings, outcome.bake_left_s, outcome.failed = list(plan.warnings), plan.bake_left_s, plan.failed

@@ -1,0 +1,168 @@
+"""`mpack sync` end to end: a real `mlflow server` (sqlite, proxied artifacts) holds a registered model whose
+alias moves; moto's server on 127.0.0.1 is AWS (Lambda versions, aliases, weighted routing, CloudWatch); every
+bundle is built for real in the model's own environment and smoke-tested on mpack's local Lambda platform.
+
+What is not real: moto's Lambda does not run code, so it emits no CloudWatch figures — the tests put the
+figures Lambda would publish for a canary (namespace AWS/Lambda, FunctionName/Resource/ExecutedVersion) with
+CloudWatch's own API, and moto has no percentile statistic, so the gate reads the maximum (said in its verdict)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from tests.helpers.cli import mpack
+from tests.helpers.mlflow_server import mlflow_server
+from tests.helpers.models import fraud_frame
+from tests.helpers.moto import CREDENTIALS, aws_clients, moto_server
+
+pytestmark = pytest.mark.slow
+MODEL = "sync-fraud"
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory):
+    with mlflow_server(tmp_path_factory.mktemp("mlflow-server")) as uri:
+        import mlflow
+        from mlflow.tracking import MlflowClient
+        from sklearn.linear_model import LogisticRegression
+
+        mlflow.set_tracking_uri(uri)
+        x, y = fraud_frame()
+        for c in (1.0, 0.1, 0.01):  # three versions answering differently
+            with mlflow.start_run():
+                mlflow.sklearn.log_model(LogisticRegression(C=c).fit(x, y), name="model", input_example=x.head(3), registered_model_name=MODEL)
+        client = MlflowClient(uri)
+        client.set_registered_model_alias(MODEL, "champion", "1")
+        yield uri, client
+
+
+@pytest.fixture(scope="module")
+def aws(tmp_path_factory, registry, runtime_cache):
+    with moto_server() as endpoint:
+        env = {"AWS_ENDPOINT_URL": endpoint, **CREDENTIALS, "MLFLOW_TRACKING_URI": registry[0], "MPACK_CACHE_DIR": str(runtime_cache)}
+        yield env, aws_clients(endpoint, "lambda", "cloudwatch")
+
+
+def releases(folder: Path, name: str, function: str, **extra) -> Path:
+    settings = {"name": name, "model": f"models:/{MODEL}@champion", "function": function, "smoke-test": "local", **extra}
+    lines = ["[[release]]", *(f"{key} = {json.dumps(value)}" for key, value in settings.items())]
+    path = folder / f"{name}.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def sync(env, config: Path, *args: str) -> tuple[subprocess.CompletedProcess, dict]:
+    result = mpack("sync", "--config", str(config), "--json", *args, env=env, timeout=600)
+    try:
+        report = json.loads(result.stdout)
+    except ValueError:
+        raise AssertionError(f"no JSON report: {result.stdout[-2000:]}\n{result.stderr[-4000:]}") from None
+    return result, report["releases"][0] if "releases" in report else report
+
+
+def alias_of(clients, function: str) -> dict:
+    found = clients["lambda"].get_alias(FunctionName=function, Name="live")
+    return {"version": found["FunctionVersion"], "weights": (found.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}}
+
+
+def status(client, version: str, release: str) -> dict:
+    tags = client.get_model_version(MODEL, version).tags
+    return {key.rsplit(".", 1)[1]: value for key, value in tags.items() if key.startswith(f"mpack.{release}.")}
+
+
+def canary_figures(clients, function: str, version: str, invocations: int, errors: int, duration_ms: float) -> None:
+    """What Lambda publishes for the requests its alias sent to ``version`` (moto's Lambda runs nothing)."""
+    dimensions = [{"Name": "FunctionName", "Value": function}, {"Name": "Resource", "Value": f"{function}:live"}, {"Name": "ExecutedVersion", "Value": version}]
+    now = datetime.now(UTC)
+    clients["cloudwatch"].put_metric_data(
+        Namespace="AWS/Lambda",
+        MetricData=[
+            {"MetricName": "Invocations", "Dimensions": dimensions, "Timestamp": now, "Value": invocations, "Unit": "Count"},
+            {"MetricName": "Errors", "Dimensions": dimensions, "Timestamp": now, "Value": errors, "Unit": "Count"},
+            {"MetricName": "Duration", "Dimensions": dimensions, "Timestamp": now, "Value": duration_ms, "Unit": "Milliseconds"},
+        ],
+    )
+
+
+def test_the_alias_decides_what_serves(registry, aws, tmp_path):
+    """First sync deploys; a re-run plans nothing; the alias moves -> a canary, promoted after its bake; a canary
+    over its gates is rolled back, recorded as failed and not retried; the alias moved back serves the old version
+    again without a build; a deleted alias removes nothing."""
+    uri, client = registry
+    env, clients = aws
+    config = releases(tmp_path, "prod", "sync-prod", canary=10, bake="15s")
+
+    planned, report = sync(env, config, "--plan")
+    assert planned.returncode == 0, planned.stderr
+    assert report["outcome"] == "deployed" and not report["applied"]
+    assert [line.split(" ")[0] for line in report["plan"]] == ["build", "deploy", "record"], report["plan"]
+    assert "sync-prod" not in [f["FunctionName"] for f in clients["lambda"].list_functions()["Functions"]]  # --plan changes nothing
+
+    first, report = sync(env, config)
+    assert first.returncode == 0, first.stderr
+    assert report["outcome"] == "deployed" and report["applied"] and report["wanted"] == "1"
+    assert alias_of(clients, "sync-prod") == {"version": "1", "weights": {}}
+    assert status(client, "1", "prod") | {"since": "-"} == {"status": "serving", "share": "100", "since": "-", "where": "aws lambda sync-prod:live (us-east-1)"}
+    version_1 = clients["lambda"].get_function_configuration(FunctionName="sync-prod", Qualifier="1")["Description"]
+    assert version_1.startswith(f"mpack: {MODEL} 1 (models:/{MODEL}/1)"), version_1  # what serves is read back from AWS
+
+    again, report = sync(env, config)
+    assert again.returncode == 0 and report["outcome"] == "unchanged" and report["plan"] == [], again.stderr
+
+    client.set_registered_model_alias(MODEL, "champion", "2")
+    canary, report = sync(env, config)
+    assert canary.returncode == 0, canary.stderr
+    assert report["outcome"] == "canary" and alias_of(clients, "sync-prod") == {"version": "1", "weights": {"2": 0.1}}
+    assert status(client, "2", "prod")["status"] == "canary" and status(client, "2", "prod")["share"] == "10"
+    baking, report = sync(env, config)
+    assert report["outcome"] == "baking" and report["plan"] == [] and 0 < report["bake_left_s"] <= 15, baking.stderr
+    canary_figures(clients, "sync-prod", "2", invocations=200, errors=0, duration_ms=12.0)
+    canary_figures(clients, "sync-prod", "1", invocations=1800, errors=0, duration_ms=11.0)
+    time.sleep(max(report["bake_left_s"], 0) + 1)
+    promoted, report = sync(env, config)
+    assert promoted.returncode == 0, report["error"]
+    assert report["outcome"] == "promoted" and "within the gates" in report["reason"] and "maximum" in report["reason"], report
+    assert alias_of(clients, "sync-prod") == {"version": "2", "weights": {}}
+    assert status(client, "2", "prod")["status"] == "serving" and status(client, "1", "prod")["status"] == "retired"
+
+    client.set_registered_model_alias(MODEL, "champion", "3")
+    assert sync(env, config)[1]["outcome"] == "canary"
+    canary_figures(clients, "sync-prod", "3", invocations=100, errors=30, duration_ms=14.0)
+    time.sleep(max(sync(env, config)[1]["bake_left_s"] or 0, 0) + 1)
+    rolled, report = sync(env, config)
+    assert rolled.returncode == 1 and report["outcome"] == "rolled back", rolled.stderr
+    assert "error rate 30.00% is over 1%" in report["reason"]
+    assert alias_of(clients, "sync-prod") == {"version": "2", "weights": {}}
+    assert status(client, "3", "prod")["status"] == "failed" and "error rate" in status(client, "3", "prod")["reason"]
+    skipped, report = sync(env, config)
+    assert skipped.returncode == 0 and report["outcome"] == "skipped" and report["plan"] == [], skipped.stderr
+    assert "not retried" in report["warnings"][0]
+
+    versions_before = _versions(clients, "sync-prod")
+    client.set_registered_model_alias(MODEL, "champion", "1")
+    back, report = sync(env, config)
+    assert back.returncode == 0 and report["outcome"] == "served again", back.stderr
+    assert not any(line.startswith("build") for line in report["plan"])
+    assert _versions(clients, "sync-prod") == versions_before  # nothing built or published
+    assert alias_of(clients, "sync-prod") == {"version": "1", "weights": {}}
+    assert status(client, "1", "prod")["status"] == "serving" and status(client, "2", "prod")["status"] == "retired"
+
+    client.delete_registered_model_alias(MODEL, "champion")
+    gone, report = sync(env, config)
+    assert gone.returncode == 0 and report["outcome"] == "alias missing" and report["plan"] == [], gone.stderr
+    assert "nothing is removed" in report["warnings"][0]
+    assert alias_of(clients, "sync-prod") == {"version": "1", "weights": {}}
+    client.set_registered_model_alias(MODEL, "champion", "1")
+
+
+def _versions(clients, function: str) -> list[str]:
+    return [v["Version"] for v in clients["lambda"].list_versions_by_function(FunctionName=function)["Versions"]]
