@@ -15,11 +15,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 import zipfile
 from pathlib import Path
 
@@ -28,40 +23,25 @@ import pytest
 from mpack.handlers.manifest import Manifest
 
 from tests.helpers.cli import assert_clean_error, mpack
+from tests.helpers.moto import CREDENTIALS, aws_clients, moto_server
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def moto_endpoint(tmp_path_factory):
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen([str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    endpoint = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            config = urllib.request.Request(f"{endpoint}/moto-api/config", data=json.dumps({"lambda": {"use_docker": False}}).encode(), method="POST", headers={"Content-Type": "application/json"})
-            urllib.request.urlopen(config, timeout=2)  # never let moto run (or pull) Lambda images
-            break
-        except OSError:
-            assert server.poll() is None and time.monotonic() < deadline, "moto_server did not start"
-            time.sleep(0.2)
-    yield endpoint
-    server.terminate()
-    server.wait(timeout=10)
+def moto_endpoint():
+    with moto_server() as endpoint:
+        yield endpoint
 
 
 @pytest.fixture(scope="module")
 def aws_env(moto_endpoint, tmp_path_factory):
-    return {"AWS_ENDPOINT_URL": moto_endpoint, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1", "MPACK_CACHE_DIR": str(tmp_path_factory.mktemp("cache"))}
+    return {"AWS_ENDPOINT_URL": moto_endpoint, **CREDENTIALS, "MPACK_CACHE_DIR": str(tmp_path_factory.mktemp("cache"))}
 
 
 @pytest.fixture(scope="module")
 def clients(aws_env):
-    settings = dict(endpoint_url=aws_env["AWS_ENDPOINT_URL"], region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
-    return {name: boto3.client(name, **settings) for name in ("lambda", "iam", "s3")}
+    return aws_clients(aws_env["AWS_ENDPOINT_URL"], "lambda", "iam", "s3")
 
 
 def deploy(aws_env, *args: str):
