@@ -9,7 +9,6 @@ import tomllib
 from pathlib import Path
 
 import pytest
-
 from mpack.infra.errors import MpackError
 from mpack.infra.extras import EXTRAS, require
 
