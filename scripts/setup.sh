@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Create .venv and install mpack; with --test, also its test tools (the flavors' frameworks, test
+# Create .venv and install mpack's core (what `pip install mpack-serverless` brings); with --test,
+# `.[test]`: every extra (azure, local) and the test tools (the flavors' frameworks, full MLflow, test
 # clients). Safe to re-run; pip's wheel cache makes later runs fast. On a fresh Debian machine,
 # installs python3-venv first.
 set -euo pipefail
@@ -13,8 +14,8 @@ if [ ! -x .venv/bin/python ]; then
   echo "==> creating .venv"
   python3 -m venv .venv
 fi
-TARGET="."; WHAT="mpack and its dependencies"
-if [ "${1:-}" = "--test" ]; then TARGET=".[test]"; WHAT="mpack and its test tools"; fi
+TARGET="."; WHAT="mpack (its core install)"
+if [ "${1:-}" = "--test" ]; then TARGET=".[test]"; WHAT="mpack with every extra and its test tools"; fi
 echo "==> installing $WHAT into .venv (progress below)"
 .venv/bin/python -m pip install --disable-pip-version-check --progress-bar on -q --upgrade pip
 .venv/bin/python -m pip install --disable-pip-version-check --progress-bar on -e "$TARGET" 2>&1 \
