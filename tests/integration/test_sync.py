@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -97,7 +98,7 @@ def test_the_alias_decides_what_serves(registry, aws, tmp_path):
     """First sync deploys; a re-run plans nothing; the alias moves -> a canary, promoted after its bake; a canary
     over its gates is rolled back, recorded as failed and not retried; the alias moved back serves the old version
     again without a build; a deleted alias removes nothing."""
-    uri, client = registry
+    _, client = registry
     env, clients = aws
     config = releases(tmp_path, "prod", "sync-prod", canary=10, bake="15s")
 
@@ -166,3 +167,141 @@ def test_the_alias_decides_what_serves(registry, aws, tmp_path):
 
 def _versions(clients, function: str) -> list[str]:
     return [v["Version"] for v in clients["lambda"].list_versions_by_function(FunctionName=function)["Versions"]]
+
+
+def test_a_version_failing_its_smoke_test_is_recorded_and_not_retried(registry, aws, tmp_path):
+    _, client = registry
+    env, clients = aws
+    client.set_registered_model_alias(MODEL, "champion", "1")
+    assert sync(env, releases(tmp_path, "guarded", "sync-guarded"))[1]["outcome"] == "deployed"
+    client.set_registered_model_alias(MODEL, "champion", "2")
+    echoing = releases(tmp_path, "guarded", "sync-guarded", **{"smoke-test": "aws"})  # moto's Lambda echoes: no prediction
+    failed, report = sync(env, echoing)
+    assert failed.returncode == 1 and report["outcome"] == "failed", report
+    assert "the smoke test failed" in report["reason"]
+    assert alias_of(clients, "sync-guarded") == {"version": "1", "weights": {}}  # the alias stays
+    recorded = status(client, "2", "guarded")
+    assert recorded["status"] == "failed" and "smoke test failed" in recorded["reason"]
+    again, report = sync(env, echoing)
+    assert again.returncode == 0 and report["outcome"] == "skipped" and report["plan"] == [], report
+    retried, report = sync(env, echoing, "--retry")
+    assert retried.returncode == 1 and report["outcome"] == "failed"  # --retry tries it again (and it fails again)
+    client.set_registered_model_alias(MODEL, "champion", "1")
+
+
+@pytest.mark.parametrize("kill_after", ["publish a version", "point alias live"])
+def test_a_sync_killed_at_a_step_is_finished_by_the_next(registry, aws, tmp_path, kill_after):
+    """SIGKILL right after a step (the version published but not serving; the alias moved but nothing recorded):
+    the lease left behind names a dead process of this host, so the next sync takes it over and converges."""
+    _, client = registry
+    env, clients = aws
+    wanted = "2" if kill_after.startswith("publish") else "3"
+    client.set_registered_model_alias(MODEL, "champion", wanted)
+    config = releases(tmp_path, "killed", "sync-killed")
+    process = subprocess.Popen([sys.executable, "-m", "mpack.packager.cli", "sync", "--config", str(config)], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env={**os.environ, **env})
+    seen = []
+    for line in process.stderr:
+        seen.append(line)
+        if kill_after in line:
+            process.send_signal(signal.SIGKILL)
+            break
+    process.wait(timeout=60)
+    assert process.returncode == -signal.SIGKILL, "".join(seen)
+    finished, report = sync(env, config)
+    assert finished.returncode == 0, report
+    assert report["outcome"] in ("deployed", "recorded"), report
+    serving = alias_of(clients, "sync-killed")["version"]
+    described = clients["lambda"].get_function_configuration(FunctionName="sync-killed", Qualifier=serving)["Description"]
+    assert described.startswith(f"mpack: {MODEL} {wanted} "), described
+    assert status(client, wanted, "killed")["status"] == "serving"
+    assert sync(env, config)[1]["outcome"] == "unchanged"
+    with pytest.raises(clients["lambda"].exceptions.ResourceNotFoundException):
+        clients["lambda"].get_alias(FunctionName="sync-killed", Name="mpack-sync-lease")  # released
+
+
+def test_two_syncs_started_together_apply_once(registry, aws, tmp_path):
+    _, client = registry
+    env, clients = aws
+    config = releases(tmp_path, "pair", "sync-pair")
+    client.set_registered_model_alias(MODEL, "champion", "1")
+    assert sync(env, config)[1]["outcome"] == "deployed"
+    client.set_registered_model_alias(MODEL, "champion", "2")
+    command = [sys.executable, "-m", "mpack.packager.cli", "sync", "--config", str(config), "--json"]
+    both = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **env}) for _ in range(2)]
+    reports = [json.loads(p.communicate(timeout=600)[0])["releases"][0] for p in both]
+    assert all(p.returncode == 0 for p in both), reports
+    applied = [r for r in reports if r["applied"]]
+    assert len(applied) == 1, reports
+    other = next(r for r in reports if not r["applied"])
+    assert other["outcome"] in ("held", "unchanged"), other  # held while the first applied, or it came after and found it done
+    if other["outcome"] == "held":
+        assert "another sync holds the lease" in other["reason"]
+    described = [v["Description"] for v in clients["lambda"].list_versions_by_function(FunctionName="sync-pair")["Versions"]]
+    assert sum(d.startswith(f"mpack: {MODEL} 2 ") for d in described) == 1  # published once
+
+
+def test_webhooks_wake_a_listening_sync_and_forged_ones_are_refused(registry, aws, tmp_path):
+    import urllib.error
+    import urllib.request
+
+    from mlflow.entities.webhook import WebhookAction, WebhookEntity, WebhookEvent
+
+    _, client = registry
+    env, clients = aws
+    client.set_registered_model_alias(MODEL, "champion", "1")
+    config = releases(tmp_path, "hooked", "sync-hooked")
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mpack.packager.cli", "sync", "--config", str(config), "--listen", str(port), "--secret", "s3cret"],
+        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env={**os.environ, **env},
+    )  # fmt: skip
+    try:
+        _wait_for(lambda: _alias_or_none(clients, "sync-hooked") == {"version": "1", "weights": {}}, 300, process)  # its first sync
+        events = [WebhookEvent(WebhookEntity.MODEL_VERSION_ALIAS, WebhookAction.CREATED)]
+        hook = client.create_webhook(name="mpack-sync", url=f"http://127.0.0.1:{port}/", events=events, secret="s3cret")
+        forged = urllib.request.Request(f"http://127.0.0.1:{port}/", data=b'{"entity": "model_version_alias", "action": "created", "data": {}}', method="POST")
+        forged.add_header("X-MLflow-Signature", "v1,AAAA")
+        forged.add_header("X-MLflow-Delivery-Id", "x")
+        forged.add_header("X-MLflow-Timestamp", str(int(time.time())))
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(forged, timeout=10)
+        assert refused.value.code == 401 and b"does not match" in refused.value.read()
+        client.set_registered_model_alias(MODEL, "champion", "2")  # MLflow posts the delivery; the sync follows
+        _wait_for(lambda: _served_model(clients, "sync-hooked") == "2", 300, process)
+        client.delete_webhook(hook.webhook_id)
+    except AssertionError as failure:
+        process.send_signal(signal.SIGTERM)
+        raise AssertionError(f"{failure}\n{process.communicate(timeout=60)[1][-4000:]}") from None
+    process.send_signal(signal.SIGTERM)
+    output = process.communicate(timeout=60)[1]
+    assert "webhook refused: X-MLflow-Signature does not match" in output
+    assert "webhook model_version_alias.created" in output, output[-3000:]
+    assert process.returncode == 0, output[-3000:]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _alias_or_none(clients, function: str):
+    try:
+        return alias_of(clients, function)
+    except Exception:  # noqa: BLE001 - not there yet
+        return None
+
+
+def _served_model(clients, function: str) -> str | None:
+    found = _alias_or_none(clients, function)
+    if not found or found["weights"]:
+        return None
+    return clients["lambda"].get_function_configuration(FunctionName=function, Qualifier=found["version"])["Description"].split()[2]
+
+
+def _wait_for(condition, seconds: float, process) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert process.poll() is None, f"the sync exited: {process.stderr.read()[-3000:]}"
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(1)
