@@ -20,7 +20,7 @@ SERVED_BEFORE = ("serving", "retired")  # a published version in one of these st
 class ReleasePlan(Plan):
     release: str = ""
     wanted: str | None = None  # the model version the registry names
-    outcome: str = "unchanged"  # unchanged | recorded | deployed | canary | baking | promoted | rolled back | served again | skipped | alias missing
+    outcome: str = "unchanged"  # unchanged | recorded | deployed | canary | baking | promoted | rolled back | canary dropped | served again | skipped | alias missing
     reason: str = ""  # why, in words
     warnings: tuple = field(default_factory=tuple)
     bake_left_s: int | None = None  # a baking canary: seconds until its verdict
@@ -45,7 +45,8 @@ def decide(release: Release, wanted: str | None, serving: Serving, tags_of: Call
         plan.serving = serving
     if serving.primary == wanted and not serving.primary_settings_differ:
         plan.record(wanted, "serving", share=100.0)
-        return plan.done("recorded" if plan.steps else "unchanged", f"version {wanted} serves all of {serving.where}")
+        dropped = any(isinstance(step, DropCanary) for step in plan.steps)
+        return plan.done("canary dropped" if dropped else "recorded" if plan.steps else "unchanged", f"version {wanted} serves all of {serving.where}")
     status = read_status(name, tags_of(wanted))
     if status["status"] == "failed" and not retry:
         return plan.done("skipped", f"version {wanted} failed before ({status['reason'] or 'no reason recorded'}): not retried until the alias moves or --retry", warning=True)

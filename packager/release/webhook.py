@@ -50,7 +50,10 @@ class WebhookListener:
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
+                length = self.headers.get("Content-Length") or "0"
+                if not length.isdigit():
+                    return self._answer(400, {"error": f"Content-Length {length[:40]!r} is not a length"})
+                length = int(length)
                 if self.path.split("?")[0] != "/" or length > MAX_BODY:
                     return self._answer(404 if length <= MAX_BODY else 413, {"error": "POST MLflow webhook deliveries to /"})
                 body = self.rfile.read(length)
