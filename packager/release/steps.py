@@ -15,6 +15,11 @@ class SyncContext:
     registry: Any  # source.registry.Registry
     build: Any  # (model version) -> BuildReport
     built: Any = None  # the BuildReport of this sync's build
+    progress: Any = None  # the build's progress (the stage it reached)
+
+    @property
+    def build_stage(self) -> str | None:
+        return getattr(self.progress, "stage_name", None)
     notes: list = field(default_factory=list)
 
 

@@ -5,6 +5,7 @@ A version that fails its build or smoke test is recorded as failed there, so the
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from mpack.packager.release.tags import status_tags
 from mpack.packager.source.registry import Registry
 
 DEFAULT_LEASE_S = 900
+MODEL_STAGES = ("convert", "parity", "verify")  # a build failing here is the model version's own fault
 
 
 @dataclass(frozen=True)
@@ -111,22 +113,23 @@ def _decide(release: Release, registry: Registry, platform, wanted: str | None, 
 
 
 def _apply(release: Release, registry: Registry, platform, plan: ReleasePlan, options: SyncOptions, outcome: ReleaseOutcome, lease) -> None:
-    context = SyncContext(release, platform, registry, lambda version: _build(release, version, options))
+    progress = BuildProgress(options.say)
+    context = SyncContext(release, platform, registry, lambda version: _build(release, version, options, progress), progress=progress)
 
-    def progress(step) -> None:
+    def step_done(step) -> None:
         if lease is not None:
             lease.renew()
         if options.say:
             options.say(step.line)
 
     try:
-        record = execute(plan, context, progress)
+        record = execute(plan, context, step_done)
     except StepFailed as failure:
         step = plan.steps[failure.failed.number - 1]
         outcome.done = failure.record.lines
         outcome.failed, outcome.outcome = True, "failed"
         outcome.reason, outcome.error = failure.message, {"message": failure.message, "hint": failure.hint}
-        if _the_versions_fault(step, failure) and plan.wanted:
+        if _the_versions_fault(step, failure, context) and plan.wanted:
             # the version's own fault (its build or its smoke test): recorded, and not retried until the alias moves or --retry
             where = platform.where
             registry.set_version_tags(release.model_name, plan.wanted, status_tags(release.name, "failed", where, reason=failure.cause.message))
@@ -135,16 +138,37 @@ def _apply(release: Release, registry: Registry, platform, plan: ReleasePlan, op
     outcome.applied, outcome.done = True, record.lines
 
 
-def _the_versions_fault(step, failure: StepFailed) -> bool:
-    """A failed build, or a deploy stopped by its smoke test: the version's own fault. A platform's refusal or a
-    network error is not: the next sync tries again."""
+def _the_versions_fault(step, failure: StepFailed, context: SyncContext) -> bool:
+    """A build stopped in a stage that judges the model (its conversion, its parity, its bundle answering), or a
+    deploy stopped by its smoke test: the version's own fault. A download, a dependency, a missing Docker engine, a
+    platform's refusal or a network error is not: the next sync tries again."""
     if isinstance(step, BuildVersion):
-        return True
+        return context.build_stage in MODEL_STAGES
     inner = failure.cause
     return isinstance(step, DeployVersion) and isinstance(inner, StepFailed) and inner.failed.description.startswith(("smoke-test", "wait for the new version's SnapStart"))
 
 
-def _build(release: Release, version: str, options: SyncOptions):
+class BuildProgress:
+    """The build's progress as a sync reports it (warnings only), remembering the stage it is in: a failure is
+    the model's own only in the stages that judge the model."""
+
+    def __init__(self, say) -> None:
+        self.say, self.stage_name = say, None
+
+    @contextmanager
+    def stage(self, name: str):
+        self.stage_name = name
+        yield
+
+    def note(self, text: str) -> None:
+        pass
+
+    def warn(self, text: str) -> None:
+        if self.say:
+            self.say(f"warning: {text}")
+
+
+def _build(release: Release, version: str, options: SyncOptions, progress: BuildProgress):
     from mpack.packager.bundle.dependencies import default_cache_dir
     from mpack.packager.pipeline import BuildOptions, build
     from mpack.packager.targets import get_target
@@ -156,7 +180,7 @@ def _build(release: Release, version: str, options: SyncOptions):
     if "output" in where and where["output"].exists():
         where["output"].unlink()  # an earlier sync killed after its build: build again rather than trust a half-checked file
     options_ = BuildOptions(model=f"models:/{release.model_name}/{version}", cache_dir=options.cache_dir, tracking_uri=release.tracking_uri or options.tracking_uri, registry_uri=release.registry_uri or options.registry_uri, **where, **release.build)
-    return build(options_)
+    return build(options_, progress)
 
 
 def _report(outcome: ReleaseOutcome, plan: ReleasePlan) -> None:
