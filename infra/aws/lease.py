@@ -1,18 +1,22 @@
 """One sync applies at a time per function: a lease recorded on the function itself, as an alias that only one
 writer can create (CreateAlias fails when it exists) or take over (UpdateAlias conditioned on its RevisionId).
 
-The alias names its holder (host, process, a random token) and when the lease expires; a holder that renews
-keeps it while it works. A lease whose holder is a dead process on this same host, or whose time ran out, may
-be taken over. Releasing deletes the alias. A function that does not exist yet has nothing to hold a lease on:
-there CreateFunction itself is the guard (it fails for the second creator)."""
+The alias names its holder (host, process, a random token) and when the lease expires; a holder keeps it
+renewed from a background thread while it works (a build may take longer than the lease). A lease whose holder
+is a dead process on this same host, or whose time ran out, may be taken over. Releasing writes an expired
+lease, conditioned on the holder's own RevisionId (deleting could remove a lease another sync just took over).
+A function that does not exist yet has nothing to hold a lease on: there CreateFunction itself is the guard
+(it fails for the second creator)."""
 
 from __future__ import annotations
 
 import os
 import re
 import socket
+import threading
 import time
 import uuid
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 
 from mpack.infra.aws.session import Aws, aws_error
@@ -67,6 +71,7 @@ class Lease:
         return None
 
     def renew(self) -> None:
+        """Push the expiry on; fails if another sync took the lease over (its RevisionId changed)."""
         try:
             made = self.aws.lambda_.update_alias(FunctionName=self.function, Name=LEASE_ALIAS, Description=self._record(), **({"RevisionId": self.revision} if self.revision else {}))
             self.revision = made.get("RevisionId")
@@ -74,15 +79,33 @@ class Lease:
             raise aws_error(exc, f"renew the sync lease on {self.function} (another sync may have taken it over)") from None
 
     def release(self) -> None:
+        """Expire our lease, unless someone else holds it by now. Never raises: the work is done either way."""
         current = self._read()
-        if current and current[0] and current[0].holder == self.me:
-            try:
-                self.aws.lambda_.delete_alias(FunctionName=self.function, Name=LEASE_ALIAS)
-            except self.aws.lambda_.exceptions.ResourceNotFoundException:
-                pass
+        if not (current and current[0] and current[0].holder == self.me):
+            return
+        with suppress(Exception):  # taken over meanwhile, or AWS unreachable: it expires by itself
+            self.aws.lambda_.update_alias(FunctionName=self.function, Name=LEASE_ALIAS, Description=self._record(until=0), RevisionId=current[1])
 
-    def _record(self) -> str:
-        return f"mpack-lease holder={self.me} until={int(time.time()) + self.ttl_s}"
+    @contextmanager
+    def kept(self):
+        """Renew every third of the lease's time while the body runs."""
+        stop = threading.Event()
+
+        def renew() -> None:
+            while not stop.wait(max(self.ttl_s / 3, 1)):
+                with suppress(Exception):  # the next renewal tries again; the lease's expiry is the bound
+                    self.renew()
+
+        thread = threading.Thread(target=renew, name="mpack-lease", daemon=True)
+        thread.start()
+        try:
+            yield self
+        finally:
+            stop.set()
+            thread.join(timeout=30)
+
+    def _record(self, until: int | None = None) -> str:
+        return f"mpack-lease holder={self.me} until={int(time.time()) + self.ttl_s if until is None else until}"
 
     def _read(self) -> tuple[LeaseHolder | None, str] | None:
         """(holder, RevisionId) of the lease alias, None when there is none."""

@@ -23,10 +23,10 @@ class Aws:
 
         return boto3.session.Session(region_name=self.region)
 
-    def client(self, service: str):
+    def client(self, service: str, retries: dict | None = None):
         from botocore.config import Config
 
-        return self._session.client(service, config=Config(retries=RETRIES, read_timeout=120))
+        return self._session.client(service, config=Config(retries=retries or RETRIES, read_timeout=120))
 
     @cached_property
     def lambda_(self):

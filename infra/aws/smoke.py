@@ -15,18 +15,23 @@ from mpack.infra.errors import MpackError
 SMOKE_MODES = ("aws", "local", "none")
 
 
+class SmokeTestFailed(MpackError):
+    """The version answered, but not with predictions for the input example: the version's own fault (an AWS
+    error while invoking it is not, and stays a plain MpackError)."""
+
+
 def check_answer(payload: bytes, function_error: str | None, desired: DesiredFunction, where: str) -> str:
     rows = _rows(desired.input_example)
     try:
         answer = json.loads(payload)
     except ValueError:
-        raise MpackError(f"the smoke test failed: {where} answered with non-JSON {payload[:200]!r}", "the alias was not moved") from None
+        raise SmokeTestFailed(f"the smoke test failed: {where} answered with non-JSON {payload[:200]!r}", "the alias was not moved") from None
     if function_error or not isinstance(answer, dict) or "predictions" not in answer:
-        raise MpackError(f"the smoke test failed: {where} answered {json.dumps(answer)[:300]}", "the alias was not moved; fix the bundle and deploy again")
+        raise SmokeTestFailed(f"the smoke test failed: {where} answered {json.dumps(answer)[:300]}", "the alias was not moved; fix the bundle and deploy again")
     predictions = answer["predictions"]
     count = len(predictions) if isinstance(predictions, list) else len(next(iter(predictions.values()), []))
     if rows is not None and count != rows:
-        raise MpackError(f"the smoke test failed: {where} answered {count} predictions for {rows} rows", "the alias was not moved")
+        raise SmokeTestFailed(f"the smoke test failed: {where} answered {count} predictions for {rows} rows", "the alias was not moved")
     return f"{count} predictions for the input example"
 
 

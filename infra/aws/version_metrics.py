@@ -30,10 +30,10 @@ class VersionMetrics:
 
 def version_metrics(aws: Aws, function: str, alias: str, version: str, since: float, until: float) -> VersionMetrics:
     dimensions = [{"Name": "FunctionName", "Value": function}, {"Name": "Resource", "Value": f"{function}:{alias}"}, {"Name": "ExecutedVersion", "Value": version}]
-    client = aws.client("cloudwatch")
+    clients = {"counts": aws.client("cloudwatch"), "percentile": aws.client("cloudwatch", retries={"max_attempts": 1})}  # a service without percentiles is not asked 8 times
     window = {"StartTime": datetime.fromtimestamp(since, UTC), "EndTime": datetime.fromtimestamp(until, UTC)}
 
-    def query(statistics: dict) -> dict:
+    def query(statistics: dict, client) -> dict:
         queries = [
             {"Id": key, "MetricStat": {"Metric": {"Namespace": "AWS/Lambda", "MetricName": metric, "Dimensions": dimensions}, "Period": PERIOD_S, "Stat": stat}, "ReturnData": True}
             for key, (metric, stat) in statistics.items()
@@ -42,14 +42,14 @@ def version_metrics(aws: Aws, function: str, alias: str, version: str, since: fl
         return {result["Id"]: [v for v in result.get("Values", []) if v is not None] for result in answer.get("MetricDataResults", [])}
 
     try:
-        values = query({"invocations": ("Invocations", "Sum"), "errors": ("Errors", "Sum"), "maximum": ("Duration", "Maximum")})
+        values = query({"invocations": ("Invocations", "Sum"), "errors": ("Errors", "Sum"), "maximum": ("Duration", "Maximum")}, clients["counts"])
     except Exception as exc:  # noqa: BLE001 - translated with context
         raise aws_error(exc, f"read the CloudWatch metrics of {function} version {version}") from None
     invocations, errors = sum(values.get("invocations", [])), sum(values.get("errors", []))
     if not invocations:
         return VersionMetrics(version, 0.0, errors, None, "no requests")
     try:
-        p99 = query({"p99": ("Duration", "p99")}).get("p99")
+        p99 = query({"p99": ("Duration", "p99")}, clients["percentile"]).get("p99")
     except Exception:  # noqa: BLE001 - a service without percentiles (an emulator): the maximum stands in, said so
         p99 = None
     if p99:

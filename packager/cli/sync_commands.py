@@ -15,8 +15,9 @@ from mpack.packager.cli.boundary import error_boundary, stderr
 from mpack.packager.cli.options import CACHE_OPTION
 from rich.markup import escape
 
+MIN_LEASE_S = 60
 LISTEN_FALLBACK_S = 300  # webhooks are not redelivered: a listening sync also looks every 5 minutes
-MARKS = {"unchanged": "[green]ok[/green]", "recorded": "[green]ok[/green]", "baking": "[cyan]baking[/cyan]", "held": "[yellow]held[/yellow]", "skipped": "[yellow]skipped[/yellow]"}
+MARKS = {"unchanged": "[green]ok[/green]", "recorded": "[green]ok[/green]", "baking": "[cyan]waiting[/cyan]", "held": "[yellow]held[/yellow]", "skipped": "[yellow]skipped[/yellow]", "alias missing": "[yellow]warning[/yellow]"}
 
 
 def sync(
@@ -29,11 +30,11 @@ def sync(
     secret: Optional[str] = typer.Option(None, "--secret", envvar="MPACK_WEBHOOK_SECRET", help="The webhooks' secret: deliveries whose X-MLflow-Signature does not match are refused."),
     plan: bool = typer.Option(False, "--plan", help="Only show what each release would do; change nothing."),
     retry: bool = typer.Option(False, "--retry", help="Try again versions recorded as failed (build, smoke test or canary gates)."),
-    lease: int = typer.Option(900, "--lease", help="Seconds a sync's lease on a function lasts without renewal (renewed at each step)."),
+    lease: int = typer.Option(900, "--lease", help="Seconds a sync's lease on a function lasts unless renewed (renewed in the background every third of it while the sync works)."),
     tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", help="MLflow tracking URI [default: MLFLOW_TRACKING_URI]."),
     registry_uri: Optional[str] = typer.Option(None, "--registry-uri", help="MLflow registry URI [default: the tracking URI]."),
     cache_dir: Optional[Path] = CACHE_OPTION,
-    as_json: bool = typer.Option(False, "--json", help="Print each sync's outcome as JSON on stdout (one object per sync)."),
+    as_json: bool = typer.Option(False, "--json", help="Print each sync's outcome as JSON on stdout (one object per sync; --watch/--listen: one line per pass)."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
 ) -> None:
     """Release from the registry: for each [[release]] in mpack.toml, deploy the version its alias names (as a
@@ -47,10 +48,12 @@ def sync(
             raise MpackError("--once cannot be combined with --watch or --listen", "--once for a CI step; --watch/--listen for a long-running sync")
         if watch is not None and watch <= 0:
             raise MpackError(f"--watch {watch} is not a number of seconds", "e.g. --watch 60")
+        if lease < MIN_LEASE_S:
+            raise MpackError(f"--lease {lease} is too short to hold a function while a sync works", f"at least {MIN_LEASE_S} seconds (it is renewed every third of it)")
         releases, source = load_releases(config)
         releases = _chosen(releases, only, source)
         say = (lambda text: None) if as_json else (lambda text: stderr.print(f"  {escape(text)}", soft_wrap=True))
-        options = SyncOptions(plan_only=plan, retry=retry, cache_dir=cache_dir, lease_s=lease, tracking_uri=tracking_uri, registry_uri=registry_uri, say=say)
+        options = SyncOptions(plan_only=plan, retry=retry, cache_dir=cache_dir, lease_s=lease, tracking_uri=tracking_uri, registry_uri=registry_uri, say=say, debug=debug)
         if watch is None and listen is None:
             raise typer.Exit(_sync_once(releases, options, as_json))
         _loop(releases, options, as_json, watch, listen, host, secret)
@@ -77,10 +80,14 @@ def _sync_once(releases: list, options, as_json: bool) -> int:
         outcomes.append(outcome)
         if not as_json:
             _print(outcome, options.plan_only)
-    failed = any(o.failed for o in outcomes)
     if as_json:
-        print(json.dumps({"ok": not failed, "plan_only": options.plan_only, "releases": [o.to_dict() for o in outcomes]}, indent=2), flush=True)
-    return 1 if failed else 0
+        print(json.dumps(_report(outcomes, options), indent=2), flush=True)
+    return 1 if any(o.failed for o in outcomes) else 0
+
+
+def _report(outcomes: list, options) -> dict:
+    """One sync's JSON, the same for --once and each pass of --watch/--listen."""
+    return {"ok": not any(o.failed for o in outcomes), "plan_only": options.plan_only, "releases": [o.to_dict() for o in outcomes]}
 
 
 def _print(outcome, plan_only: bool) -> None:
@@ -91,7 +98,7 @@ def _print(outcome, plan_only: bool) -> None:
             stderr.print(f"    {number}. {escape(line)}", soft_wrap=True)
     for warning in outcome.warnings:
         stderr.print(f"  [yellow]warning:[/yellow] {escape(warning)}", soft_wrap=True)
-    mark = "[red]failed[/red]" if outcome.failed else MARKS.get(outcome.outcome, "[green]done[/green]")
+    mark = "[red]failed[/red]" if outcome.failed else "[cyan]would be[/cyan]" if plan_only and outcome.plan else MARKS.get(outcome.outcome, "[green]done[/green]")
     stderr.print(f"  {mark} {escape(outcome.outcome)}: {escape(outcome.reason)} ({outcome.seconds:.1f} s)", soft_wrap=True)
     if outcome.error and outcome.error.get("hint"):
         stderr.print(f"  [cyan]hint:[/cyan] {escape(outcome.error['hint'])}", soft_wrap=True)
@@ -119,12 +126,11 @@ def _loop(releases: list, options, as_json: bool, watch: Optional[int], listen: 
             from mpack.packager.release.sync import sync_release
 
             outcomes = [sync_release(release, options) for release in releases]
-            for outcome in outcomes:
-                if as_json:
-                    print(json.dumps(outcome.to_dict()), flush=True)
-                else:
-                    stderr.print(f"[bold]{escape(outcome.release)}[/bold]")
-                    _print(outcome, options.plan_only)
+            if as_json:
+                print(json.dumps(_report(outcomes, options)), flush=True)
+            for outcome in [] if as_json else outcomes:
+                stderr.print(f"[bold]{escape(outcome.release)}[/bold]")
+                _print(outcome, options.plan_only)
             bakes = [o.bake_left_s for o in outcomes if o.bake_left_s]
             wake.wait(min([period, *(left + 1 for left in bakes)]))
     finally:

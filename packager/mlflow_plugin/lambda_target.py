@@ -84,8 +84,9 @@ class MpackLambdaDeploymentClient(BaseDeploymentClient):
                     _say(f"deleted function {function}" + (f" and its role {removed.role}" if removed.role else ""))
 
     def list_deployments(self, endpoint=None):
-        """Every alias of every function mpack deployed, with what it serves."""
+        """Every alias of every function mpack deployed, with what it serves (mpack sync's lease is no deployment)."""
         with as_mlflow_errors(TARGET):
+            from mpack.infra.aws.lease import LEASE_ALIAS
             from mpack.infra.aws.session import aws_call
 
             aws = self._aws(None)
@@ -93,7 +94,7 @@ class MpackLambdaDeploymentClient(BaseDeploymentClient):
             with aws_call("list the functions"):
                 for page in aws.lambda_.get_paginator("list_functions").paginate():
                     found += [f["FunctionName"] for f in page["Functions"] if (f.get("Description") or "").startswith("mpack: ")]
-                aliases = {function: [a["Name"] for page in aws.lambda_.get_paginator("list_aliases").paginate(FunctionName=function) for a in page["Aliases"]] for function in found}
+                aliases = {function: [a["Name"] for page in aws.lambda_.get_paginator("list_aliases").paginate(FunctionName=function) for a in page["Aliases"] if a["Name"] != LEASE_ALIAS] for function in found}
             return [self._describe(aws, function, alias) for function in sorted(found) for alias in sorted(aliases[function])]
 
     def get_deployment(self, name, endpoint=None):

@@ -4,7 +4,6 @@ lease, the canary's CloudWatch figures, and the moves — each through mpack dep
 from __future__ import annotations
 
 import dataclasses
-import time
 from pathlib import Path
 
 from mpack.infra.aws import deployer
@@ -15,13 +14,12 @@ from mpack.infra.aws.served import model_record, published_models
 from mpack.infra.aws.session import Aws
 from mpack.infra.aws.steps import DeployContext, MoveAlias
 from mpack.infra.aws.version_metrics import version_metrics
+from mpack.infra.errors import MpackError
 from mpack.infra.local.function_config import parse_environment
 from mpack.packager.deploy.aws_settings import DeploySettings, desired_function, region_of, smoke_tester
 from mpack.packager.release.config import Release
 from mpack.packager.release.gates import judge
 from mpack.packager.release.serving import Serving
-
-LAMBDA_VERSION = "Lambda version "  # how a published version is named in plans (model versions are "version N")
 
 
 class AwsRelease:
@@ -41,9 +39,9 @@ class AwsRelease:
         models = published_models(state.descriptions, state.versions)
         ours = {v: m for v, m in models.items() if m.name == self.release.model_name}
         published: dict = {}
-        for version in sorted(ours, key=int):  # the newest Lambda version of each model version, with the settings asked
+        for version in sorted(ours, key=int):  # every Lambda version of each model version with the settings asked
             if self._settings_match(version):
-                published[ours[version].version] = f"{LAMBDA_VERSION}{version}"
+                published[ours[version].version] = (*published.get(ours[version].version, ()), version)
         alias = state.alias
         if alias is None:
             return Serving(exists=True, published=published, where=self.where)
@@ -73,34 +71,47 @@ class AwsRelease:
 
     # -- moving ------------------------------------------------------------------------------------
 
-    def deploy(self, built, model_version: str, canary: float | None) -> str:
+    def deploy(self, built, model_version: str, canary: float | None) -> tuple[str, str]:
+        """(the Lambda version now serving it, what was done)."""
         settings = dataclasses.replace(self.settings, bundle=Path(str(built.artifact)), canary=canary)
         desired = desired_function(settings, self.aws)
         planned = deployer.plan_deployment(self.aws, desired)
         outcome = deployer.apply(self.aws, planned, smoke_tester(settings, self.aws, desired), progress=self.progress)
         state = outcome.state
         weights = state.get("alias_weights") or {}
-        return f"alias {self.settings.alias}: version {state.get('alias_version')}" + (f", canary {weights}" if weights else "") + "; " + "; ".join(outcome.done)
+        version = next(iter(weights), None) if canary is not None else state.get("alias_version")
+        return version, f"alias {self.settings.alias}: version {state.get('alias_version')}" + (f", canary {weights}" if weights else "")
 
     def serve(self, platform_id: str, model_version: str) -> str:
-        lambda_version = platform_id.removeprefix(LAMBDA_VERSION)
         state = read_state(self.aws, self.release.function, self.settings.alias)
         alias = state.alias
-        step = MoveAlias(self.settings.alias, lambda_version, None, None, alias.revision_id if alias else None, alias.version if alias else None)
+        step = MoveAlias(self.settings.alias, platform_id, None, None, alias.revision_id if alias else None, alias.version if alias else None)
         self._run(FunctionPlan("serve", (step,), self._desired(model_version), state, self.settings.alias))
-        return f"alias {self.settings.alias} -> version {lambda_version}"
+        return f"alias {self.settings.alias} -> version {platform_id}"
 
-    def promote(self, model_version: str) -> str:
-        planned = deployer.plan_promotion(self.aws, self._desired(model_version))
-        self._run(planned)
-        return f"alias {self.settings.alias}: all traffic on the canary's version"
+    def promote(self, model_version: str, canary_id: str) -> str:
+        state, alias = self._alias_with_canary(canary_id)
+        step = MoveAlias(self.settings.alias, canary_id, None, None, alias.revision_id, alias.version)
+        self._run(FunctionPlan("promote", (step,), self._desired(model_version), state, self.settings.alias))
+        return f"alias {self.settings.alias}: all traffic on version {canary_id}"
 
-    def drop_canary(self, serving_version: str | None) -> str:
-        planned = deployer.plan_rollback_to_previous(self.aws, self._desired(serving_version))
-        self._run(planned)
-        return f"alias {self.settings.alias}: canary dropped"
+    def drop_canary(self, canary_id: str) -> str:
+        state, alias = self._alias_with_canary(canary_id)
+        serving = published_models(state.descriptions, state.versions).get(alias.version)
+        step = MoveAlias(self.settings.alias, alias.version, None, None, alias.revision_id, alias.previous)
+        self._run(FunctionPlan("rollback", (step,), self._desired(serving.version if serving else None), state, self.settings.alias))
+        return f"alias {self.settings.alias}: canary version {canary_id} dropped, version {alias.version} keeps all traffic"
 
     # -- internals ---------------------------------------------------------------------------------
+
+    def _alias_with_canary(self, canary_id: str):
+        """The alias as it is now, refused unless its canary is still the one the plan judged."""
+        state = read_state(self.aws, self.release.function, self.settings.alias)
+        alias = state.alias
+        if alias is None or canary_id not in alias.weights:
+            found = f"routes {alias.weights or 'no canary'} beside version {alias.version}" if alias else "is gone"
+            raise MpackError(f"alias {self.settings.alias} of {self.release.function} changed since this sync planned: it {found}, not the canary version {canary_id}", "run the sync again: it plans from what serves now")
+        return state, alias
 
     def _run(self, planned: FunctionPlan) -> None:
         deployer.run(planned, DeployContext(self.aws, planned.desired, planned.state, lambda version: "not needed"), self.progress)
@@ -118,7 +129,3 @@ class AwsRelease:
             return False
         wanted_env = dict(parse_environment(list(self.settings.environment)))
         return settings.get("MemorySize") == self.settings.memory_mb and settings.get("Timeout") == self.settings.timeout_s and settings["Environment"]["Variables"] == wanted_env
-
-
-def now() -> float:
-    return time.time()

@@ -4,6 +4,7 @@ refused naming the known ones, values are typed, durations read ("15m", "1h30m",
 
 from __future__ import annotations
 
+import math
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -11,7 +12,7 @@ from pathlib import Path
 
 from mpack.infra.errors import MpackError
 
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")  # goes into tag keys and the lease's alias name
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")  # goes into the registry's tag keys
 DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 PLATFORMS = ("aws",)
 # build options a release may set, as `mpack build` spells them -> BuildOptions field
@@ -25,6 +26,7 @@ GATE_KEYS = ("max-error-rate", "max-p99-ms", "max-p99-ratio")
 RELEASE_KEYS = ("name", "model", "platform", "function", "canary", "bake", "tracking-uri", "registry-uri", *GATE_KEYS, *BUILD_KEYS, *DEPLOY_KEYS)
 TYPES = {"memory": int, "timeout": int, "reserved": int, "provisioned": int, "canary": float, "tolerance": float, "snapstart": bool, "allow-pickle": bool, "max-error-rate": float, "max-p99-ms": float, "max-p99-ratio": float}
 DEFAULT_BAKE_S = 600
+INGESTION_S = 60
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,11 @@ class Release:
     def alias(self) -> str:
         return self.deploy.get("alias", "live")
 
+    @property
+    def ingestion_s(self) -> int:
+        """Time after the bake for the platform's last figures to arrive (CloudWatch's take a minute or two)."""
+        return min(INGESTION_S, self.bake_s)
+
 
 def load_releases(path: Path | None = None, folder: Path | None = None) -> tuple[list[Release], Path]:
     """The releases of ``path``, else of mpack.toml / pyproject.toml in ``folder``."""
@@ -81,6 +88,10 @@ def load_releases(path: Path | None = None, folder: Path | None = None) -> tuple
         duplicated = sorted({n for n in names if names.count(n) > 1})
         if duplicated:
             raise MpackError(f"{candidate}: release name {', '.join(duplicated)} is used twice", "each release needs its own name: it keys the registry's tags and the lease")
+        places = [(r.platform, r.function, r.alias, r.deploy.get("region")) for r in releases]
+        shared = sorted({f"{p[1]}:{p[2]}" for p in places if places.count(p) > 1})
+        if shared:
+            raise MpackError(f"{candidate}: two releases deploy to {', '.join(shared)}", "each release needs its own function or alias: two would undo each other on every sync")
         return releases, candidate
     raise MpackError("no releases declared", "add [[release]] tables to mpack.toml (or [[tool.mpack.release]] to pyproject.toml), or pass --config FILE; see docs/sync.md")
 
@@ -120,9 +131,11 @@ def parse_release(table: dict, where: str) -> Release:
         raise MpackError(f"{where}: canary = {canary:g} is not a percentage between 0 and 100", "e.g. canary = 10; omit it to release all at once")
     bake = parse_duration(values["bake"], f"{where}: bake") if "bake" in values else DEFAULT_BAKE_S
     gates = Gates(**{key.replace("-", "_"): values[key] for key in GATE_KEYS if key in values})
-    if gates.max_error_rate < 0 or (gates.max_p99_ms is not None and gates.max_p99_ms <= 0) or gates.max_p99_ratio <= 0:
+    bounds = [gates.max_error_rate, gates.max_p99_ratio, *([gates.max_p99_ms] if gates.max_p99_ms is not None else [])]
+    if not all(math.isfinite(b) for b in bounds) or gates.max_error_rate < 0 or (gates.max_p99_ms is not None and gates.max_p99_ms <= 0) or gates.max_p99_ratio <= 0:
         raise MpackError(f"{where}: gates must be positive (max-error-rate in percent, max-p99-ms in ms, max-p99-ratio a factor)", "e.g. max-error-rate = 1, max-p99-ratio = 1.5")
     deploy = {DEPLOY_KEYS[key]: value for key, value in values.items() if key in DEPLOY_KEYS}
+    _check_choices(values, where)
     if isinstance(deploy.get("environment"), dict):
         deploy["environment"] = tuple(f"{k}={v}" for k, v in deploy["environment"].items())
     return Release(
@@ -140,10 +153,25 @@ def parse_release(table: dict, where: str) -> Release:
     )
 
 
+CHOICES = {"smoke-test": ("aws", "local", "none"), "function-url": ("none", "iam", "public"), "target": ("lambda", "lambda-image")}
+RESERVED_ALIASES = ("mpack-sync-lease",)  # the lease's own alias
+
+
+def _check_choices(values: dict, where: str) -> None:
+    """What would otherwise fail only after a build, on every sync."""
+    for key, allowed in CHOICES.items():
+        if key in values and values[key] not in allowed:
+            raise MpackError(f"{where}: {key} = {values[key]!r} is not one of {', '.join(allowed)}", f"e.g. {key} = {allowed[0]!r}")
+    if values.get("alias") in RESERVED_ALIASES:
+        raise MpackError(f"{where}: alias {values['alias']!r} is the name of mpack sync's lease", "name the serving alias otherwise, e.g. live")
+
+
 def parse_duration(text, where: str) -> int:
     """Seconds from "15m", "1h30m", "90s" or a number of seconds."""
     if isinstance(text, int) and not isinstance(text, bool) and text >= 0:
         return text
+    if isinstance(text, str) and text.strip().isdigit():
+        return int(text.strip())
     match = DURATION.match(str(text).strip()) if str(text).strip() else None
     if not match:
         raise MpackError(f"{where} = {text!r} is not a duration", 'write it as "15m", "1h30m", "90s" or a number of seconds')
@@ -179,5 +207,5 @@ def _model_reference(model: str, where: str = "release") -> tuple[str, str]:
             return name, "@" + alias
     elif rest.count("/") == 1 and rest.split("/")[1].isdigit() and rest.split("/")[0]:
         name, version = rest.split("/")
-        return name, version
+        return name, str(int(version))  # 03 is version 3
     raise MpackError(f"{where}: model = {model!r} is not a registered model", "a release follows the registry: models:/NAME@ALIAS (or models:/NAME/VERSION to pin one)")

@@ -17,10 +17,5 @@ class Serving:
     canary_id: str | None = None
     canary_share: float = 0.0  # percent
     canary_since: int | None = None  # epoch seconds
-    published: dict = field(default_factory=dict)  # model version -> the newest platform id publishing it
+    published: dict = field(default_factory=dict)  # model version -> the platform ids publishing it with the release's settings
     where: str = ""  # "aws lambda fraud:live (us-east-1)", for the registry's tags
-
-    @property
-    def unknown_primary(self) -> bool:
-        """The alias serves something mpack did not publish (or nothing is published yet)."""
-        return self.exists and self.primary_id is not None and self.primary is None

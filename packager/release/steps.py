@@ -4,8 +4,10 @@ steps is planned again from the platform and the registry and converges."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
+
+DEPLOYED = "(deployed)"  # a tag value filled in when applied: the platform version this sync's deploy published
 
 
 @dataclass
@@ -16,11 +18,11 @@ class SyncContext:
     build: Any  # (model version) -> BuildReport
     built: Any = None  # the BuildReport of this sync's build
     progress: Any = None  # the build's progress (the stage it reached)
+    deployed: str | None = None  # the platform version this sync's deploy published (or reused)
 
     @property
     def build_stage(self) -> str | None:
         return getattr(self.progress, "stage_name", None)
-    notes: list = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -49,7 +51,8 @@ class DeployVersion:
         return f"deploy version {self.version} to {self.where} {share}, after its smoke test"
 
     def apply(self, ctx: SyncContext) -> str:
-        return ctx.platform.deploy(ctx.built, self.version, self.canary)
+        ctx.deployed, note = ctx.platform.deploy(ctx.built, self.version, self.canary)
+        return note
 
 
 @dataclass(frozen=True)
@@ -60,7 +63,7 @@ class ServeAgain:
     moves_traffic: ClassVar[bool] = True
 
     def describe(self) -> str:
-        return f"point {self.where} at {self.platform_id}, which served version {self.version} before (no build, no smoke test: it passed one when published)"
+        return f"point {self.where} at its version {self.platform_id}, which served version {self.version} before (no build, no smoke test: it passed one and served)"
 
     def apply(self, ctx: SyncContext) -> str:
         return ctx.platform.serve(self.platform_id, self.version)
@@ -69,6 +72,7 @@ class ServeAgain:
 @dataclass(frozen=True)
 class Promote:
     version: str
+    platform_id: str  # the canary as judged: refused if the alias has another one now
     verdict: str
     moves_traffic: ClassVar[bool] = True
 
@@ -76,21 +80,21 @@ class Promote:
         return f"promote the canary (version {self.version}) to all traffic: {self.verdict}"
 
     def apply(self, ctx: SyncContext) -> str:
-        return ctx.platform.promote(self.version)
+        return ctx.platform.promote(self.version, self.platform_id)
 
 
 @dataclass(frozen=True)
 class DropCanary:
     version: str
+    platform_id: str  # the canary as seen when planning: only that one is dropped
     reason: str
-    serving: str | None  # the model version that keeps all traffic
     moves_traffic: ClassVar[bool] = True
 
     def describe(self) -> str:
         return f"roll back the canary (version {self.version}): {self.reason}"
 
     def apply(self, ctx: SyncContext) -> str:
-        return ctx.platform.drop_canary(self.serving)
+        return ctx.platform.drop_canary(self.platform_id)
 
 
 @dataclass(frozen=True)
@@ -103,4 +107,5 @@ class RecordStatus:
         return f"record in the registry: version {self.version} {self.summary}"
 
     def apply(self, ctx: SyncContext) -> None:
-        ctx.registry.set_version_tags(ctx.release.model_name, self.version, dict(self.tags))
+        tags = {key: (ctx.deployed if value == DEPLOYED else value) for key, value in self.tags}
+        ctx.registry.set_version_tags(ctx.release.model_name, self.version, tags)

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mpack.infra.aws.smoke import SmokeTestFailed
 from mpack.infra.errors import MpackError
 from mpack.infra.plan import StepFailed, execute
 from mpack.packager.release.config import Release
@@ -18,7 +19,7 @@ from mpack.packager.release.tags import status_tags
 from mpack.packager.source.registry import Registry
 
 DEFAULT_LEASE_S = 900
-MODEL_STAGES = ("convert", "parity", "verify")  # a build failing here is the model version's own fault
+MODEL_STAGES = ("parity", "verify")  # a build failing here is the model version's own (conversion also builds its environment: a download may fail)
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ class SyncOptions:
     tracking_uri: str | None = None
     registry_uri: str | None = None
     say: object = None  # (text) -> None: progress lines
+    debug: bool = False  # let unexpected exceptions through (tracebacks)
 
 
 @dataclass
@@ -53,6 +55,7 @@ class ReleaseOutcome:
 
 
 def sync_release(release: Release, options: SyncOptions) -> ReleaseOutcome:
+    """Never raises for one release's trouble: a long-running sync goes on with the others (and the next tick)."""
     started = time.monotonic()
     outcome = ReleaseOutcome(release.name, release.model)
     try:
@@ -60,6 +63,11 @@ def sync_release(release: Release, options: SyncOptions) -> ReleaseOutcome:
     except MpackError as error:
         outcome.failed, outcome.outcome, outcome.reason = True, "error", error.message
         outcome.error = {"message": error.message, "hint": error.hint}
+    except Exception as error:  # a bug or an unforeseen failure: reported, not fatal to --watch
+        if options.debug:
+            raise
+        outcome.failed, outcome.outcome, outcome.reason = True, "error", f"{type(error).__name__}: {error}"
+        outcome.error = {"message": outcome.reason, "hint": "rerun with --debug for the traceback, and report it"}
     outcome.seconds = round(time.monotonic() - started, 2)
     return outcome
 
@@ -68,28 +76,29 @@ def _sync(release: Release, options: SyncOptions, outcome: ReleaseOutcome) -> No
     from mpack.packager.release.platforms import release_platform
 
     registry = Registry(release.tracking_uri or options.tracking_uri, release.registry_uri or options.registry_uri)
-    wanted = wanted_version(registry, release)
-    outcome.wanted = wanted
     platform = release_platform(release, options)
-    plan = _decide(release, registry, platform, wanted, options)
+    plan = _decide(release, registry, platform, options, outcome)
     if options.plan_only or not plan.steps:
         _report(outcome, plan)
         return
     lease = platform.lease(options.lease_s)
-    if lease is not None:
-        holder = lease.acquire()
-        if holder is not None:
-            outcome.outcome, outcome.reason = "held", f"another sync holds the lease on {release.function} ({holder.holder}, until {time.strftime('%H:%M:%S', time.gmtime(holder.until))} UTC): it applies, this one did nothing"
-            outcome.plan = plan.descriptions()
-            return
-    try:
-        if lease is not None:
-            plan = _decide(release, registry, platform, wanted, options)  # what serves may have changed before the lease was ours
+    if lease is None:  # no function yet: CreateFunction is the guard
         _report(outcome, plan)
-        _apply(release, registry, platform, plan, options, outcome, lease)
+        _apply(release, registry, platform, plan, options, outcome)
+        return
+    holder = lease.acquire()
+    if holder is not None:
+        outcome.outcome, outcome.reason = "held", f"another sync holds the lease on {release.function} ({holder.holder}, until {time.strftime('%H:%M:%S', time.gmtime(holder.until))} UTC): it applies, this one did nothing"
+        outcome.plan = plan.descriptions()
+        return
+    try:
+        with lease.kept():
+            plan = _decide(release, registry, platform, options, outcome)  # the registry and the platform read again, now that no other sync applies
+            _report(outcome, plan)
+            if plan.steps:
+                _apply(release, registry, platform, plan, options, outcome)
     finally:
-        if lease is not None:
-            lease.release()
+        lease.release()
 
 
 def wanted_version(registry: Registry, release: Release) -> str | None:
@@ -100,7 +109,9 @@ def wanted_version(registry: Registry, release: Release) -> str | None:
     return release.reference
 
 
-def _decide(release: Release, registry: Registry, platform, wanted: str | None, options: SyncOptions) -> ReleasePlan:
+def _decide(release: Release, registry: Registry, platform, options: SyncOptions, outcome: ReleaseOutcome) -> ReleasePlan:
+    """Resolve the alias (once for this plan), read what serves, decide."""
+    wanted = outcome.wanted = wanted_version(registry, release)
     serving = platform.read()
     tags: dict = {}
 
@@ -112,13 +123,11 @@ def _decide(release: Release, registry: Registry, platform, wanted: str | None, 
     return decide(release, wanted, serving, tags_of, lambda: platform.verdict(serving, time.time()), time.time(), options.retry)
 
 
-def _apply(release: Release, registry: Registry, platform, plan: ReleasePlan, options: SyncOptions, outcome: ReleaseOutcome, lease) -> None:
+def _apply(release: Release, registry: Registry, platform, plan: ReleasePlan, options: SyncOptions, outcome: ReleaseOutcome) -> None:
     progress = BuildProgress(options.say)
     context = SyncContext(release, platform, registry, lambda version: _build(release, version, options, progress), progress=progress)
 
     def step_done(step) -> None:
-        if lease is not None:
-            lease.renew()
         if options.say:
             options.say(step.line)
 
@@ -129,7 +138,7 @@ def _apply(release: Release, registry: Registry, platform, plan: ReleasePlan, op
         outcome.done = failure.record.lines
         outcome.failed, outcome.outcome = True, "failed"
         outcome.reason, outcome.error = failure.message, {"message": failure.message, "hint": failure.hint}
-        if _the_versions_fault(step, failure, context) and plan.wanted:
+        if _the_versions_fault(step, failure, context) and plan.wanted and plan.new_version:
             # the version's own fault (its build or its smoke test): recorded, and not retried until the alias moves or --retry
             where = platform.where
             registry.set_version_tags(release.model_name, plan.wanted, status_tags(release.name, "failed", where, reason=failure.cause.message))
@@ -145,7 +154,7 @@ def _the_versions_fault(step, failure: StepFailed, context: SyncContext) -> bool
     if isinstance(step, BuildVersion):
         return context.build_stage in MODEL_STAGES
     inner = failure.cause
-    return isinstance(step, DeployVersion) and isinstance(inner, StepFailed) and inner.failed.description.startswith(("smoke-test", "wait for the new version's SnapStart"))
+    return isinstance(step, DeployVersion) and isinstance(inner, StepFailed) and (isinstance(inner.cause, SmokeTestFailed) or inner.failed.description.startswith("wait for the new version's SnapStart"))
 
 
 class BuildProgress:
@@ -159,6 +168,7 @@ class BuildProgress:
     def stage(self, name: str):
         self.stage_name = name
         yield
+        self.stage_name = None  # done: a later failure is not this stage's
 
     def note(self, text: str) -> None:
         pass

@@ -6,17 +6,18 @@ from __future__ import annotations
 
 import time
 
-STATUSES = ("serving", "canary", "failed", "retired")
-FIELDS = ("status", "share", "since", "where", "reason")
+FIELDS = ("status", "share", "since", "where", "reason", "served_by")
+SERVED_BEFORE = ("serving", "retired")  # its recorded platform version passed a smoke test and served all traffic
 
 
 def tag_key(release: str, field: str) -> str:
     return f"mpack.{release}.{field}"
 
 
-def status_tags(release: str, status: str, where: str, share: float | None = None, reason: str | None = None, since: str | None = None) -> dict[str, str | None]:
-    """The tags of one status; fields that do not apply are deleted (None)."""
-    values = {"status": status, "share": f"{share:g}" if share is not None else None, "since": since or now_text(), "where": where, "reason": reason[:4000] if reason else None}
+def status_tags(release: str, status: str, where: str, share: float | None = None, reason: str | None = None, since: str | None = None, served_by: str | None = None) -> dict[str, str | None]:
+    """The tags of one status; fields that do not apply are deleted (None). ``served_by``: the platform's version
+    that served this model version fully (kept when it retires: what may serve it again without a build)."""
+    values = {"status": status, "share": f"{share:g}" if share is not None else None, "since": since or now_text(), "where": where, "reason": reason[:4000] if reason else None, "served_by": served_by}
     return {tag_key(release, name): value for name, value in values.items()}
 
 

@@ -49,6 +49,8 @@ class WebhookListener:
         listener = self
 
         class Handler(BaseHTTPRequestHandler):
+            timeout = 10  # a client that promises more body than it sends is dropped, not waited on forever
+
             def do_POST(self) -> None:
                 length = self.headers.get("Content-Length") or "0"
                 if not length.isdigit():
@@ -100,6 +102,7 @@ def _event(body: bytes) -> tuple[str | None, str | None]:
     try:
         payload = json.loads(body)
         data = payload.get("data") or {}
-        return f"{payload['entity']}.{payload['action']}", data.get("name")
+        name = data.get("name")
+        return f"{payload['entity']}.{payload['action']}", name if isinstance(name, str) else None
     except (ValueError, KeyError, TypeError, AttributeError):
         return None, None

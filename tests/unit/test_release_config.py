@@ -19,7 +19,7 @@ def test_a_release_with_build_deploy_and_gate_keys():
 
 
 def test_defaults_and_a_pinned_version():
-    release = parse_release({**BASE, "model": "models:/fraud/3"}, "mpack.toml")
+    release = parse_release({**BASE, "model": "models:/fraud/03"}, "mpack.toml")
     assert release.reference == "3" and release.canary is None and release.bake_s == DEFAULT_BAKE_S and release.alias == "live"
 
 
@@ -38,6 +38,11 @@ def test_defaults_and_a_pinned_version():
         ({**BASE, "platform": "azure"}, "cannot be synced"),
         ({**BASE, "max-error-rate": -1}, "gates must be positive"),
         ({**BASE, "env": 3}, "env must be a table"),
+        ({**BASE, "max-error-rate": float("nan")}, "gates must be positive"),
+        ({**BASE, "max-p99-ratio": float("inf")}, "gates must be positive"),
+        ({**BASE, "smoke-test": "bogus"}, "smoke-test = 'bogus' is not one of aws, local, none"),
+        ({**BASE, "target": "azure"}, "target = 'azure' is not one of lambda, lambda-image"),
+        ({**BASE, "alias": "mpack-sync-lease"}, "the name of mpack sync's lease"),
     ],
 )
 def test_bad_values_are_refused_by_name(table, said):
@@ -53,6 +58,9 @@ def test_files(tmp_path):
     (tmp_path / "mpack.toml").write_text('[[release]]\nname = "a"\nmodel = "models:/m@x"\nfunction = "f"\n[[release]]\nname = "a"\nmodel = "models:/m@y"\nfunction = "g"\n')
     with pytest.raises(MpackError, match="used twice"):
         load_releases(folder=tmp_path)
+    (tmp_path / "mpack.toml").write_text('[[release]]\nname = "a"\nmodel = "models:/m@x"\nfunction = "f"\n[[release]]\nname = "b"\nmodel = "models:/n@y"\nfunction = "f"\n')
+    with pytest.raises(MpackError, match="two releases deploy to f:live"):
+        load_releases(folder=tmp_path)
     (tmp_path / "mpack.toml").write_text("[[release]\n")
     with pytest.raises(MpackError, match="not valid TOML"):
         load_releases(folder=tmp_path)
@@ -64,6 +72,6 @@ def test_files(tmp_path):
         load_releases(folder=tmp_path)
 
 
-@pytest.mark.parametrize(("text", "seconds"), [("15m", 900), ("1h30m", 5400), ("90s", 90), (45, 45), ("2h", 7200)])
+@pytest.mark.parametrize(("text", "seconds"), [("15m", 900), ("1h30m", 5400), ("90s", 90), (45, 45), ("2h", 7200), ("90", 90)])
 def test_durations(text, seconds):
     assert parse_duration(text, "bake") == seconds
