@@ -10,6 +10,7 @@ from mpack.infra.aws import deployer
 from mpack.infra.aws.deployer import FunctionPlan
 from mpack.infra.aws.function_state import FunctionState, read_state
 from mpack.infra.aws.lease import Lease
+from mpack.infra.aws.planner import URL_AUTH
 from mpack.infra.aws.served import model_record, published_models
 from mpack.infra.aws.session import Aws
 from mpack.infra.aws.steps import DeployContext, MoveAlias
@@ -33,7 +34,7 @@ class AwsRelease:
     # -- reading -----------------------------------------------------------------------------------
 
     def read(self) -> Serving:
-        state = self.state = read_state(self.aws, self.release.function, self.settings.alias)
+        state = self.state = read_state(self.aws, self.release.function, self.settings.alias, provisioned=self.settings.provisioned is not None)
         if not state.exists:
             return Serving(exists=False, where=self.where)
         models = published_models(state.descriptions, state.versions)
@@ -50,7 +51,7 @@ class AwsRelease:
             exists=True,
             primary=ours[alias.version].version if alias.version in ours else None,
             primary_id=alias.version,
-            primary_settings_differ=not self._settings_match(alias.version),
+            primary_settings_differ=not self._settings_match(alias.version) or bool(self._function_settings_differ(state)),
             canary=ours[canary_id].version if canary_id in ours else None,
             canary_id=canary_id,
             canary_share=round(share * 100, 2),
@@ -121,6 +122,19 @@ class AwsRelease:
         placeholder = desired_function(self.settings)
         record = model_record(self.release.model_name, model_version, f"models:/{self.release.model_name}/{model_version}") if model_version else placeholder.model
         return dataclasses.replace(placeholder, model=record)
+
+    def _function_settings_differ(self, state: FunctionState) -> list[str]:
+        """The function's own settings the release asks for and Lambda lacks (a sync killed after moving the alias,
+        before these steps, leaves them undone): the deploy is planned again, and applies only what is missing."""
+        settings, differ = self.settings, []
+        if settings.reserved is not None and settings.reserved != state.reserved:
+            differ.append("reserved concurrency")
+        if settings.provisioned is not None and settings.provisioned != state.provisioned:
+            differ.append("provisioned concurrency")
+        wanted_auth = URL_AUTH.get(settings.function_url)
+        if (wanted_auth and wanted_auth != state.url_auth) or (settings.function_url == "none" and state.url_auth is not None):
+            differ.append("function URL")
+        return differ
 
     def _settings_match(self, lambda_version: str) -> bool:
         """Whether a published version runs with the memory, timeout and environment the release asks for."""

@@ -53,7 +53,7 @@ def decide(release: Release, wanted: str | None, serving: Serving, tags_of: Call
         dropped = any(isinstance(step, DropCanary) for step in plan.steps)
         return plan.done("canary dropped" if dropped else "recorded" if plan.steps else "unchanged", f"version {wanted} serves all of {serving.where}", new_version=False)
     if status["status"] == "failed" and not retry:
-        return plan.done("skipped", f"version {wanted} failed before ({status['reason'] or 'no reason recorded'}): not retried (--retry tries it again)", warning=True)
+        return plan.done("skipped", f"version {wanted} failed before ({status['reason'] or 'no reason recorded'}): not retried until the alias names another version and comes back, or --retry", warning=True)
     again = status["served_by"]
     if status["status"] in SERVED_BEFORE and again in serving.published.get(wanted, ()) and serving.primary != wanted:
         plan.steps.append(ServeAgain(wanted, again, serving.where))

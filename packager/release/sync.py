@@ -80,11 +80,14 @@ def _sync(release: Release, options: SyncOptions, outcome: ReleaseOutcome) -> No
     plan = _decide(release, registry, platform, options, outcome)
     if options.plan_only or not plan.steps:
         _report(outcome, plan)
+        if not options.plan_only:
+            _remember_alias(registry, release, plan.wanted)
         return
     lease = platform.lease(options.lease_s)
     if lease is None:  # no function yet: CreateFunction is the guard
         _report(outcome, plan)
         _apply(release, registry, platform, plan, options, outcome)
+        _remember_alias(registry, release, plan.wanted)
         return
     holder = lease.acquire()
     if holder is not None:
@@ -97,6 +100,7 @@ def _sync(release: Release, options: SyncOptions, outcome: ReleaseOutcome) -> No
             _report(outcome, plan)
             if plan.steps:
                 _apply(release, registry, platform, plan, options, outcome)
+            _remember_alias(registry, release, plan.wanted)
     finally:
         lease.release()
 
@@ -109,9 +113,22 @@ def wanted_version(registry: Registry, release: Release) -> str | None:
     return release.reference
 
 
+def alias_key(release: Release) -> str:
+    """The registered model's tag remembering which version the alias named at the last sync of this release."""
+    return f"mpack.{release.name}.alias_named"
+
+
+def _remember_alias(registry: Registry, release: Release, wanted: str | None) -> None:
+    if wanted is not None and registry.model_tags(release.model_name).get(alias_key(release)) != wanted:
+        registry.set_model_tag(release.model_name, alias_key(release), wanted)
+
+
 def _decide(release: Release, registry: Registry, platform, options: SyncOptions, outcome: ReleaseOutcome) -> ReleasePlan:
-    """Resolve the alias (once for this plan), read what serves, decide."""
+    """Resolve the alias (once for this plan), read what serves, decide. A version recorded as failed is tried
+    again when the alias named another version at the last sync (it moved away and back), or with --retry."""
     wanted = outcome.wanted = wanted_version(registry, release)
+    named_before = registry.model_tags(release.model_name).get(alias_key(release))
+    retry = options.retry or (named_before is not None and named_before != wanted)
     serving = platform.read()
     tags: dict = {}
 
@@ -120,7 +137,7 @@ def _decide(release: Release, registry: Registry, platform, options: SyncOptions
             tags[version] = registry.version_tags(release.model_name, version)
         return tags[version]
 
-    return decide(release, wanted, serving, tags_of, lambda: platform.verdict(serving, time.time()), time.time(), options.retry)
+    return decide(release, wanted, serving, tags_of, lambda: platform.verdict(serving, time.time()), time.time(), retry)
 
 
 def _apply(release: Release, registry: Registry, platform, plan: ReleasePlan, options: SyncOptions, outcome: ReleaseOutcome) -> None:

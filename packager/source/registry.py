@@ -79,6 +79,12 @@ class Registry:
         """alias -> version, read from the registered model (``search_model_versions`` returns no aliases on SQL stores)."""
         return {alias: str(version) for alias, version in (self._registered_model(name).aliases or {}).items()}
 
+    def model_tags(self, name: str) -> dict[str, str]:
+        return dict(self._registered_model(name).tags or {})
+
+    def set_model_tag(self, name: str, key: str, value: str) -> None:
+        self._call(lambda: self.client.set_registered_model_tag(name, key, value), "write tags of")
+
     def version_tags(self, name: str, version: str) -> dict[str, str]:
         return dict(self._call(lambda: self.client.get_model_version(name, version), "read").tags or {})
 

@@ -187,6 +187,11 @@ def test_a_version_failing_its_smoke_test_is_recorded_and_not_retried(registry, 
     retried, report = sync(env, echoing, "--retry")
     assert retried.returncode == 1 and report["outcome"] == "failed"  # --retry tries it again (and it fails again)
     client.set_registered_model_alias(MODEL, "champion", "1")
+    assert sync(env, echoing)[1]["outcome"] == "unchanged"
+    client.set_registered_model_alias(MODEL, "champion", "2")  # the alias moved away and back: tried again
+    moved_back, report = sync(env, echoing)
+    assert moved_back.returncode == 1 and report["outcome"] == "failed", report
+    client.set_registered_model_alias(MODEL, "champion", "1")
 
 
 @pytest.mark.parametrize("kill_after", ["publish a version", "point alias live"])
@@ -305,3 +310,21 @@ def _wait_for(condition, seconds: float, process) -> None:
         assert process.poll() is None, f"the sync exited: {process.stderr.read()[-3000:]}"
         assert time.monotonic() < deadline, "timed out"
         time.sleep(1)
+
+
+def test_function_settings_left_undone_are_finished(registry, aws, tmp_path):
+    """A sync killed after moving the alias but before the function's own settings (here: reserved concurrency,
+    removed by hand to stand for it) leaves the version serving; the next sync sees the setting missing and
+    plans the deploy again, which applies only what is missing."""
+    _, client = registry
+    env, clients = aws
+    client.set_registered_model_alias(MODEL, "champion", "1")
+    config = releases(tmp_path, "settled", "sync-settled", reserved=3)
+    assert sync(env, config)[1]["outcome"] == "deployed"
+    assert clients["lambda"].get_function_concurrency(FunctionName="sync-settled")["ReservedConcurrentExecutions"] == 3
+    clients["lambda"].delete_function_concurrency(FunctionName="sync-settled")
+    finished, report = sync(env, config)
+    assert finished.returncode == 0 and report["outcome"] == "deployed" and "redeployed with the release's settings" in report["reason"], report
+    assert clients["lambda"].get_function_concurrency(FunctionName="sync-settled")["ReservedConcurrentExecutions"] == 3
+    assert alias_of(clients, "sync-settled")["weights"] == {} and status(client, "1", "settled")["status"] == "serving"
+    assert sync(env, config)[1]["outcome"] == "unchanged"
