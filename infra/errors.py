@@ -31,3 +31,8 @@ class MpackError(Exception):
 
     def __str__(self) -> str:
         return self.message if not self.hint else f"{self.message} (hint: {self.hint})"
+
+
+class SmokeTestFailed(MpackError):
+    """The new version or package answered, but not with predictions for its input example (or did not start): the
+    version's own fault. A platform error while reaching it is not, and stays a plain MpackError."""

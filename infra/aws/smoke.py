@@ -10,14 +10,9 @@ import json
 
 from mpack.infra.aws.function_state import DesiredFunction
 from mpack.infra.aws.session import Aws, aws_error
-from mpack.infra.errors import MpackError
+from mpack.infra.errors import SmokeTestFailed
 
 SMOKE_MODES = ("aws", "local", "none")
-
-
-class SmokeTestFailed(MpackError):
-    """The version answered, but not with predictions for the input example: the version's own fault (an AWS
-    error while invoking it is not, and stays a plain MpackError)."""
 
 
 def check_answer(payload: bytes, function_error: str | None, desired: DesiredFunction, where: str) -> str:

@@ -22,6 +22,7 @@ SHA_KEY, PREVIOUS_KEY, MODEL_KEY = "mpack_sha256", "mpack_previous_sha256", "mpa
 RUN_FROM_PACKAGE = "WEBSITE_RUN_FROM_PACKAGE"
 CANARY_SLOT = "staging"  # slot plans: where a canary package runs while production keeps serving
 SETTING_SHA, SETTING_PREVIOUS, SETTING_PREVIOUS_SHA = "MPACK_PACKAGE_SHA256", "MPACK_PREVIOUS_PACKAGE", "MPACK_PREVIOUS_SHA256"
+SETTING_CANARY_SINCE = "MPACK_CANARY_SINCE"  # on the canary slot: when traffic was last routed to it (epoch seconds), which a bake counts from
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ class SlotState:
     host_name: str
     sha: str | None
     package_url: str | None
+    since: int | None = None  # when traffic was routed to it (SETTING_CANARY_SINCE)
 
 
 def read_state(session: AzureSession) -> AppState:
@@ -113,7 +115,8 @@ def _canary(session: AzureSession, app: str, config) -> tuple[SlotState | None, 
             return None, percent
         settings = dict(session.web.web_apps.list_application_settings_slot(group, app, CANARY_SLOT).properties or {})
     host = slot.default_host_name or f"{app}-{CANARY_SLOT}.azurewebsites.net"
-    return SlotState(host, settings.get(SETTING_SHA), settings.get(RUN_FROM_PACKAGE)), percent
+    since = settings.get(SETTING_CANARY_SINCE)
+    return SlotState(host, settings.get(SETTING_SHA), settings.get(RUN_FROM_PACKAGE), int(since) if since and since.isdigit() else None), percent
 
 
 def _flex_state(session: AzureSession, app: str, host: str, container_url: str) -> AppState:

@@ -20,7 +20,7 @@ from pathlib import Path
 from mpack.infra.azure.app_state import CANARY_SLOT, PACKAGES_CONTAINER, RUN_FROM_PACKAGE, SETTING_PREVIOUS, AppState, read_state
 from mpack.infra.azure.session import AzureSession, azure_call, sdk
 from mpack.infra.azure.steps import ArchivePackage, ArchiveServing, AzureContext, CreateSlot, OneDeploy, PointAppAtPackage, ReleasePackage, RouteTraffic, SmokeTest, SyncTriggers, UploadPackage, shown
-from mpack.infra.errors import MpackError
+from mpack.infra.errors import MpackError, SmokeTestFailed
 from mpack.infra.functions_host.app_config import instance_memory_mb
 from mpack.infra.plan import Plan, Record, StepOutcome, execute
 
@@ -116,8 +116,8 @@ def _package_url_steps(session: AzureSession, state: AppState, package: AzurePac
 
 
 def _upload(session: AzureSession, state: AppState, package: AzurePackage, package_container: str | None) -> UploadPackage:
-    container_url, connection = _packages_container(session, state, package_container)
-    return UploadPackage(container_url, f"{session.target.app}/{package.sha}.zip", package.sha, package.path, connection)
+    container_url, connection = packages_container(session, state, package_container)
+    return UploadPackage(container_url, f"{session.target.app}/{package.sha}.zip", package.sha, package.path, connection, package.model)
 
 
 def check_fits(state: AppState, package: AzurePackage) -> None:
@@ -183,6 +183,30 @@ def plan_rollback(session: AzureSession) -> AppPlan:
     return AppPlan("rollback", steps, state)
 
 
+def plan_kept_package(session: AzureSession, sha: str, model: str, package_container: str | None) -> AppPlan:
+    """Production serves again a package mpack kept (it passed its smoke test when it was deployed): no upload,
+    no smoke test. Refused while a canary runs, as a deploy is."""
+    state = read_state(session)
+    if state.canary_percent:
+        raise MpackError(f"a canary is running on {state.name} ({state.canary_percent:g}% on slot {CANARY_SLOT})", "finish it first: mpack promote --platform azure ... (or mpack rollback --platform azure ...)")
+    if state.serving_sha == sha:
+        return AppPlan("serve", (), state)
+    if state.plan == "flex":
+        if sha not in state.archived:
+            raise MpackError(f"package {sha[:12]} is no longer in the deployment container", "deploy its bundle instead")
+        released_url = state.container_url.rstrip("/") + "/released-package.zip"
+        return AppPlan("serve", (ReleasePackage(state.container_url, sha, state.serving_sha, model), OneDeploy(released_url), SyncTriggers()), state)
+    from mpack.infra.azure.steps import read_only_url  # here: the import line above is at its width
+
+    container_url, connection = packages_container(session, state, package_container)
+    container, blob = session.container(container_url, connection), f"{session.target.app}/{sha}.zip"
+    with azure_call(f"read the kept package {blob}"):
+        if not container.get_blob_client(blob).exists():
+            raise MpackError(f"package {sha[:12]} is no longer in {container_url}", "deploy its bundle instead")
+        url = read_only_url(container, blob)
+    return AppPlan("serve", (PointAppAtPackage(sha, state.settings.get(RUN_FROM_PACKAGE), state.serving_sha, package_url=url), SyncTriggers()), state)
+
+
 def apply(session: AzureSession, plan: AppPlan, smoke: Callable[[AzurePackage], str] | None = None, progress: Callable[[StepOutcome], None] | None = None) -> Record:
     """Run the plan with the one executor; a failing step is named with what was done and what still
     serves. ``smoke`` checks the package where the plan's SmokeTest step stands (None: skipped)."""
@@ -210,14 +234,14 @@ def local_smoke(package: AzurePackage) -> str:
         raise MpackError("the bundle has no input example to smoke-test with", "pass --smoke-test none to deploy without one")
     with started_zip(package.path, "mpack-smoke") as (host, failed):
         if failed is not None:
-            raise MpackError(f"smoke test: the package fails to start: {failed.error}", "traffic was not moved to it; fix the bundle and deploy again")
+            raise SmokeTestFailed(f"smoke test: the package fails to start: {failed.error}", "traffic was not moved to it; fix the bundle and deploy again")
         answer = send(host, json.dumps(example).encode())
     if answer.status != 200 or b"predictions" not in answer.body:
-        raise MpackError(f"smoke test: the package answered its input example with HTTP {answer.status}: {answer.body[:300]!r}", "traffic was not moved to it; fix the bundle and deploy again")
+        raise SmokeTestFailed(f"smoke test: the package answered its input example with HTTP {answer.status}: {answer.body[:300]!r}", "traffic was not moved to it; fix the bundle and deploy again")
     return f"smoke test: the package answered its input example on the local Functions host ({answer.duration_ms:.1f} ms)"
 
 
-def _packages_container(session: AzureSession, state: AppState, given: str | None) -> tuple[str, str | None]:
+def packages_container(session: AzureSession, state: AppState, given: str | None) -> tuple[str, str | None]:
     """Where run-from-package zips go: --package-container, else the app's own storage account."""
     connection = session.target.storage_connection_string or state.settings.get("AzureWebJobsStorage")
     if given:

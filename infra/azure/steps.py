@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import ClassVar
 
-from mpack.infra.azure.app_state import ARCHIVE_PREFIX, MODEL_KEY, PREVIOUS_KEY, RELEASED_BLOB, RUN_FROM_PACKAGE, SETTING_PREVIOUS, SETTING_PREVIOUS_SHA, SETTING_SHA, SHA_KEY
+from mpack.infra.azure.app_state import ARCHIVE_PREFIX, MODEL_KEY, PREVIOUS_KEY, RELEASED_BLOB, RUN_FROM_PACKAGE, SETTING_CANARY_SINCE, SETTING_PREVIOUS, SETTING_PREVIOUS_SHA, SETTING_SHA, SHA_KEY
 from mpack.infra.azure.session import AzureSession, sdk
 from mpack.infra.errors import MpackError, redact_credentials
 
@@ -124,13 +124,14 @@ class UploadPackage:
     sha: str
     path: Path
     connection_string: str | None = field(default=None, repr=False)  # signs the SAS; never shown
+    model: str | None = None  # "name:version", recorded on the blob: what the package serves, read back by mpack sync
 
     def describe(self) -> str:
         return f"upload {self.path.name} ({self.path.stat().st_size / 2**20:.1f} MB) to {self.container_url}/{self.blob} (private; read through a read-only SAS)"
 
     def apply(self, ctx: AzureContext) -> None:
         container = ctx.session.container(self.container_url, self.connection_string)
-        _upload(container, self.blob, self.path, {SHA_KEY: self.sha})
+        _upload(container, self.blob, self.path, {SHA_KEY: self.sha, **({MODEL_KEY: self.model} if self.model else {})})
         ctx.package_url = read_only_url(container, self.blob)
 
 
@@ -224,6 +225,11 @@ class RouteTraffic:
         models = sdk("azure.mgmt.web.models")
         rules = [models.RampUpRule(name=self.slot, action_host_name=self.slot_host, reroute_percentage=self.percent)] if self.percent else []
         target = ctx.session.target
+        if self.percent:  # the canary's start, on its slot (first: a run killed before the rule leaves no canary, and the next sets it again)
+            apps = ctx.session.web.web_apps
+            settings = dict(apps.list_application_settings_slot(target.resource_group, target.app, self.slot).properties or {})
+            settings[SETTING_CANARY_SINCE] = str(int(time.time()))
+            apps.update_application_settings_slot(target.resource_group, target.app, self.slot, models.StringDictionary(properties=settings))
         ctx.session.web.web_apps.update_configuration(target.resource_group, target.app, models.SiteConfigResource(experiments=models.Experiments(ramp_up_rules=rules)))
 
 

@@ -75,7 +75,7 @@ def _sync_once(releases: list, options, as_json: bool) -> int:
     outcomes = []
     for release in releases:
         if not as_json:
-            stderr.print(f"[bold]{escape(release.name)}[/bold] ({escape(release.model)} -> {escape(release.function)})")
+            stderr.print(f"[bold]{escape(release.name)}[/bold] ({escape(release.model)} -> {escape(release.place)})")
         outcome = sync_release(release, options)
         outcomes.append(outcome)
         if not as_json:

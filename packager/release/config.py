@@ -14,17 +14,66 @@ from mpack.infra.errors import MpackError
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")  # goes into the registry's tag keys
 DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
-PLATFORMS = ("aws",)
 # build options a release may set, as `mpack build` spells them -> BuildOptions field
-BUILD_KEYS = {"target": "target", "env-manager": "env_manager", "python": "python", "arch": "arch", "runtime": "runtime", "precision": "precision", "tolerance": "tolerance", "lambda-http": "lambda_http", "allow-pickle": "allow_pickle"}
-# deploy options, as `mpack deploy` spells them -> DeploySettings field
+BUILD_KEYS = {
+    "target": "target", "env-manager": "env_manager", "python": "python", "arch": "arch", "runtime": "runtime", "precision": "precision", "tolerance": "tolerance", "lambda-http": "lambda_http",
+    "allow-pickle": "allow_pickle", "auth": "auth", "instance-memory": "instance_memory_mb",
+}  # fmt: skip
+# deploy options, as `mpack deploy` spells them -> DeploySettings field (AWS) / AzureSettings field (Azure)
 DEPLOY_KEYS = {
     "alias": "alias", "memory": "memory_mb", "timeout": "timeout_s", "role": "role", "env": "environment", "reserved": "reserved", "provisioned": "provisioned",
     "function-url": "function_url", "bucket": "bucket", "repository": "repository", "region": "region", "smoke-test": "smoke_test", "snapstart": "snapstart",
+    "app": "app", "resource-group": "resource_group", "subscription": "subscription", "storage-connection-string": "storage_connection_string", "package-container": "package_container",
 }  # fmt: skip
 GATE_KEYS = ("max-error-rate", "max-p99-ms", "max-p99-ratio")
-RELEASE_KEYS = ("name", "model", "platform", "function", "canary", "bake", "tracking-uri", "registry-uri", *GATE_KEYS, *BUILD_KEYS, *DEPLOY_KEYS)
-TYPES = {"memory": int, "timeout": int, "reserved": int, "provisioned": int, "canary": float, "tolerance": float, "snapstart": bool, "allow-pickle": bool, "max-error-rate": float, "max-p99-ms": float, "max-p99-ratio": float}
+COMMON_KEYS = ("name", "model", "platform", "canary", "bake", "tracking-uri", "registry-uri", *GATE_KEYS, "target", "env-manager", "python", "runtime", "precision", "tolerance", "allow-pickle", "smoke-test")
+
+
+@dataclass(frozen=True)
+class PlatformKeys:
+    """One platform's own keys, all checked here: which it needs, which it takes besides the common ones, their choices and
+    defaults, and the keys that name where it deploys (two releases there would undo each other)."""
+
+    required: tuple
+    own: tuple
+    choices: dict
+    defaults: dict
+    place: tuple
+    shown: str  # the place in words, from the values of ``place``
+    example: str
+
+    def place_of(self, values: dict) -> tuple[tuple, str]:
+        """(what two releases may not share, the same in words)."""
+        given = {k: values.get(k, self.defaults.get(k)) for k in self.place}
+        return tuple(given.values()), self.shown.format_map(given)
+
+
+PLATFORM_KEYS = {
+    "aws": PlatformKeys(
+        required=("function",),
+        own=("function", "arch", "lambda-http", "alias", "memory", "timeout", "role", "env", "reserved", "provisioned", "function-url", "bucket", "repository", "region", "snapstart"),
+        choices={"smoke-test": ("aws", "local", "none"), "function-url": ("none", "iam", "public"), "target": ("lambda", "lambda-image")},
+        defaults={"target": "lambda", "alias": "live"},
+        place=("function", "alias", "region"),
+        shown="{function}:{alias}",
+        example='function = "fraud"',
+    ),
+    "azure": PlatformKeys(
+        required=("app", "resource-group"),
+        own=("app", "resource-group", "subscription", "storage-connection-string", "package-container", "auth", "instance-memory"),
+        choices={"smoke-test": ("local", "none"), "target": ("azure",), "auth": ("function", "anonymous", "admin"), "instance-memory": (512, 2048, 4096)},
+        defaults={"target": "azure"},
+        place=("subscription", "resource-group", "app"),
+        shown="{resource-group}/{app}",
+        example='app = "fraud-scoring", resource-group = "ml-serving"',
+    ),
+}
+PLATFORMS = tuple(PLATFORM_KEYS)
+RELEASE_KEYS = tuple(dict.fromkeys([*COMMON_KEYS, *(key for keys in PLATFORM_KEYS.values() for key in keys.own)]))
+TYPES = {
+    "memory": int, "timeout": int, "reserved": int, "provisioned": int, "canary": float, "tolerance": float, "snapstart": bool, "allow-pickle": bool, "max-error-rate": float, "max-p99-ms": float,
+    "max-p99-ratio": float, "instance-memory": int,
+}  # fmt: skip
 DEFAULT_BAKE_S = 600
 INGESTION_S = 60
 
@@ -44,14 +93,16 @@ class Release:
     name: str
     model: str  # models:/NAME@ALIAS (the alias decides) or models:/NAME/VERSION (pinned)
     platform: str
-    function: str
+    function: str | None  # AWS: the Lambda function (None on other platforms)
     canary: float | None  # percent; None: all at once
     bake_s: int
     gates: Gates
     build: dict = field(default_factory=dict)  # BuildOptions fields
-    deploy: dict = field(default_factory=dict)  # DeploySettings fields
+    deploy: dict = field(default_factory=dict)  # the platform's deploy settings (DeploySettings / AzureSettings fields)
     tracking_uri: str | None = None
     registry_uri: str | None = None
+    place: str = ""  # where it deploys, in words: "fraud:live", "ml-serving/fraud-scoring"
+    place_key: tuple = ()  # the same, as two releases may not share it
 
     @property
     def model_name(self) -> str:
@@ -88,10 +139,10 @@ def load_releases(path: Path | None = None, folder: Path | None = None) -> tuple
         duplicated = sorted({n for n in names if names.count(n) > 1})
         if duplicated:
             raise MpackError(f"{candidate}: release name {', '.join(duplicated)} is used twice", "each release needs its own name: it keys the registry's tags and the lease")
-        places = [(r.platform, r.function, r.alias, r.deploy.get("region")) for r in releases]
-        shared = sorted({f"{p[1]}:{p[2]}" for p in places if places.count(p) > 1})
+        places = [(r.platform, r.place_key) for r in releases]
+        shared = sorted({r.place for r in releases if places.count((r.platform, r.place_key)) > 1})
         if shared:
-            raise MpackError(f"{candidate}: two releases deploy to {', '.join(shared)}", "each release needs its own function or alias: two would undo each other on every sync")
+            raise MpackError(f"{candidate}: two releases deploy to {', '.join(shared)}", "each release needs its own function or alias (Azure: its own app): two would undo each other on every sync")
         return releases, candidate
     raise MpackError("no releases declared", "add [[release]] tables to mpack.toml (or [[tool.mpack.release]] to pyproject.toml), or pass --config FILE; see docs/sync.md")
 
@@ -114,18 +165,22 @@ def parse_release(table: dict, where: str) -> Release:
     if unknown:
         raise MpackError(f"{where}: unknown key(s) {', '.join(unknown)}", f"known keys: {', '.join(RELEASE_KEYS)}")
     values = {key: _typed(key, value, where) for key, value in table.items()}
-    for key in ("name", "model", "function"):
+    platform = values.get("platform", "aws")
+    if platform not in PLATFORM_KEYS:
+        raise MpackError(f"{where}: platform {platform!r} cannot be synced", f"one of {', '.join(PLATFORMS)}")
+    keys = PLATFORM_KEYS[platform]
+    for key in ("name", "model", *keys.required):
         if not values.get(key):
-            raise MpackError(f"{where}: {key} is missing", 'e.g. name = "fraud-prod", model = "models:/fraud@champion", function = "fraud"')
+            raise MpackError(f"{where}: {key} is missing" + (f" (a release on {platform} needs {', '.join(keys.required)})" if key in keys.required else ""), f'e.g. name = "fraud-prod", model = "models:/fraud@champion", {keys.example}')
+    foreign = sorted(set(values) - set(COMMON_KEYS) - set(keys.own))
+    if foreign:
+        owners = sorted({p for p, k in PLATFORM_KEYS.items() if set(foreign) & set(k.own)})
+        raise MpackError(f"{where}: {', '.join(foreign)} {'is' if len(foreign) == 1 else 'are'} for {' and '.join(owners)} releases, not {platform}", f"a release on {platform} takes: {', '.join(dict.fromkeys([*COMMON_KEYS, *keys.own]))}")
     name = values["name"]
     if not NAME.match(name):
         raise MpackError(f"{where}: release name {name!r} is not usable", "letters, digits, - and _ (at most 63), starting with a letter or digit")
     where = f"{where} ({name})"
     _model_reference(values["model"], where)
-    platform = values.get("platform", "aws")
-    if platform not in PLATFORMS:
-        hint = "Azure releases are not synced yet (see docs/not-yet.md): deploy with mpack deploy --platform azure" if platform == "azure" else f"one of {', '.join(PLATFORMS)}"
-        raise MpackError(f"{where}: platform {platform!r} cannot be synced", hint)
     canary = values.get("canary")
     if canary is not None and not 0 < canary < 100:
         raise MpackError(f"{where}: canary = {canary:g} is not a percentage between 0 and 100", "e.g. canary = 10; omit it to release all at once")
@@ -134,34 +189,38 @@ def parse_release(table: dict, where: str) -> Release:
     bounds = [gates.max_error_rate, gates.max_p99_ratio, *([gates.max_p99_ms] if gates.max_p99_ms is not None else [])]
     if not all(math.isfinite(b) for b in bounds) or gates.max_error_rate < 0 or (gates.max_p99_ms is not None and gates.max_p99_ms <= 0) or gates.max_p99_ratio <= 0:
         raise MpackError(f"{where}: gates must be positive (max-error-rate in percent, max-p99-ms in ms, max-p99-ratio a factor)", "e.g. max-error-rate = 1, max-p99-ratio = 1.5")
+    _check_choices(values, keys, where)
     deploy = {DEPLOY_KEYS[key]: value for key, value in values.items() if key in DEPLOY_KEYS}
-    _check_choices(values, where)
     if isinstance(deploy.get("environment"), dict):
         deploy["environment"] = tuple(f"{k}={v}" for k, v in deploy["environment"].items())
+    build = {BUILD_KEYS[key]: value for key, value in values.items() if key in BUILD_KEYS}
+    build.setdefault("target", keys.defaults["target"])
+    place_key, place = keys.place_of(values)
     return Release(
         name=name,
         model=values["model"],
         platform=platform,
-        function=values["function"],
+        function=values.get("function"),
         canary=canary,
         bake_s=bake,
         gates=gates,
-        build={BUILD_KEYS[key]: value for key, value in values.items() if key in BUILD_KEYS},
+        build=build,
         deploy=deploy,
         tracking_uri=values.get("tracking-uri"),
         registry_uri=values.get("registry-uri"),
+        place=place,
+        place_key=place_key,
     )
 
 
-CHOICES = {"smoke-test": ("aws", "local", "none"), "function-url": ("none", "iam", "public"), "target": ("lambda", "lambda-image")}
 RESERVED_ALIASES = ("mpack-sync-lease",)  # the lease's own alias
 
 
-def _check_choices(values: dict, where: str) -> None:
-    """What would otherwise fail only after a build, on every sync."""
-    for key, allowed in CHOICES.items():
+def _check_choices(values: dict, keys: PlatformKeys, where: str) -> None:
+    """What would otherwise fail only after a build, on every sync: each platform's own choices."""
+    for key, allowed in keys.choices.items():
         if key in values and values[key] not in allowed:
-            raise MpackError(f"{where}: {key} = {values[key]!r} is not one of {', '.join(allowed)}", f"e.g. {key} = {allowed[0]!r}")
+            raise MpackError(f"{where}: {key} = {values[key]!r} is not one of {', '.join(map(str, allowed))}", f"e.g. {key} = {allowed[0]!r}")
     if values.get("alias") in RESERVED_ALIASES:
         raise MpackError(f"{where}: alias {values['alias']!r} is the name of mpack sync's lease", "name the serving alias otherwise, e.g. live")
 

@@ -9,8 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mpack.infra.aws.smoke import SmokeTestFailed
-from mpack.infra.errors import MpackError
+from mpack.infra.errors import MpackError, SmokeTestFailed
 from mpack.infra.plan import StepFailed, execute
 from mpack.packager.release.config import Release
 from mpack.packager.release.decide import ReleasePlan, decide
@@ -91,7 +90,7 @@ def _sync(release: Release, options: SyncOptions, outcome: ReleaseOutcome) -> No
         return
     holder = lease.acquire()
     if holder is not None:
-        outcome.outcome, outcome.reason = "held", f"another sync holds the lease on {release.function} ({holder.holder}, until {time.strftime('%H:%M:%S', time.gmtime(holder.until))} UTC): it applies, this one did nothing"
+        outcome.outcome, outcome.reason = "held", f"another sync holds the lease on {release.place} ({holder.holder}, until {time.strftime('%H:%M:%S', time.gmtime(holder.until))} UTC): it applies, this one did nothing"
         outcome.plan = plan.descriptions()
         return
     try:

@@ -2,7 +2,7 @@
 minimal stand-in for Azure Resource Manager's App Service endpoints.
 
 ARM cannot run here, so the stand-in answers only the calls the deployer makes (read the site,
-list/update app settings, One Deploy, sync triggers) over HTTPS with a self-signed certificate
+list/update app settings, One Deploy, sync triggers, Azure Monitor's metrics of a site or slot) over HTTPS with a self-signed certificate
 (azure-core sends bearer tokens over TLS only), and records every request for the tests to assert on.
 """
 
@@ -128,6 +128,7 @@ class ArmStandIn:
         self.settings: dict[str, dict] = {}
         self.web_config: dict[str, dict] = {}  # config/web of each site (ramp-up rules)
         self.slots: dict[tuple[str, str], dict] = {}  # (site, slot) -> its settings
+        self.metrics: dict[tuple[str, str | None], dict] = {}  # (site, slot or None) -> {"Requests": n, "Http5xx": n, "HttpResponseTime": seconds}: what Azure Monitor reports
         self.requests: list[dict] = []
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(self.cert, key)
@@ -167,6 +168,16 @@ class ArmStandIn:
         self.settings[name] = {"FUNCTIONS_WORKER_RUNTIME": "python", "AzureWebJobsStorage": storage_connection_string}
         self.web_config[name] = {"linuxFxVersion": "Python|3.11"}
 
+    def metrics_document(self, name: str, slot: str | None) -> dict:
+        """Azure Monitor's answer: one one-minute point per metric (totals for counts, the average for response time)."""
+        figures = self.metrics.get((name, slot), {})
+        stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:00Z")
+        value = []
+        for metric, unit in (("Requests", "Count"), ("Http5xx", "Count"), ("HttpResponseTime", "Seconds")):
+            point = {"timeStamp": stamp, **({"average": figures[metric]} if metric == "HttpResponseTime" else {"total": figures[metric]})} if metric in figures else {"timeStamp": stamp}
+            value.append({"name": {"value": metric}, "unit": unit, "timeseries": [{"data": [point]}]})
+        return {"value": value}
+
     def writes(self, name: str) -> list[dict]:
         """Requests that would change the app (everything but reads)."""
         return [r for r in self.requests if f"/sites/{name}" in r["path"] and not (r["method"] == "GET" or r["path"].endswith("/appsettings/list"))]
@@ -204,6 +215,9 @@ class ArmStandIn:
                 if not found or found["name"] not in arm.sites:
                     return self._reply(404, {"error": {"code": "ResourceNotFound", "message": f"The Resource '{path}' was not found."}})
                 name, rest = found["name"], (found["rest"] or "").lower()
+                figures = re.match(r"^(?:/slots/([^/]+))?/providers/microsoft\.insights/metrics$", rest)
+                if figures and self.command == "GET":
+                    return self._reply(200, arm.metrics_document(name, figures.group(1)))
                 site = dict(arm.sites[name], id=path.split("/config")[0].split("/extensions")[0], name=name, type="Microsoft.Web/sites")
                 if rest == "" and self.command == "GET":
                     return self._reply(200, site)

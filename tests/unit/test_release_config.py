@@ -35,7 +35,8 @@ def test_defaults_and_a_pinned_version():
         ({**BASE, "model": "models:/fraud"}, "is not a registered model"),
         ({k: v for k, v in BASE.items() if k != "function"}, "function is missing"),
         ({**BASE, "name": "has space"}, "is not usable"),
-        ({**BASE, "platform": "azure"}, "cannot be synced"),
+        ({**BASE, "platform": "gcp"}, "platform 'gcp' cannot be synced"),
+        ({**BASE, "app": "fraud-scoring"}, "app is for azure releases, not aws"),
         ({**BASE, "max-error-rate": -1}, "gates must be positive"),
         ({**BASE, "env": 3}, "env must be a table"),
         ({**BASE, "max-error-rate": float("nan")}, "gates must be positive"),
@@ -49,6 +50,45 @@ def test_bad_values_are_refused_by_name(table, said):
     with pytest.raises(MpackError) as error:
         parse_release(table, "mpack.toml: release 1")
     assert said in error.value.message and error.value.hint
+
+
+AZURE = {"name": "fraud-azure", "model": "models:/fraud@champion", "platform": "azure", "app": "fraud-scoring", "resource-group": "ml-serving"}
+
+
+def test_an_azure_release_takes_its_own_keys():
+    table = {**AZURE, "subscription": "sub-1", "storage-connection-string": "UseDevelopmentStorage=true", "package-container": "https://a.blob.core.windows.net/pkgs", "smoke-test": "none", "canary": 10}
+    release = parse_release({**table, "instance-memory": 4096, "auth": "anonymous"}, "mpack.toml")
+    assert release.platform == "azure" and release.function is None and release.canary == 10.0
+    assert release.deploy == {"app": "fraud-scoring", "resource_group": "ml-serving", "subscription": "sub-1", "storage_connection_string": "UseDevelopmentStorage=true", "package_container": "https://a.blob.core.windows.net/pkgs", "smoke_test": "none"}
+    assert release.build == {"target": "azure", "instance_memory_mb": 4096, "auth": "anonymous"}  # an azure bundle, whatever the default target
+    assert release.place == "ml-serving/fraud-scoring"
+    assert parse_release(BASE, "mpack.toml").build == {"target": "lambda"} and parse_release(BASE, "mpack.toml").place == "fraud:live"
+
+
+@pytest.mark.parametrize(
+    ("table", "said"),
+    [
+        ({k: v for k, v in AZURE.items() if k != "app"}, "app is missing (a release on azure needs app, resource-group)"),
+        ({k: v for k, v in AZURE.items() if k != "resource-group"}, "resource-group is missing"),
+        ({**AZURE, "function": "fraud"}, "function is for aws releases, not azure"),
+        ({**AZURE, "memory": 1024, "alias": "live"}, "alias, memory are for aws releases, not azure"),
+        ({**AZURE, "smoke-test": "aws"}, "smoke-test = 'aws' is not one of local, none"),
+        ({**AZURE, "target": "lambda"}, "target = 'lambda' is not one of azure"),
+        ({**AZURE, "instance-memory": 1024}, "instance-memory = 1024 is not one of 512, 2048, 4096"),
+        ({**AZURE, "resource-group": 3}, "resource-group = 3 is not a string"),
+        ({**BASE, "resource-group": "rg"}, "resource-group is for azure releases, not aws"),
+    ],
+)
+def test_each_platform_checks_its_own_keys(table, said):
+    with pytest.raises(MpackError) as error:
+        parse_release(table, "mpack.toml: release 1")
+    assert said in error.value.message and error.value.hint, error.value.message
+
+
+def test_two_azure_releases_on_one_app_are_refused(tmp_path):
+    (tmp_path / "mpack.toml").write_text('[[release]]\nname = "a"\nmodel = "models:/m@x"\nplatform = "azure"\napp = "f"\nresource-group = "rg"\n' * 1 + '[[release]]\nname = "b"\nmodel = "models:/m@y"\nplatform = "azure"\napp = "f"\nresource-group = "rg"\n[[release]]\nname = "c"\nmodel = "models:/m@z"\nfunction = "f"\n')
+    with pytest.raises(MpackError, match="two releases deploy to rg/f"):
+        load_releases(folder=tmp_path)
 
 
 def test_files(tmp_path):
