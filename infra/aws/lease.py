@@ -10,45 +10,23 @@ A function that does not exist yet has nothing to hold a lease on: there CreateF
 
 from __future__ import annotations
 
-import os
 import re
-import socket
-import threading
 import time
-import uuid
-from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from contextlib import suppress
 
 from mpack.infra.aws.session import Aws, aws_error
+from mpack.infra.lease import KeptLease, LeaseHolder, holder_id
 
 LEASE_ALIAS = "mpack-sync-lease"
 RECORD = re.compile(r"^mpack-lease holder=(?P<holder>\S+) until=(?P<until>\d+)$")
 
 
-@dataclass(frozen=True)
-class LeaseHolder:
-    holder: str  # host:pid:token
-    until: int  # epoch seconds
-
-    @property
-    def host(self) -> str:
-        return self.holder.rsplit(":", 2)[0]
-
-    @property
-    def pid(self) -> int:
-        return int(self.holder.rsplit(":", 2)[1])
-
-    def stale(self, now: float) -> bool:
-        """Expired, or held by a process of this host that no longer runs."""
-        return now >= self.until or (self.host == socket.gethostname() and not _alive(self.pid))
-
-
-class Lease:
+class Lease(KeptLease):
     """``acquire()`` -> None when held, else the other holder; ``renew()`` while working; ``release()`` at the end."""
 
     def __init__(self, aws: Aws, function: str, ttl_s: int) -> None:
         self.aws, self.function, self.ttl_s = aws, function, ttl_s
-        self.me = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.me = holder_id()
         self.revision: str | None = None
 
     def acquire(self) -> LeaseHolder | None:
@@ -86,24 +64,6 @@ class Lease:
         with suppress(Exception):  # taken over meanwhile, or AWS unreachable: it expires by itself
             self.aws.lambda_.update_alias(FunctionName=self.function, Name=LEASE_ALIAS, Description=self._record(until=0), RevisionId=current[1])
 
-    @contextmanager
-    def kept(self):
-        """Renew every third of the lease's time while the body runs."""
-        stop = threading.Event()
-
-        def renew() -> None:
-            while not stop.wait(max(self.ttl_s / 3, 1)):
-                with suppress(Exception):  # the next renewal tries again; the lease's expiry is the bound
-                    self.renew()
-
-        thread = threading.Thread(target=renew, name="mpack-lease", daemon=True)
-        thread.start()
-        try:
-            yield self
-        finally:
-            stop.set()
-            thread.join(timeout=30)
-
     def _record(self, until: int | None = None) -> str:
         return f"mpack-lease holder={self.me} until={int(time.time()) + self.ttl_s if until is None else until}"
 
@@ -118,13 +78,3 @@ class Lease:
             raise aws_error(exc, f"read the sync lease on {self.function}") from None
         match = RECORD.match(found.get("Description") or "")
         return (LeaseHolder(match["holder"], int(match["until"])) if match else None), found.get("RevisionId")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

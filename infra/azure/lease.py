@@ -9,26 +9,22 @@ remove a lease another sync just took over)."""
 
 from __future__ import annotations
 
-import os
-import socket
-import threading
 import time
-import uuid
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 
-from mpack.infra.aws.lease import LeaseHolder
 from mpack.infra.azure.session import azure_call, sdk
+from mpack.infra.lease import KeptLease, LeaseHolder, holder_id
 
 LEASE_BLOB = "mpack-sync-lease/{app}"  # beside the packages, outside their prefixes (mpack/packages/, APP/)
 
 
-class AzureLease:
+class AzureLease(KeptLease):
     """``acquire()`` -> None when held, else the other holder; ``renew()`` while working; ``release()`` at the end."""
 
     def __init__(self, container, app: str, ttl_s: int) -> None:
         self.container, self.app, self.ttl_s = container, app, ttl_s
         self.blob = container.get_blob_client(LEASE_BLOB.format(app=app))
-        self.me = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.me = holder_id()
         self.etag: str | None = None
 
     def acquire(self) -> LeaseHolder | None:
@@ -65,24 +61,6 @@ class AzureLease:
             current = self._read()
             if current and current[0] and current[0].holder == self.me:
                 self.blob.set_blob_metadata(self._record(until=0), etag=current[1], match_condition=sdk("azure.core").MatchConditions.IfNotModified)
-
-    @contextmanager
-    def kept(self):
-        """Renew every third of the lease's time while the body runs."""
-        stop = threading.Event()
-
-        def renew() -> None:
-            while not stop.wait(max(self.ttl_s / 3, 1)):
-                with suppress(Exception):  # the next renewal tries again; the lease's expiry is the bound
-                    self.renew()
-
-        thread = threading.Thread(target=renew, name="mpack-lease", daemon=True)
-        thread.start()
-        try:
-            yield self
-        finally:
-            stop.set()
-            thread.join(timeout=30)
 
     def _record(self, until: int | None = None) -> dict:
         return {"holder": self.me, "until": str(int(time.time()) + self.ttl_s if until is None else until)}
