@@ -26,8 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.helpers.mlflow_server import mlflow_server
-from tests.helpers.models import fraud_frame
+from tests.helpers.mlflow_server import mlflow_server, register_versions
 from tests.helpers.moto import CREDENTIALS, moto_server
 
 
@@ -47,17 +46,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
         with mlflow_server(root) as uri, moto_server() as endpoint:
-            import mlflow
-            from mlflow.tracking import MlflowClient
-            from sklearn.linear_model import LogisticRegression
-
-            mlflow.set_tracking_uri(uri)
-            x, y = fraud_frame()
-            for c in (1.0, 0.1):
-                with mlflow.start_run():
-                    mlflow.sklearn.log_model(LogisticRegression(C=c).fit(x, y), name="model", input_example=x.head(3), registered_model_name="bench-sync")
-            client = MlflowClient(uri)
-            client.set_registered_model_alias("bench-sync", "champion", "1")
+            client = register_versions(uri, "bench-sync", strengths=(1.0, 0.1))
             config = root / "mpack.toml"
             config.write_text('[[release]]\nname = "bench"\nmodel = "models:/bench-sync@champion"\nfunction = "bench-sync"\nsmoke-test = "local"\n')
             cache = os.environ.get("MPACK_TEST_CACHE", str(Path.home() / ".cache" / "mpack-tests"))

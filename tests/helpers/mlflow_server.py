@@ -13,7 +13,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
-
 @contextmanager
 def mlflow_server(root: Path):
     """The server's tracking URI, while it runs."""
@@ -48,3 +47,22 @@ def mlflow_server(root: Path):
         except subprocess.TimeoutExpired:
             server.kill()
         log.close()
+
+
+def register_versions(uri: str, model: str, strengths: tuple = (1.0, 0.1, 0.01)):
+    """One registered LogisticRegression version per regularization strength (versions that answer differently),
+    alias ``champion`` on version 1; the registry's client."""
+    import mlflow
+    from mlflow.tracking import MlflowClient
+    from sklearn.linear_model import LogisticRegression
+
+    from tests.helpers.models import fraud_frame
+
+    mlflow.set_tracking_uri(uri)
+    x, y = fraud_frame()
+    for c in strengths:
+        with mlflow.start_run():
+            mlflow.sklearn.log_model(LogisticRegression(C=c).fit(x, y), name="model", input_example=x.head(3), registered_model_name=model)
+    client = MlflowClient(uri)
+    client.set_registered_model_alias(model, "champion", "1")
+    return client

@@ -21,8 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.cli import mpack
-from tests.helpers.mlflow_server import mlflow_server
-from tests.helpers.models import fraud_frame
+from tests.helpers.mlflow_server import mlflow_server, register_versions
 from tests.helpers.moto import CREDENTIALS, aws_clients, moto_server
 
 pytestmark = pytest.mark.slow
@@ -32,18 +31,7 @@ MODEL = "sync-fraud"
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory):
     with mlflow_server(tmp_path_factory.mktemp("mlflow-server")) as uri:
-        import mlflow
-        from mlflow.tracking import MlflowClient
-        from sklearn.linear_model import LogisticRegression
-
-        mlflow.set_tracking_uri(uri)
-        x, y = fraud_frame()
-        for c in (1.0, 0.1, 0.01):  # three versions answering differently
-            with mlflow.start_run():
-                mlflow.sklearn.log_model(LogisticRegression(C=c).fit(x, y), name="model", input_example=x.head(3), registered_model_name=MODEL)
-        client = MlflowClient(uri)
-        client.set_registered_model_alias(MODEL, "champion", "1")
-        yield uri, client
+        yield uri, register_versions(uri, MODEL)
 
 
 @pytest.fixture(scope="module")

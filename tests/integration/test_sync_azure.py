@@ -20,8 +20,7 @@ import pytest
 
 from tests.helpers.azure_standins import ArmStandIn, Azurite
 from tests.helpers.cli import mpack
-from tests.helpers.mlflow_server import mlflow_server
-from tests.helpers.models import fraud_frame
+from tests.helpers.mlflow_server import mlflow_server, register_versions
 
 pytestmark = pytest.mark.slow
 MODEL = "sync-azure-fraud"
@@ -52,18 +51,7 @@ runpy.run_module("mpack.packager.cli", run_name="__main__")
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory):
     with mlflow_server(tmp_path_factory.mktemp("mlflow-server")) as uri:
-        import mlflow
-        from mlflow.tracking import MlflowClient
-        from sklearn.linear_model import LogisticRegression
-
-        mlflow.set_tracking_uri(uri)
-        x, y = fraud_frame()
-        for c in (1.0, 0.1, 0.01):  # three versions answering differently
-            with mlflow.start_run():
-                mlflow.sklearn.log_model(LogisticRegression(C=c).fit(x, y), name="model", input_example=x.head(3), registered_model_name=MODEL)
-        client = MlflowClient(uri)
-        client.set_registered_model_alias(MODEL, "champion", "1")
-        yield uri, client
+        yield uri, register_versions(uri, MODEL)
 
 
 @pytest.fixture(scope="module")
