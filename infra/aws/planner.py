@@ -66,6 +66,13 @@ def plan_deploy(state: FunctionState, desired: DesiredFunction, zip_bytes: int) 
                 steps.append(WaitForSnapshot())
         steps.append(SmokeTest(existing))
         steps.append(_move_alias(state, desired, existing))
+    return steps + function_settings_steps(state, desired)
+
+
+def function_settings_steps(state: FunctionState, desired: DesiredFunction) -> list:
+    """The function's own settings that are not what the deploy wants: reserved and provisioned concurrency, the
+    function URL. The last steps of a deploy (a deploy stopped before them leaves them to the next one)."""
+    steps: list = []
     if desired.reserved is not None and desired.reserved != state.reserved:
         steps.append(SetReservedConcurrency(desired.reserved))
     if desired.provisioned is not None and desired.provisioned != state.provisioned:

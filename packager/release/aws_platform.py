@@ -10,7 +10,7 @@ from mpack.infra.aws import deployer
 from mpack.infra.aws.deployer import FunctionPlan
 from mpack.infra.aws.function_state import FunctionState, read_state
 from mpack.infra.aws.lease import Lease
-from mpack.infra.aws.planner import URL_AUTH
+from mpack.infra.aws.planner import function_settings_steps
 from mpack.infra.aws.served import model_record, published_models
 from mpack.infra.aws.session import Aws
 from mpack.infra.aws.steps import DeployContext, MoveAlias
@@ -51,7 +51,7 @@ class AwsRelease:
             exists=True,
             primary=ours[alias.version].version if alias.version in ours else None,
             primary_id=alias.version,
-            primary_settings_differ=not self._settings_match(alias.version) or bool(self._function_settings_differ(state)),
+            primary_settings_differ=not self._settings_match(alias.version) or self._function_settings_differ(state),
             canary=ours[canary_id].version if canary_id in ours else None,
             canary_id=canary_id,
             canary_share=round(share * 100, 2),
@@ -86,21 +86,18 @@ class AwsRelease:
     def serve(self, platform_id: str, model_version: str) -> str:
         state = read_state(self.aws, self.release.function, self.settings.alias)
         alias = state.alias
-        step = MoveAlias(self.settings.alias, platform_id, None, None, alias.revision_id if alias else None, alias.version if alias else None)
-        self._run(FunctionPlan("serve", (step,), self._desired(model_version), state, self.settings.alias))
+        self._point_alias("serve", state, platform_id, alias.version if alias else None, model_version)
         return f"alias {self.settings.alias} -> version {platform_id}"
 
     def promote(self, model_version: str, canary_id: str) -> str:
         state, alias = self._alias_with_canary(canary_id)
-        step = MoveAlias(self.settings.alias, canary_id, None, None, alias.revision_id, alias.version)
-        self._run(FunctionPlan("promote", (step,), self._desired(model_version), state, self.settings.alias))
+        self._point_alias("promote", state, canary_id, alias.version, model_version)
         return f"alias {self.settings.alias}: all traffic on version {canary_id}"
 
     def drop_canary(self, canary_id: str) -> str:
         state, alias = self._alias_with_canary(canary_id)
         serving = published_models(state.descriptions, state.versions).get(alias.version)
-        step = MoveAlias(self.settings.alias, alias.version, None, None, alias.revision_id, alias.previous)
-        self._run(FunctionPlan("rollback", (step,), self._desired(serving.version if serving else None), state, self.settings.alias))
+        self._point_alias("rollback", state, alias.version, alias.previous, serving.version if serving else None)
         return f"alias {self.settings.alias}: canary version {canary_id} dropped, version {alias.version} keeps all traffic"
 
     # -- internals ---------------------------------------------------------------------------------
@@ -114,7 +111,11 @@ class AwsRelease:
             raise MpackError(f"alias {self.settings.alias} of {self.release.function} changed since this sync planned: it {found}, not the canary version {canary_id}", "run the sync again: it plans from what serves now")
         return state, alias
 
-    def _run(self, planned: FunctionPlan) -> None:
+    def _point_alias(self, action: str, state: FunctionState, version: str, previous: str | None, model_version: str | None) -> None:
+        """All of the alias's traffic to ``version`` (guarded by the alias's RevisionId as read), recording ``previous``."""
+        alias = state.alias
+        step = MoveAlias(self.settings.alias, version, None, None, alias.revision_id if alias else None, previous)
+        planned = FunctionPlan(action, (step,), self._desired(model_version), state, self.settings.alias)
         deployer.run(planned, DeployContext(self.aws, planned.desired, planned.state, lambda version: "not needed"), self.progress)
 
     def _desired(self, model_version: str | None):
@@ -123,18 +124,12 @@ class AwsRelease:
         record = model_record(self.release.model_name, model_version, f"models:/{self.release.model_name}/{model_version}") if model_version else placeholder.model
         return dataclasses.replace(placeholder, model=record)
 
-    def _function_settings_differ(self, state: FunctionState) -> list[str]:
+    def _function_settings_differ(self, state: FunctionState) -> bool:
         """The function's own settings the release asks for and Lambda lacks (a sync killed after moving the alias,
         before these steps, leaves them undone): the deploy is planned again, and applies only what is missing."""
-        settings, differ = self.settings, []
-        if settings.reserved is not None and settings.reserved != state.reserved:
-            differ.append("reserved concurrency")
-        if settings.provisioned is not None and settings.provisioned != state.provisioned:
-            differ.append("provisioned concurrency")
-        wanted_auth = URL_AUTH.get(settings.function_url)
-        if (wanted_auth and wanted_auth != state.url_auth) or (settings.function_url == "none" and state.url_auth is not None):
-            differ.append("function URL")
-        return differ
+        settings = self.settings
+        wanted = dataclasses.replace(desired_function(settings), reserved=settings.reserved, provisioned=settings.provisioned, function_url=settings.function_url)
+        return bool(function_settings_steps(state, wanted))
 
     def _settings_match(self, lambda_version: str) -> bool:
         """Whether a published version runs with the memory, timeout and environment the release asks for."""

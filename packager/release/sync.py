@@ -104,10 +104,10 @@ def _sync(release: Release, options: SyncOptions, outcome: ReleaseOutcome) -> No
         lease.release()
 
 
-def wanted_version(registry: Registry, release: Release) -> str | None:
-    """The version the alias names now (None: the alias is gone), read once per sync; a pinned version as it is."""
+def wanted_version(registry: Registry, release: Release, aliases: dict) -> str | None:
+    """The version the alias names now (None: the alias is gone), read once per plan; a pinned version as it is."""
     if release.reference.startswith("@"):
-        return registry.aliases(release.model_name).get(release.reference[1:])
+        return aliases.get(release.reference[1:])
     registry.version_tags(release.model_name, release.reference)  # exists, or a clear error
     return release.reference
 
@@ -118,15 +118,16 @@ def alias_key(release: Release) -> str:
 
 
 def _remember_alias(registry: Registry, release: Release, wanted: str | None) -> None:
-    if wanted is not None and registry.model_tags(release.model_name).get(alias_key(release)) != wanted:
+    if wanted is not None and registry.aliases_and_tags(release.model_name)[1].get(alias_key(release)) != wanted:
         registry.set_model_tag(release.model_name, alias_key(release), wanted)
 
 
 def _decide(release: Release, registry: Registry, platform, options: SyncOptions, outcome: ReleaseOutcome) -> ReleasePlan:
     """Resolve the alias (once for this plan), read what serves, decide. A version recorded as failed is tried
     again when the alias named another version at the last sync (it moved away and back), or with --retry."""
-    wanted = outcome.wanted = wanted_version(registry, release)
-    named_before = registry.model_tags(release.model_name).get(alias_key(release))
+    aliases, model_tags = registry.aliases_and_tags(release.model_name)
+    wanted = outcome.wanted = wanted_version(registry, release, aliases)
+    named_before = model_tags.get(alias_key(release))
     retry = options.retry or (named_before is not None and named_before != wanted)
     serving = platform.read()
     tags: dict = {}

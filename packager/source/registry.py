@@ -75,12 +75,11 @@ class Registry:
             raise MpackError(f"no model artifacts at {uri}", "check the artifact path inside the run (e.g. runs:/RUN_ID/model)") from None
         return _model_root(target, uri)
 
-    def aliases(self, name: str) -> dict[str, str]:
-        """alias -> version, read from the registered model (``search_model_versions`` returns no aliases on SQL stores)."""
-        return {alias: str(version) for alias, version in (self._registered_model(name).aliases or {}).items()}
-
-    def model_tags(self, name: str) -> dict[str, str]:
-        return dict(self._registered_model(name).tags or {})
+    def aliases_and_tags(self, name: str) -> tuple[dict[str, str], dict[str, str]]:
+        """(alias -> version, the model's tags), in one read of the registered model (``search_model_versions``
+        returns no aliases on SQL stores)."""
+        model = self._registered_model(name)
+        return {alias: str(version) for alias, version in (model.aliases or {}).items()}, dict(model.tags or {})
 
     def set_model_tag(self, name: str, key: str, value: str) -> None:
         self._call(lambda: self.client.set_registered_model_tag(name, key, value), "write tags of")

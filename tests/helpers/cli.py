@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -22,3 +23,12 @@ def assert_clean_error(result: subprocess.CompletedProcess, *needles: str) -> No
     assert "error:" in result.stderr and "hint:" in result.stderr
     for needle in needles:
         assert needle in result.stderr, result.stderr
+
+
+def sync_report(result: subprocess.CompletedProcess) -> dict:
+    """The first release's outcome from `mpack sync --json` (the whole report when it is an error object)."""
+    try:
+        report = json.loads(result.stdout)
+    except ValueError:
+        raise AssertionError(f"no JSON report: {result.stdout[-2000:]}\n{result.stderr[-4000:]}") from None
+    return report["releases"][0] if "releases" in report else report

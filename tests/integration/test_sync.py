@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.cli import mpack
+from tests.helpers.cli import mpack, sync_report
 from tests.helpers.mlflow_server import mlflow_server, register_versions
 from tests.helpers.moto import CREDENTIALS, aws_clients, moto_server
 
@@ -51,11 +51,7 @@ def releases(folder: Path, name: str, function: str, **extra) -> Path:
 
 def sync(env, config: Path, *args: str) -> tuple[subprocess.CompletedProcess, dict]:
     result = mpack("sync", "--config", str(config), "--json", *args, env=env, timeout=600)
-    try:
-        report = json.loads(result.stdout)
-    except ValueError:
-        raise AssertionError(f"no JSON report: {result.stdout[-2000:]}\n{result.stderr[-4000:]}") from None
-    return result, report["releases"][0] if "releases" in report else report
+    return result, sync_report(result)
 
 
 def alias_of(clients, function: str) -> dict:

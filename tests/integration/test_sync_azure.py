@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.azure_standins import ArmStandIn, Azurite
-from tests.helpers.cli import mpack
+from tests.helpers.cli import mpack, sync_report
 from tests.helpers.mlflow_server import mlflow_server, register_versions
 
 pytestmark = pytest.mark.slow
@@ -80,11 +80,7 @@ def sync(env, config: Path, *args: str, broken_smoke: bool = False) -> tuple[sub
         result = subprocess.run([sys.executable, "-c", script, "sync", "--config", str(config), "--json", *args], check=False, capture_output=True, text=True, env={**os.environ, **env}, timeout=600)
     else:
         result = mpack("sync", "--config", str(config), "--json", *args, env=env, timeout=600)
-    try:
-        report = json.loads(result.stdout)
-    except ValueError:
-        raise AssertionError(f"no JSON report: {result.stdout[-2000:]}\n{result.stderr[-4000:]}") from None
-    return result, report["releases"][0] if "releases" in report else report
+    return result, sync_report(result)
 
 
 def status(client, version: str, release: str) -> dict:
